@@ -1,0 +1,2 @@
+//! The `tastytrade-gateway` binary (placeholder until the CLI lands).
+fn main() {}
