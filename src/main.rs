@@ -1,2 +1,177 @@
-//! The `tastytrade-gateway` binary (placeholder until the CLI lands).
-fn main() {}
+//! The `tastytrade-gateway` binary: `serve` (the default, demo mode without credentials),
+//! `simulate` (the simulator alone) and `openapi` (print the OpenAPI document).
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use tastytrade_gateway::config::{Config, Endpoints, LogFormat, ServeArgs};
+use tastytrade_gateway::sim::{self, SimConfig};
+use tastytrade_gateway::{api, app, telemetry};
+
+#[derive(Parser)]
+#[command(
+    name = "tastytrade-gateway",
+    version,
+    about = "Live tastytrade account data as REST snapshots and resumable SSE",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the gateway (the default).
+    Serve(ServeArgs),
+    /// Run the tastytrade simulator alone.
+    Simulate(SimulateArgs),
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Args)]
+struct SimulateArgs {
+    /// Address to serve the simulator on.
+    #[arg(long, env = "TTGW_SIM_LISTEN", default_value = "127.0.0.1:8081")]
+    listen: SocketAddr,
+    /// Market script steps per second (0 pauses it).
+    #[arg(long, env = "TTGW_SIM_RATE", default_value_t = 2.0)]
+    rate: f64,
+    /// Seed of the market script.
+    #[arg(long, env = "TTGW_SIM_SEED", default_value_t = 42)]
+    seed: u64,
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, env = "TTGW_SIM_TOKEN_TTL_SECS", default_value_t = 900)]
+    token_ttl_secs: u64,
+    /// Seconds of silence after which a streamer socket is closed.
+    #[arg(long, env = "TTGW_SIM_HEARTBEAT_WINDOW_SECS", default_value_t = 60)]
+    heartbeat_window_secs: u64,
+}
+
+async fn terminated() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+async fn serve(args: ServeArgs) -> ExitCode {
+    let config = match Config::from_args(args) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("tastytrade-gateway: invalid setting {error}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.log_format);
+    let demo = matches!(config.endpoints, Endpoints::EmbeddedSimulator);
+    let gateway = match app::start(config).await {
+        Ok(gateway) => gateway,
+        Err(error) => {
+            eprintln!("tastytrade-gateway: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let url = gateway.url();
+    let first = gateway
+        .registry
+        .all()
+        .first()
+        .map(|a| a.info.public_id.clone())
+        .unwrap_or_default();
+    println!(
+        "tastytrade-gateway is serving {} account(s) on {url}",
+        gateway.registry.all().len()
+    );
+    if let Some(sim) = &gateway.sim {
+        println!(
+            "  demo mode: embedded tastytrade simulator at {} (control API: {}/sim/)",
+            sim.api_url(),
+            sim.api_url()
+        );
+    }
+    if demo {
+        println!("  demo mode on loopback runs without consumer auth");
+    }
+    println!("  API docs:    {url}/docs");
+    println!("  accounts:    curl -s {url}/v1/accounts");
+    println!("  snapshot:    curl -s {url}/v1/accounts/{first}/snapshot");
+    println!("  live events: curl -N {url}/v1/accounts/{first}/events");
+    terminated().await;
+    println!("tastytrade-gateway: shutting down");
+    if tokio::time::timeout(Duration::from_secs(10), gateway.shutdown())
+        .await
+        .is_err()
+    {
+        eprintln!("tastytrade-gateway: shutdown took too long; exiting");
+    }
+    ExitCode::SUCCESS
+}
+
+async fn simulate(args: SimulateArgs) -> ExitCode {
+    telemetry::init(LogFormat::Pretty);
+    let config = SimConfig {
+        listen: args.listen,
+        rate: args.rate,
+        seed: args.seed,
+        token_ttl: Duration::from_secs(args.token_ttl_secs.max(1)),
+        heartbeat_window: Duration::from_secs(args.heartbeat_window_secs.max(1)),
+        ..SimConfig::default()
+    };
+    let handle = match sim::start(config).await {
+        Ok(handle) => handle,
+        Err(error) => {
+            eprintln!(
+                "tastytrade-gateway simulate: could not listen on {}: {error}",
+                args.listen
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("tastytrade simulator on {}", handle.api_url());
+    println!("  REST:     {}", handle.api_url());
+    println!("  streamer: {}", handle.streamer_url());
+    println!("  control:  {}/sim/", handle.api_url());
+    terminated().await;
+    handle.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("tastytrade-gateway: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        None => runtime.block_on(serve(cli.serve)),
+        Some(Command::Serve(args)) => runtime.block_on(serve(args)),
+        Some(Command::Simulate(args)) => runtime.block_on(simulate(args)),
+        Some(Command::Openapi) => match serde_json::to_string_pretty(&api::openapi()) {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("tastytrade-gateway openapi: {error}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}

@@ -31,11 +31,19 @@ pub fn router(sim: Arc<Sim>) -> Router {
 }
 
 fn bad_request(message: impl Into<String>) -> Response {
-    (StatusCode::BAD_REQUEST, Json(json!({"error": {"code": "bad_request", "message": message.into()}}))).into_response()
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"error": {"code": "bad_request", "message": message.into()}})),
+    )
+        .into_response()
 }
 
 fn not_found(message: &str) -> Response {
-    (StatusCode::NOT_FOUND, Json(json!({"error": {"code": "not_found", "message": message}}))).into_response()
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"error": {"code": "not_found", "message": message}})),
+    )
+        .into_response()
 }
 
 /// Parses an optional JSON object body (an empty body is `{}`).
@@ -69,7 +77,12 @@ async fn index() -> Json<Value> {
 
 async fn all_truth(State(sim): State<Arc<Sim>>) -> Json<Value> {
     let state = sim.lock();
-    let accounts: Vec<Value> = state.accounts.iter().filter(|a| !a.closed).map(|a| a.truth()).collect();
+    let accounts: Vec<Value> = state
+        .accounts
+        .iter()
+        .filter(|a| !a.closed)
+        .map(|a| a.truth())
+        .collect();
     Json(json!({ "accounts": accounts }))
 }
 
@@ -86,14 +99,21 @@ fn event_of(value: &Value, number: &str) -> Result<(String, Value), Response> {
         .get("type")
         .and_then(Value::as_str)
         .ok_or_else(|| bad_request("an event needs a string \"type\""))?;
-    let mut data = value.get("data").cloned().ok_or_else(|| bad_request("an event needs \"data\""))?;
+    let mut data = value
+        .get("data")
+        .cloned()
+        .ok_or_else(|| bad_request("an event needs \"data\""))?;
     if let Value::Object(map) = &mut data {
         map.entry("account-number").or_insert_with(|| json!(number));
     }
     Ok((kind.to_string(), data))
 }
 
-async fn inject_account(State(sim): State<Arc<Sim>>, Path(number): Path<String>, body: Bytes) -> Response {
+async fn inject_account(
+    State(sim): State<Arc<Sim>>,
+    Path(number): Path<String>,
+    body: Bytes,
+) -> Response {
     let body = match object_body(&body) {
         Ok(body) => body,
         Err(response) => return response,
@@ -105,7 +125,10 @@ async fn inject_account(State(sim): State<Arc<Sim>>, Path(number): Path<String>,
         let Some(raw) = raw.as_str() else {
             return bad_request("\"raw\" must be a string");
         };
-        sim.publish(Outbound::Notify { channel: Channel::Account(number), text: raw.into() });
+        sim.publish(Outbound::Notify {
+            channel: Channel::Account(number),
+            text: raw.into(),
+        });
         return (StatusCode::ACCEPTED, Json(json!({"sent": "raw"}))).into_response();
     }
     let (events, batch) = match body.get("events") {
@@ -117,7 +140,10 @@ async fn inject_account(State(sim): State<Arc<Sim>>, Path(number): Path<String>,
                     Err(response) => return response,
                 }
             }
-            (events, body.get("batch").and_then(Value::as_bool).unwrap_or(false))
+            (
+                events,
+                body.get("batch").and_then(Value::as_bool).unwrap_or(false),
+            )
         }
         Some(_) => return bad_request("\"events\" must be an array"),
         None => match event_of(&Value::Object(body.clone()), &number) {
@@ -130,7 +156,11 @@ async fn inject_account(State(sim): State<Arc<Sim>>, Path(number): Path<String>,
         let mut state = sim.lock();
         sim.emit_account(&mut state, &number, events, batch);
     }
-    (StatusCode::ACCEPTED, Json(json!({"sent": count, "batch": batch}))).into_response()
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({"sent": count, "batch": batch})),
+    )
+        .into_response()
 }
 
 async fn inject_user(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
@@ -142,14 +172,25 @@ async fn inject_user(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
         Some("quote-alerts") => Channel::QuoteAlerts,
         Some("public-watchlists") => Channel::PublicWatchlists,
         Some("user-messages") => Channel::UserMessages,
-        _ => return bad_request("\"channel\" must be quote-alerts, public-watchlists or user-messages"),
+        _ => {
+            return bad_request(
+                "\"channel\" must be quote-alerts, public-watchlists or user-messages",
+            );
+        }
     };
-    let text = match (body.get("raw"), body.get("type").and_then(Value::as_str), body.get("data")) {
+    let text = match (
+        body.get("raw"),
+        body.get("type").and_then(Value::as_str),
+        body.get("data"),
+    ) {
         (Some(Value::String(raw)), _, _) => raw.clone(),
         (None, Some(kind), Some(data)) => notification(kind, data).to_string(),
         _ => return bad_request("send {\"type\",\"data\"} or {\"raw\"}"),
     };
-    sim.publish(Outbound::Notify { channel, text: text.into() });
+    sim.publish(Outbound::Notify {
+        channel,
+        text: text.into(),
+    });
     (StatusCode::ACCEPTED, Json(json!({"sent": 1}))).into_response()
 }
 
@@ -171,8 +212,14 @@ async fn set_script(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
     }
     if let Some(rate) = body.get("rate") {
         match rate.as_f64() {
-            Some(rate) if rate.is_finite() && (0.0..=100_000.0).contains(&rate) => settings.rate = rate,
-            _ => return bad_request("\"rate\" must be a number of steps per second from 0 to 100000"),
+            Some(rate) if rate.is_finite() && (0.0..=100_000.0).contains(&rate) => {
+                settings.rate = rate
+            }
+            _ => {
+                return bad_request(
+                    "\"rate\" must be a number of steps per second from 0 to 100000",
+                );
+            }
         }
     }
     sim.script.send_replace(settings);
@@ -199,10 +246,15 @@ async fn arm_fault(State(sim): State<Arc<Sim>>, Path(name): Path<String>, body: 
     let account = match body.get("account") {
         None => None,
         Some(Value::String(number)) if sim.lock().account(number).is_some() => Some(number.clone()),
-        Some(_) => return bad_request("\"account\" must be one of the simulator's account numbers"),
+        Some(_) => {
+            return bad_request("\"account\" must be one of the simulator's account numbers");
+        }
     };
     let socket_fault = |fault| {
-        sim.publish(Outbound::Fault { account: account.clone(), fault });
+        sim.publish(Outbound::Fault {
+            account: account.clone(),
+            fault,
+        });
         Json(json!({"armed": name})).into_response()
     };
     match name.as_str() {
@@ -210,12 +262,21 @@ async fn arm_fault(State(sim): State<Arc<Sim>>, Path(name): Path<String>, body: 
         "close" => socket_fault(SocketFault::CloseBye),
         "malformed" => socket_fault(SocketFault::Malformed),
         "oversized" => {
-            let bytes = body.get("bytes").and_then(Value::as_u64).unwrap_or(1_200_000);
+            let bytes = body
+                .get("bytes")
+                .and_then(Value::as_u64)
+                .unwrap_or(1_200_000);
             if !(1..=15 << 20).contains(&bytes) {
                 return bad_request("\"bytes\" must be from 1 to 15728640");
             }
-            let fragmented = body.get("fragmented").and_then(Value::as_bool).unwrap_or(false);
-            socket_fault(SocketFault::Oversized { bytes: bytes as usize, fragmented })
+            let fragmented = body
+                .get("fragmented")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            socket_fault(SocketFault::Oversized {
+                bytes: bytes as usize,
+                fragmented,
+            })
         }
         "silent" => {
             let enabled = body.get("enabled").and_then(Value::as_bool).unwrap_or(true);
@@ -232,7 +293,10 @@ async fn arm_fault(State(sim): State<Arc<Sim>>, Path(name): Path<String>, body: 
             if !(400..=599).contains(&status) {
                 return bad_request("\"status\" must be an HTTP error status (400-599)");
             }
-            let retry_after = body.get("retry_after_secs").and_then(Value::as_u64).unwrap_or(1);
+            let retry_after = body
+                .get("retry_after_secs")
+                .and_then(Value::as_u64)
+                .unwrap_or(1);
             let mut state = sim.lock();
             state.rest_faults.errors_remaining = u32::try_from(count).unwrap_or(u32::MAX);
             state.rest_faults.error_status = status as u16;

@@ -42,14 +42,70 @@ impl Instrument {
 pub fn universe() -> Vec<Instrument> {
     let m = |s: &str| Value::String(s.into());
     vec![
-        Instrument { symbol: "SPY", instrument_type: "Equity", underlying: "SPY", streamer_symbol: "SPY", multiplier: m("1"), price: "590.12" },
-        Instrument { symbol: "AAPL", instrument_type: "Equity", underlying: "AAPL", streamer_symbol: "AAPL", multiplier: m("1"), price: "231.45" },
-        Instrument { symbol: "MSFT", instrument_type: "Equity", underlying: "MSFT", streamer_symbol: "MSFT", multiplier: m("1"), price: "428.7" },
-        Instrument { symbol: "VTI", instrument_type: "Equity", underlying: "VTI", streamer_symbol: "VTI", multiplier: m("1"), price: "301.22" },
-        Instrument { symbol: "MCD   270115P00305000", instrument_type: "Equity Option", underlying: "MCD", streamer_symbol: ".MCD270115P305", multiplier: m("100"), price: "4.35" },
-        Instrument { symbol: "SPY   270115C00600000", instrument_type: "Equity Option", underlying: "SPY", streamer_symbol: ".SPY270115C600", multiplier: m("100"), price: "38.1" },
-        Instrument { symbol: "QQQ   270115P00450000", instrument_type: "Equity Option", underlying: "QQQ", streamer_symbol: ".QQQ270115P450", multiplier: m("100"), price: "9.85" },
-        Instrument { symbol: "./ESZ6 EW4Z6 261218C6000", instrument_type: "Future Option", underlying: "/ESZ6", streamer_symbol: "./EW4Z26C6000:XCME", multiplier: json!(50), price: "112.25" },
+        Instrument {
+            symbol: "SPY",
+            instrument_type: "Equity",
+            underlying: "SPY",
+            streamer_symbol: "SPY",
+            multiplier: m("1"),
+            price: "590.12",
+        },
+        Instrument {
+            symbol: "AAPL",
+            instrument_type: "Equity",
+            underlying: "AAPL",
+            streamer_symbol: "AAPL",
+            multiplier: m("1"),
+            price: "231.45",
+        },
+        Instrument {
+            symbol: "MSFT",
+            instrument_type: "Equity",
+            underlying: "MSFT",
+            streamer_symbol: "MSFT",
+            multiplier: m("1"),
+            price: "428.7",
+        },
+        Instrument {
+            symbol: "VTI",
+            instrument_type: "Equity",
+            underlying: "VTI",
+            streamer_symbol: "VTI",
+            multiplier: m("1"),
+            price: "301.22",
+        },
+        Instrument {
+            symbol: "MCD   270115P00305000",
+            instrument_type: "Equity Option",
+            underlying: "MCD",
+            streamer_symbol: ".MCD270115P305",
+            multiplier: m("100"),
+            price: "4.35",
+        },
+        Instrument {
+            symbol: "SPY   270115C00600000",
+            instrument_type: "Equity Option",
+            underlying: "SPY",
+            streamer_symbol: ".SPY270115C600",
+            multiplier: m("100"),
+            price: "38.1",
+        },
+        Instrument {
+            symbol: "QQQ   270115P00450000",
+            instrument_type: "Equity Option",
+            underlying: "QQQ",
+            streamer_symbol: ".QQQ270115P450",
+            multiplier: m("100"),
+            price: "9.85",
+        },
+        Instrument {
+            symbol: "./ESZ6 EW4Z6 261218C6000",
+            instrument_type: "Future Option",
+            underlying: "/ESZ6",
+            streamer_symbol: "./EW4Z26C6000:XCME",
+            multiplier: json!(50),
+            price: "112.25",
+        },
     ]
 }
 
@@ -58,7 +114,13 @@ pub fn instrument(symbol: &str) -> Option<Instrument> {
 }
 
 /// A `CurrentPosition` for `signed_quantity` (negative = short).
-pub fn position(account: &str, inst: &Instrument, signed_quantity: Decimal, average_open: Decimal, updated_at: &str) -> Value {
+pub fn position(
+    account: &str,
+    inst: &Instrument,
+    signed_quantity: Decimal,
+    average_open: Decimal,
+    updated_at: &str,
+) -> Value {
     let direction = if signed_quantity.is_zero() {
         "Zero"
     } else if signed_quantity.is_sign_negative() {
@@ -160,7 +222,13 @@ pub fn order(spec: &OrderSpec, updated_ms: i64) -> Value {
     })
 }
 
-fn balance(account: &str, cash: Decimal, long_equity: Decimal, long_derivative: Decimal, short_derivative: Decimal) -> Value {
+fn balance(
+    account: &str,
+    cash: Decimal,
+    long_equity: Decimal,
+    long_derivative: Decimal,
+    short_derivative: Decimal,
+) -> Value {
     let net_liq = cash + long_equity + long_derivative - short_derivative;
     json!({
         "account-number": account,
@@ -252,7 +320,14 @@ fn trading_status(id: u64, account: &str, options_level: &str) -> Value {
     })
 }
 
-fn account_object(number: &str, nickname: &str, type_name: &str, margin_or_cash: &str, closed: bool, rng: &mut StdRng) -> Value {
+fn account_object(
+    number: &str,
+    nickname: &str,
+    type_name: &str,
+    margin_or_cash: &str,
+    closed: bool,
+    rng: &mut StdRng,
+) -> Value {
     json!({
         "account-number": number,
         "external-id": format!("A{:08x}-{:04x}", rng.random::<u32>(), rng.random::<u16>()),
@@ -285,7 +360,16 @@ fn held(account: &str, symbol: &str, signed: &str, average: &str) -> Value {
     position(account, &inst, d(signed), d(average), &iso_now())
 }
 
-fn working_order(account: &str, id: u64, symbol: &str, action: &'static str, size: &str, price: &str, status: &str, user_id_as_number: bool) -> Value {
+fn working_order(
+    account: &str,
+    id: u64,
+    symbol: &str,
+    action: &'static str,
+    size: &str,
+    price: &str,
+    status: &str,
+    user_id_as_number: bool,
+) -> Value {
     let spec = OrderSpec {
         id,
         account: account.to_string(),
@@ -324,7 +408,13 @@ pub fn accounts(rng: &mut StdRng) -> Vec<SimAccount> {
             account: account_object(individual, "Individual", "Individual", "Margin", false, rng),
             number: individual.into(),
             closed: false,
-            balance: balance(individual, d("40506.72"), d("82743.17"), d("1250.0"), d("435.0")),
+            balance: balance(
+                individual,
+                d("40506.72"),
+                d("82743.17"),
+                d("1250.0"),
+                d("435.0"),
+            ),
             positions: vec![
                 held(individual, "SPY", "100.29", "512.4"),
                 held(individual, "AAPL", "50", "187.3"),
@@ -333,8 +423,26 @@ pub fn accounts(rng: &mut StdRng) -> Vec<SimAccount> {
                 held(individual, "./ESZ6 EW4Z6 261218C6000", "1", "98.5"),
             ],
             orders: vec![
-                working_order(individual, 300_101, "AAPL", "Buy to Open", "10", "220.0", "Live", true),
-                working_order(individual, 300_102, "MSFT", "Buy to Open", "5", "400.0", "Cancelled", false),
+                working_order(
+                    individual,
+                    300_101,
+                    "AAPL",
+                    "Buy to Open",
+                    "10",
+                    "220.0",
+                    "Live",
+                    true,
+                ),
+                working_order(
+                    individual,
+                    300_102,
+                    "MSFT",
+                    "Buy to Open",
+                    "5",
+                    "400.0",
+                    "Cancelled",
+                    false,
+                ),
             ],
             complex_orders: vec![],
             trading_status: trading_status(15, individual, "No Restrictions"),
@@ -349,7 +457,16 @@ pub fn accounts(rng: &mut StdRng) -> Vec<SimAccount> {
                 held(roth, "MSFT", "12.5", "389.02"),
                 held(roth, "QQQ   270115P00450000", "-1", "11.2"),
             ],
-            orders: vec![working_order(roth, 300_201, "VTI", "Sell to Close", "25", "320.0", "Live", false)],
+            orders: vec![working_order(
+                roth,
+                300_201,
+                "VTI",
+                "Sell to Close",
+                "25",
+                "320.0",
+                "Live",
+                false,
+            )],
             complex_orders: vec![],
             trading_status: trading_status(16, roth, "Covered And Cash Secured"),
         },

@@ -61,12 +61,21 @@ pub async fn run(sim: Arc<Sim>) {
 
 /// One step of the script, under the state lock.
 fn step(sim: &Sim, state: &mut SimState, market: &mut Market) {
-    let open: Vec<String> = state.accounts.iter().filter(|a| !a.closed).map(|a| a.number.clone()).collect();
+    let open: Vec<String> = state
+        .accounts
+        .iter()
+        .filter(|a| !a.closed)
+        .map(|a| a.number.clone())
+        .collect();
     let Some(account) = open.choose(&mut state.rng).cloned() else {
         return;
     };
     forget_finished(state, market);
-    let working_here = market.working.iter().filter(|w| w.account == account).count();
+    let working_here = market
+        .working
+        .iter()
+        .filter(|w| w.account == account)
+        .count();
     let roll = state.rng.random_range(0..100);
     match roll {
         0..=29 if working_here < 6 => new_order(sim, state, market, &account),
@@ -108,7 +117,11 @@ fn signed_position(state: &SimState, account: &str, inst: &Instrument) -> (Decim
         .and_then(|a| a.positions.iter().find(|p| position_key(p) == key))
         .map(|p| {
             let qty = decimal(p.get("quantity"));
-            let signed = if p.get("quantity-direction").and_then(Value::as_str) == Some("Short") { -qty } else { qty };
+            let signed = if p.get("quantity-direction").and_then(Value::as_str) == Some("Short") {
+                -qty
+            } else {
+                qty
+            };
             (signed, decimal(p.get("average-open-price")))
         })
         .unwrap_or_default()
@@ -123,13 +136,33 @@ fn new_order(sim: &Sim, state: &mut SimState, market: &mut Market, account: &str
     let is_option = inst.instrument_type.contains("Option");
     let close = !held.is_zero() && state.rng.random_bool(0.4);
     let (action, size) = if close {
-        let action = if held.is_sign_positive() { "Sell to Close" } else { "Buy to Close" };
+        let action = if held.is_sign_positive() {
+            "Sell to Close"
+        } else {
+            "Buy to Close"
+        };
         let whole = held.abs().floor();
-        let size = if whole >= Decimal::ONE { Decimal::from(state.rng.random_range(1..=whole.to_string().parse::<u32>().unwrap_or(1).min(20))) } else { held.abs() };
+        let size = if whole >= Decimal::ONE {
+            Decimal::from(
+                state
+                    .rng
+                    .random_range(1..=whole.to_string().parse::<u32>().unwrap_or(1).min(20)),
+            )
+        } else {
+            held.abs()
+        };
         (action, size)
     } else {
-        let action = if is_option && state.rng.random_bool(0.3) { "Sell to Open" } else { "Buy to Open" };
-        let size = if is_option { state.rng.random_range(1..=3) } else { state.rng.random_range(1..=20) };
+        let action = if is_option && state.rng.random_bool(0.3) {
+            "Sell to Open"
+        } else {
+            "Buy to Open"
+        };
+        let size = if is_option {
+            state.rng.random_range(1..=3)
+        } else {
+            state.rng.random_range(1..=20)
+        };
         (action, Decimal::from(size))
     };
     let drift = Decimal::new(state.rng.random_range(-150..=150), 4);
@@ -144,12 +177,20 @@ fn new_order(sim: &Sim, state: &mut SimState, market: &mut Market, account: &str
         size,
         price,
         order_type: "Limit",
-        time_in_force: if state.rng.random_bool(0.7) { "Day" } else { "GTC" },
+        time_in_force: if state.rng.random_bool(0.7) {
+            "Day"
+        } else {
+            "GTC"
+        },
         user_id_as_number: state.rng.random_bool(0.25),
     };
     let order = demo_data::order(&spec, state.next_updated_ms());
     sim.emit_account(state, account, vec![("Order".into(), order)], false);
-    market.working.push(Working { account: account.to_string(), id, spec });
+    market.working.push(Working {
+        account: account.to_string(),
+        id,
+        spec,
+    });
 }
 
 fn touch(state: &mut SimState, order: &mut Value, status: &str) {
@@ -158,7 +199,9 @@ fn touch(state: &mut SimState, order: &mut Value, status: &str) {
 }
 
 fn advance(sim: &Sim, state: &mut SimState, market: &mut Market, account: &str) {
-    let candidates: Vec<usize> = (0..market.working.len()).filter(|&i| market.working[i].account == account).collect();
+    let candidates: Vec<usize> = (0..market.working.len())
+        .filter(|&i| market.working[i].account == account)
+        .collect();
     let Some(&index) = candidates.choose(&mut state.rng) else {
         return;
     };
@@ -188,7 +231,11 @@ fn fill(sim: &Sim, state: &mut SimState, account: &str, spec: &OrderSpec, mut or
         return;
     }
     let partial = remaining > Decimal::ONE && state.rng.random_bool(0.5);
-    let quantity_now = if partial { (remaining / Decimal::TWO).floor().max(Decimal::ONE) } else { remaining };
+    let quantity_now = if partial {
+        (remaining / Decimal::TWO).floor().max(Decimal::ONE)
+    } else {
+        remaining
+    };
     let left = remaining - quantity_now;
     let fill_id = state.next_fill_id;
     state.next_fill_id += 1;
@@ -202,7 +249,10 @@ fn fill(sim: &Sim, state: &mut SimState, account: &str, spec: &OrderSpec, mut or
         "filled-at": iso_now(),
         "destination-venue": "SIM_A",
     });
-    if let Some(fills) = order.pointer_mut("/legs/0/fills").and_then(Value::as_array_mut) {
+    if let Some(fills) = order
+        .pointer_mut("/legs/0/fills")
+        .and_then(Value::as_array_mut)
+    {
         fills.push(fill);
     }
     order["legs"][0]["remaining-quantity"] = number_or_string(left);
@@ -213,11 +263,17 @@ fn fill(sim: &Sim, state: &mut SimState, account: &str, spec: &OrderSpec, mut or
         order["terminal-at"] = json!(iso_now());
         order["cancellable"] = json!(false);
         order["editable"] = json!(false);
-        let fill_count = order.pointer("/legs/0/fills").and_then(Value::as_array).map_or(0, Vec::len);
+        let fill_count = order
+            .pointer("/legs/0/fills")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
         if fill_count >= 2 && state.rng.random_bool(0.3) {
             // tastytrade publishes fills as processed: `Filled` may come first with fewer fills.
             let mut early = order.clone();
-            if let Some(fills) = early.pointer_mut("/legs/0/fills").and_then(Value::as_array_mut) {
+            if let Some(fills) = early
+                .pointer_mut("/legs/0/fills")
+                .and_then(Value::as_array_mut)
+            {
                 fills.pop();
             }
             early["updated-at"] = json!(order["updated-at"].as_i64().unwrap_or_default() - 1);
@@ -226,10 +282,15 @@ fn fill(sim: &Sim, state: &mut SimState, account: &str, spec: &OrderSpec, mut or
     }
     events.push(("Order".to_string(), order));
 
-    let signed_change = if spec.is_buy() { quantity_now } else { -quantity_now };
+    let signed_change = if spec.is_buy() {
+        quantity_now
+    } else {
+        -quantity_now
+    };
     let (held, average) = signed_position(state, account, &spec.instrument);
     let now_held = held + signed_change;
-    let new_average = if held.is_zero() || (held.is_sign_positive() != now_held.is_sign_positive()) {
+    let new_average = if held.is_zero() || (held.is_sign_positive() != now_held.is_sign_positive())
+    {
         fill_price
     } else if now_held.abs() > held.abs() {
         ((average * held.abs() + fill_price * quantity_now) / now_held.abs()).round_dp(4)
@@ -299,25 +360,45 @@ fn cancel_or_replace(sim: &Sim, state: &mut SimState, market: &mut Market, accou
     state.next_order_id += 1;
     old["replacing-order-id"] = json!(new_id);
     let step = Decimal::new(if spec.is_buy() { 5 } else { -5 }, 2);
-    let new_spec = OrderSpec { id: new_id, price: spec.price + step, ..spec };
+    let new_spec = OrderSpec {
+        id: new_id,
+        price: spec.price + step,
+        ..spec
+    };
     let mut replacement = demo_data::order(&new_spec, state.next_updated_ms());
     replacement["replaces-order-id"] = json!(id);
-    sim.emit_account(state, account, vec![("Order".into(), old), ("Order".into(), replacement)], false);
-    market.working.push(Working { account: account.to_string(), id: new_id, spec: new_spec });
+    sim.emit_account(
+        state,
+        account,
+        vec![("Order".into(), old), ("Order".into(), replacement)],
+        false,
+    );
+    market.working.push(Working {
+        account: account.to_string(),
+        id: new_id,
+        spec: new_spec,
+    });
 }
 
 /// Places an OCO bracket when the account has none working, else cancels it.
 fn toggle_complex(sim: &Sim, state: &mut SimState, account: &str) {
-    let working = state
-        .account(account)
-        .and_then(|a| a.complex_orders.iter().find(|c| c.get("terminal-at").is_none_or(Value::is_null)).cloned());
+    let working = state.account(account).and_then(|a| {
+        a.complex_orders
+            .iter()
+            .find(|c| c.get("terminal-at").is_none_or(Value::is_null))
+            .cloned()
+    });
     match working {
         Some(mut complex) => {
             let mut events = Vec::new();
             let mut children = Vec::new();
             for child in complex["orders"].as_array().cloned().unwrap_or_default() {
-                let Some(id) = child.get("id").and_then(Value::as_u64) else { continue };
-                let Some(mut order) = order_in_truth(state, account, id) else { continue };
+                let Some(id) = child.get("id").and_then(Value::as_u64) else {
+                    continue;
+                };
+                let Some(mut order) = order_in_truth(state, account, id) else {
+                    continue;
+                };
                 touch(state, &mut order, "Cancelled");
                 order["cancelled-at"] = json!(iso_now());
                 order["terminal-at"] = json!(iso_now());
@@ -332,11 +413,16 @@ fn toggle_complex(sim: &Sim, state: &mut SimState, account: &str) {
             sim.emit_account(state, account, events, false);
         }
         None => {
-            let Some(inst) = demo_data::instrument("SPY") else { return };
+            let Some(inst) = demo_data::instrument("SPY") else {
+                return;
+            };
             let complex_id = state.next_misc_id;
             state.next_misc_id += 1;
             let mut children = Vec::new();
-            for (tag, price, order_type) in [("OCO::oco-1-order", "640.0", "Limit"), ("OCO::oco-2-order", "560.0", "Stop")] {
+            for (tag, price, order_type) in [
+                ("OCO::oco-1-order", "640.0", "Limit"),
+                ("OCO::oco-2-order", "560.0", "Stop"),
+            ] {
                 let id = state.next_order_id;
                 state.next_order_id += 1;
                 let spec = OrderSpec {
@@ -376,7 +462,10 @@ fn toggle_complex(sim: &Sim, state: &mut SimState, account: &str) {
                 "orders": children,
                 "related-orders": related,
             });
-            let mut events: Vec<(String, Value)> = children.iter().map(|c| ("Order".to_string(), c.clone())).collect();
+            let mut events: Vec<(String, Value)> = children
+                .iter()
+                .map(|c| ("Order".to_string(), c.clone()))
+                .collect();
             events.push(("ComplexOrder".to_string(), complex));
             sim.emit_account(state, account, events, false);
         }
@@ -389,11 +478,18 @@ fn misc_event(sim: &Sim, state: &mut SimState, account: &str) {
     state.next_misc_id += 1;
     match state.rng.random_range(0..6) {
         0 => {
-            let Some(mut status) = state.account(account).map(|a| a.trading_status.clone()) else { return };
+            let Some(mut status) = state.account(account).map(|a| a.trading_status.clone()) else {
+                return;
+            };
             let count = status["day-trade-count"].as_u64().unwrap_or(0);
             status["day-trade-count"] = json!((count + 1) % 4);
             status["updated-at"] = json!(state.next_updated_iso());
-            sim.emit_account(state, account, vec![("TradingStatus".into(), status)], false);
+            sim.emit_account(
+                state,
+                account,
+                vec![("TradingStatus".into(), status)],
+                false,
+            );
         }
         1 => {
             let amount = Decimal::from(state.rng.random_range(5..=50) * 100);
@@ -422,7 +518,12 @@ fn misc_event(sim: &Sim, state: &mut SimState, account: &str) {
                 "yearly-realized-gain": money(gain.abs()), "yearly-realized-gain-effect": if gain.is_sign_negative() { "Debit" } else { "Credit" },
                 "realized-lot-gain": money(gain.abs()), "realized-lot-gain-effect": if gain.is_sign_negative() { "Debit" } else { "Credit" },
             });
-            sim.emit_account(state, account, vec![("UnderlyingYearGainSummary".into(), summary)], false);
+            sim.emit_account(
+                state,
+                account,
+                vec![("UnderlyingYearGainSummary".into(), summary)],
+                false,
+            );
         }
         3 => {
             let chain = json!({
@@ -442,13 +543,19 @@ fn misc_event(sim: &Sim, state: &mut SimState, account: &str) {
                 "expires-at": chrono::Utc::now().timestamp_millis() + 86_400_000,
             });
             let text = notification("QuoteAlert", &alert).to_string();
-            sim.publish(Outbound::Notify { channel: Channel::QuoteAlerts, text: text.into() });
+            sim.publish(Outbound::Notify {
+                channel: Channel::QuoteAlerts,
+                text: text.into(),
+            });
         }
         _ => {
             let watchlist = json!({"name": "High Options Volume", "group-name": "tastytrade", "order-index": 3,
                 "watchlist-entries": [{"symbol": "AAPL", "instrument-type": "Equity"}, {"symbol": "TSLA", "instrument-type": "Equity"}, {"symbol": "/ES", "instrument-type": "Future"}]});
             let text = notification("PublicWatchlists", &watchlist).to_string();
-            sim.publish(Outbound::Notify { channel: Channel::PublicWatchlists, text: text.into() });
+            sim.publish(Outbound::Notify {
+                channel: Channel::PublicWatchlists,
+                text: text.into(),
+            });
         }
     }
 }

@@ -34,7 +34,10 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/accounts/{number}/positions", get(positions))
         .route("/accounts/{number}/orders/live", get(live_orders))
         .route("/accounts/{number}/orders/{id}", get(one_order))
-        .route("/accounts/{number}/complex-orders/live", get(complex_orders))
+        .route(
+            "/accounts/{number}/complex-orders/live",
+            get(complex_orders),
+        )
         .route("/accounts/{number}/trading-status", get(trading_status))
         .layer(middleware::from_fn_with_state(sim.clone(), gate))
         .with_state(sim)
@@ -74,13 +77,21 @@ async fn gate(State(sim): State<Arc<Sim>>, request: Request, next: Next) -> Resp
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| !v.trim().is_empty());
     if !has_agent {
-        return rest_error(StatusCode::UNAUTHORIZED, "missing_user_agent", "A User-Agent header is required");
+        return rest_error(
+            StatusCode::UNAUTHORIZED,
+            "missing_user_agent",
+            "A User-Agent header is required",
+        );
     }
     next.run(request).await
 }
 
 fn unauthorized() -> Response {
-    rest_error(StatusCode::UNAUTHORIZED, "token_invalid", "This token is invalid or has expired")
+    rest_error(
+        StatusCode::UNAUTHORIZED,
+        "token_invalid",
+        "This token is invalid or has expired",
+    )
 }
 
 /// Checks the `Authorization` header: `Bearer <access token>` or a raw session token.
@@ -99,7 +110,11 @@ fn authorize(sim: &Sim, headers: &HeaderMap) -> Result<()> {
 fn account_access(sim: &Sim, headers: &HeaderMap, number: &str) -> Result<()> {
     authorize(sim, headers)?;
     if sim.lock().account(number).is_none() {
-        return Err(rest_error(StatusCode::NOT_FOUND, "record_not_found", "Account not found"));
+        return Err(rest_error(
+            StatusCode::NOT_FOUND,
+            "record_not_found",
+            "Account not found",
+        ));
     }
     Ok(())
 }
@@ -150,7 +165,8 @@ async fn oauth_token(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
     }
     let ttl = sim.config.token_ttl;
     let token = sim.issue_token(TokenKind::Access, ttl);
-    Json(json!({"access_token": token, "token_type": "Bearer", "expires_in": ttl.as_secs()})).into_response()
+    Json(json!({"access_token": token, "token_type": "Bearer", "expires_in": ttl.as_secs()}))
+        .into_response()
 }
 
 fn user() -> Value {
@@ -162,9 +178,15 @@ async fn create_session(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
     let creds = &sim.config.credentials;
     let login_ok = fields.get("login") == Some(&creds.login);
     let password_ok = fields.get("password") == Some(&creds.password)
-        || fields.get("remember-token").is_some_and(|t| t.starts_with("simrt"));
+        || fields
+            .get("remember-token")
+            .is_some_and(|t| t.starts_with("simrt"));
     if !(login_ok && password_ok) {
-        return rest_error(StatusCode::UNAUTHORIZED, "invalid_credentials", "Invalid login, please check your username and password");
+        return rest_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "Invalid login, please check your username and password",
+        );
     }
     let ttl = Duration::from_secs(24 * 3600);
     let token = sim.issue_token(TokenKind::Session, ttl);
@@ -186,7 +208,11 @@ async fn create_session(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
 
 async fn validate_session(State(sim): State<Arc<Sim>>, headers: HeaderMap) -> Response {
     match authorize(&sim, &headers) {
-        Ok(()) => (StatusCode::CREATED, Json(json!({"data": user(), "context": "/sessions/validate"}))).into_response(),
+        Ok(()) => (
+            StatusCode::CREATED,
+            Json(json!({"data": user(), "context": "/sessions/validate"})),
+        )
+            .into_response(),
         Err(response) => response,
     }
 }
@@ -218,23 +244,43 @@ async fn customer_accounts(State(sim): State<Arc<Sim>>, headers: HeaderMap) -> R
     items_envelope(items, "/customers/me/accounts")
 }
 
-async fn balances(State(sim): State<Arc<Sim>>, headers: HeaderMap, Path(params): Path<HashMap<String, String>>) -> Response {
+async fn balances(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    Path(params): Path<HashMap<String, String>>,
+) -> Response {
     let number = params.get("number").cloned().unwrap_or_default();
     if let Err(response) = account_access(&sim, &headers, &number) {
         return response;
     }
     if params.get("currency").is_some_and(|c| c != "USD") {
-        return rest_error(StatusCode::NOT_FOUND, "record_not_found", "Balance not found");
+        return rest_error(
+            StatusCode::NOT_FOUND,
+            "record_not_found",
+            "Balance not found",
+        );
     }
-    let balance = sim.lock().account(&number).map(|a| a.balance.clone()).unwrap_or_default();
+    let balance = sim
+        .lock()
+        .account(&number)
+        .map(|a| a.balance.clone())
+        .unwrap_or_default();
     data_envelope(balance, &format!("/accounts/{number}/balances"))
 }
 
-async fn positions(State(sim): State<Arc<Sim>>, headers: HeaderMap, Path(number): Path<String>) -> Response {
+async fn positions(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    Path(number): Path<String>,
+) -> Response {
     if let Err(response) = account_access(&sim, &headers, &number) {
         return response;
     }
-    let items = sim.lock().account(&number).map(|a| a.positions.clone()).unwrap_or_default();
+    let items = sim
+        .lock()
+        .account(&number)
+        .map(|a| a.positions.clone())
+        .unwrap_or_default();
     items_envelope(items, &format!("/accounts/{number}/positions"))
 }
 
@@ -248,12 +294,27 @@ async fn live_orders(
     if let Err(response) = account_access(&sim, &headers, &number) {
         return response;
     }
-    let per_page: usize = query.get("per-page").and_then(|v| v.parse().ok()).unwrap_or(100).clamp(1, 250);
-    let page: usize = query.get("page-offset").and_then(|v| v.parse().ok()).unwrap_or(0);
-    let orders = sim.lock().account(&number).map(|a| a.orders.clone()).unwrap_or_default();
+    let per_page: usize = query
+        .get("per-page")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100)
+        .clamp(1, 250);
+    let page: usize = query
+        .get("page-offset")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let orders = sim
+        .lock()
+        .account(&number)
+        .map(|a| a.orders.clone())
+        .unwrap_or_default();
     let total = orders.len();
     let total_pages = total.div_ceil(per_page).max(1);
-    let items: Vec<Value> = orders.into_iter().skip(page * per_page).take(per_page).collect();
+    let items: Vec<Value> = orders
+        .into_iter()
+        .skip(page * per_page)
+        .take(per_page)
+        .collect();
     let context = format!("/accounts/{number}/orders/live");
     Json(json!({
         "data": {"items": items},
@@ -273,32 +334,54 @@ async fn live_orders(
     .into_response()
 }
 
-async fn one_order(State(sim): State<Arc<Sim>>, headers: HeaderMap, Path((number, id)): Path<(String, String)>) -> Response {
+async fn one_order(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    Path((number, id)): Path<(String, String)>,
+) -> Response {
     if let Err(response) = account_access(&sim, &headers, &number) {
         return response;
     }
-    let found = sim
-        .lock()
-        .account(&number)
-        .and_then(|a| a.orders.iter().find(|o| id_text(o.get("id")).as_deref() == Some(id.as_str())).cloned());
+    let found = sim.lock().account(&number).and_then(|a| {
+        a.orders
+            .iter()
+            .find(|o| id_text(o.get("id")).as_deref() == Some(id.as_str()))
+            .cloned()
+    });
     match found {
         Some(order) => data_envelope(order, &format!("/accounts/{number}/orders/{id}")),
         None => rest_error(StatusCode::NOT_FOUND, "record_not_found", "Order not found"),
     }
 }
 
-async fn complex_orders(State(sim): State<Arc<Sim>>, headers: HeaderMap, Path(number): Path<String>) -> Response {
+async fn complex_orders(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    Path(number): Path<String>,
+) -> Response {
     if let Err(response) = account_access(&sim, &headers, &number) {
         return response;
     }
-    let items = sim.lock().account(&number).map(|a| a.complex_orders.clone()).unwrap_or_default();
+    let items = sim
+        .lock()
+        .account(&number)
+        .map(|a| a.complex_orders.clone())
+        .unwrap_or_default();
     items_envelope(items, &format!("/accounts/{number}/complex-orders/live"))
 }
 
-async fn trading_status(State(sim): State<Arc<Sim>>, headers: HeaderMap, Path(number): Path<String>) -> Response {
+async fn trading_status(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    Path(number): Path<String>,
+) -> Response {
     if let Err(response) = account_access(&sim, &headers, &number) {
         return response;
     }
-    let status = sim.lock().account(&number).map(|a| a.trading_status.clone()).unwrap_or_default();
+    let status = sim
+        .lock()
+        .account(&number)
+        .map(|a| a.trading_status.clone())
+        .unwrap_or_default();
     data_envelope(status, &format!("/accounts/{number}/trading-status"))
 }

@@ -43,8 +43,14 @@ pub enum SocketFault {
 /// What travels on the hub from the truth to the sockets.
 #[derive(Clone, Debug)]
 pub enum Outbound {
-    Notify { channel: Channel, text: Arc<str> },
-    Fault { account: Option<String>, fault: SocketFault },
+    Notify {
+        channel: Channel,
+        text: Arc<str>,
+    },
+    Fault {
+        account: Option<String>,
+        fault: SocketFault,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,8 +134,14 @@ impl SimAccount {
 pub fn position_key(position: &Value) -> String {
     format!(
         "{}|{}",
-        position.get("symbol").and_then(Value::as_str).unwrap_or_default(),
-        position.get("instrument-type").and_then(Value::as_str).unwrap_or_default()
+        position
+            .get("symbol")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+        position
+            .get("instrument-type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
     )
 }
 
@@ -242,7 +254,9 @@ impl Sim {
 
     /// The lock around the truth. Held briefly; never across an await.
     pub fn lock(&self) -> MutexGuard<'_, SimState> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Outbound>> {
@@ -256,7 +270,13 @@ impl Sim {
 
     /// Applies account events to the truth and publishes them, single or as one `results` batch.
     /// Call with the state lock held so the wire order equals the truth order.
-    pub fn emit_account(&self, state: &mut SimState, number: &str, events: Vec<(String, Value)>, batch: bool) {
+    pub fn emit_account(
+        &self,
+        state: &mut SimState,
+        number: &str,
+        events: Vec<(String, Value)>,
+        batch: bool,
+    ) {
         let Some(account) = state.account_mut(number) else {
             return;
         };
@@ -268,7 +288,10 @@ impl Sim {
         let channel = Channel::Account(number.to_string());
         if batch && frames.len() > 1 {
             let text = json!({ "results": frames }).to_string();
-            self.publish(Outbound::Notify { channel, text: text.into() });
+            self.publish(Outbound::Notify {
+                channel,
+                text: text.into(),
+            });
         } else {
             for frame in frames {
                 self.publish(Outbound::Notify {
@@ -288,7 +311,9 @@ impl Sim {
             TokenKind::Session => "simst",
         };
         let token = format!("{prefix}{}", hex::encode(random));
-        state.tokens.insert(token.clone(), (kind, Instant::now() + ttl));
+        state
+            .tokens
+            .insert(token.clone(), (kind, Instant::now() + ttl));
         SimStats::bump(&self.stats.tokens_issued);
         token
     }

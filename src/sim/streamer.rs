@@ -32,7 +32,9 @@ use super::wire::{ack, action_error, iso_now, notification};
 type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
 pub fn router(sim: Arc<Sim>) -> Router {
-    Router::new().route("/streamer", get(upgrade)).with_state(sim)
+    Router::new()
+        .route("/streamer", get(upgrade))
+        .with_state(sim)
 }
 
 /// Answers the WebSocket handshake by hand and hands the upgraded connection to a socket task.
@@ -43,10 +45,18 @@ async fn upgrade(State(sim): State<Arc<Sim>>, mut request: Request) -> Response 
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     let Some(key) = request.headers().get(header::SEC_WEBSOCKET_KEY).cloned() else {
-        return (StatusCode::BAD_REQUEST, "the Account Streamer speaks WebSocket only").into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            "the Account Streamer speaks WebSocket only",
+        )
+            .into_response();
     };
     if !is_upgrade {
-        return (StatusCode::BAD_REQUEST, "the Account Streamer speaks WebSocket only").into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            "the Account Streamer speaks WebSocket only",
+        )
+            .into_response();
     }
     let accept = derive_accept_key(key.as_bytes());
     let on_upgrade = hyper::upgrade::on(&mut request);
@@ -54,7 +64,12 @@ async fn upgrade(State(sim): State<Arc<Sim>>, mut request: Request) -> Response 
         match on_upgrade.await {
             Ok(upgraded) => {
                 let config = WebSocketConfig::default().max_message_size(Some(16 << 20));
-                let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+                let socket = WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    Role::Server,
+                    Some(config),
+                )
+                .await;
                 run_socket(sim, socket).await;
             }
             Err(error) => tracing::debug!(%error, "streamer upgrade failed"),
@@ -100,7 +115,9 @@ enum End {
 struct OpenGauge<'a>(&'a SimStats);
 impl Drop for OpenGauge<'_> {
     fn drop(&mut self) {
-        self.0.streamer_open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.0
+            .streamer_open
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -207,13 +224,24 @@ async fn send(sim: &Sim, socket: &mut Socket, message: Message) -> Result<(), ()
 }
 
 /// Plays a socket fault; returns how the socket ends, if it does.
-async fn play_fault(sim: &Sim, socket: &mut Socket, subs: &Subscriptions, fault: &SocketFault) -> Option<End> {
+async fn play_fault(
+    sim: &Sim,
+    socket: &mut Socket,
+    subs: &Subscriptions,
+    fault: &SocketFault,
+) -> Option<End> {
     match fault {
         SocketFault::Drop => Some(End::Drop),
-        SocketFault::CloseBye => Some(End::Close(Some(CloseFrame { code: CloseCode::Normal, reason: "Bye".into() }))),
+        SocketFault::CloseBye => Some(End::Close(Some(CloseFrame {
+            code: CloseCode::Normal,
+            reason: "Bye".into(),
+        }))),
         SocketFault::Malformed => {
             let junk = r#"{"type":"Order","data":{"id":27,"account-number":"#;
-            send(sim, socket, Message::text(junk)).await.err().map(|_| End::Drop)
+            send(sim, socket, Message::text(junk))
+                .await
+                .err()
+                .map(|_| End::Drop)
         }
         SocketFault::Oversized { bytes, fragmented } => {
             let account = subs.accounts.iter().next()?.clone();
@@ -235,7 +263,11 @@ async fn send_fragmented(socket: &mut Socket, text: String) -> Result<(), ()> {
     let chunks: Vec<&[u8]> = bytes.chunks(16 * 1024).collect();
     let last = chunks.len().saturating_sub(1);
     for (index, chunk) in chunks.iter().enumerate() {
-        let opcode = if index == 0 { OpCode::Data(Data::Text) } else { OpCode::Data(Data::Continue) };
+        let opcode = if index == 0 {
+            OpCode::Data(Data::Text)
+        } else {
+            OpCode::Data(Data::Continue)
+        };
         let frame = Frame::message(chunk.to_vec(), opcode, index == last);
         socket.feed(Message::Frame(frame)).await.map_err(|_| ())?;
     }
@@ -274,7 +306,10 @@ fn oversized_order_chain(account: &str, bytes: usize) -> String {
 fn connect_accounts(value: Option<&Value>) -> Option<Vec<String>> {
     match value? {
         Value::String(s) => Some(vec![s.clone()]),
-        Value::Array(items) => items.iter().map(|v| v.as_str().map(str::to_string)).collect(),
+        Value::Array(items) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect(),
         _ => None,
     }
 }
@@ -286,9 +321,16 @@ fn handle_action(sim: &Sim, subs: &mut Subscriptions, text: &str) -> (Vec<String
     let Ok(Value::Object(message)) = serde_json::from_str::<Value>(text) else {
         return (vec![action_error("", &sid, "not-implemented", None)], false);
     };
-    let action = message.get("action").and_then(Value::as_str).unwrap_or_default().to_string();
+    let action = message
+        .get("action")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let request_id = message.get("request-id");
-    let token = message.get("auth-token").and_then(Value::as_str).unwrap_or_default();
+    let token = message
+        .get("auth-token")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     match sim.check_token(token) {
         TokenCheck::Valid => {}
         check => {
@@ -296,7 +338,10 @@ fn handle_action(sim: &Sim, subs: &mut Subscriptions, text: &str) -> (Vec<String
             if check == TokenCheck::Expired {
                 SimStats::bump(&sim.stats.expired_token_messages);
             }
-            return (vec![action_error(&action, &sid, "failed", request_id)], false);
+            return (
+                vec![action_error(&action, &sid, "failed", request_id)],
+                false,
+            );
         }
     }
     let reply = match action.as_str() {
@@ -311,18 +356,33 @@ fn handle_action(sim: &Sim, subs: &mut Subscriptions, text: &str) -> (Vec<String
                 _ => vec![action_error("connect", &sid, "failed", request_id)],
             }
         }
-        "heartbeat" if !subs.connected => vec![action_error("heartbeat", &sid, "not-implemented", request_id)],
+        "heartbeat" if !subs.connected => vec![action_error(
+            "heartbeat",
+            &sid,
+            "not-implemented",
+            request_id,
+        )],
         "heartbeat" => {
             SimStats::bump(&sim.stats.heartbeats);
             let now = Instant::now();
-            if subs.last_heartbeat.is_some_and(|last| now - last < Duration::from_secs(2)) {
+            if subs
+                .last_heartbeat
+                .is_some_and(|last| now - last < Duration::from_secs(2))
+            {
                 SimStats::bump(&sim.stats.heartbeats_too_fast);
             }
             subs.last_heartbeat = Some(now);
             vec![ack("heartbeat", &sid, None, request_id)]
         }
-        "public-watchlists-subscribe" | "quote-alerts-subscribe" | "user-message-subscribe" if !subs.connected => {
-            vec![action_error(&action, &sid, "connect-not-completed", request_id)]
+        "public-watchlists-subscribe" | "quote-alerts-subscribe" | "user-message-subscribe"
+            if !subs.connected =>
+        {
+            vec![action_error(
+                &action,
+                &sid,
+                "connect-not-completed",
+                request_id,
+            )]
         }
         "public-watchlists-subscribe" => {
             subs.public_watchlists = true;
@@ -339,7 +399,12 @@ fn handle_action(sim: &Sim, subs: &mut Subscriptions, text: &str) -> (Vec<String
         }
         "user-message-subscribe" => {
             subs.user_messages = true;
-            vec![ack(&action, &sid, message.get("value").cloned(), request_id)]
+            vec![ack(
+                &action,
+                &sid,
+                message.get("value").cloned(),
+                request_id,
+            )]
         }
         _ => vec![action_error(&action, &sid, "not-implemented", request_id)],
     };

@@ -61,7 +61,12 @@ pub fn notification(kind: &str, data: &Value) -> Value {
 }
 
 /// An ack for a streamer action; `request-id` echoed when the client sent one.
-pub fn ack(action: &str, session_id: &str, value: Option<Value>, request_id: Option<&Value>) -> String {
+pub fn ack(
+    action: &str,
+    session_id: &str,
+    value: Option<Value>,
+    request_id: Option<&Value>,
+) -> String {
     let mut frame = Map::new();
     frame.insert("status".into(), "ok".into());
     frame.insert("action".into(), action.into());
@@ -77,7 +82,12 @@ pub fn ack(action: &str, session_id: &str, value: Option<Value>, request_id: Opt
 
 /// An error reply for a streamer action. As captured: `not-implemented` echoes the
 /// `request-id`; `failed` and `connect-not-completed` come without one.
-pub fn action_error(action: &str, session_id: &str, message: &str, request_id: Option<&Value>) -> String {
+pub fn action_error(
+    action: &str,
+    session_id: &str,
+    message: &str,
+    request_id: Option<&Value>,
+) -> String {
     let mut frame = Map::new();
     frame.insert("status".into(), "error".into());
     frame.insert("action".into(), action.into());
@@ -130,9 +140,17 @@ mod tests {
     #[test]
     fn errors_echo_request_id_only_for_not_implemented() {
         let id = json!(4);
-        let ni: Value = serde_json::from_str(&action_error("connect", "abcd0123", "not-implemented", Some(&id))).unwrap();
+        let ni: Value = serde_json::from_str(&action_error(
+            "connect",
+            "abcd0123",
+            "not-implemented",
+            Some(&id),
+        ))
+        .unwrap();
         assert_eq!(ni["request-id"], json!(4));
-        let failed: Value = serde_json::from_str(&action_error("connect", "abcd0123", "failed", Some(&id))).unwrap();
+        let failed: Value =
+            serde_json::from_str(&action_error("connect", "abcd0123", "failed", Some(&id)))
+                .unwrap();
         assert!(failed.get("request-id").is_none());
         assert_eq!(failed["message"], json!("failed"));
     }

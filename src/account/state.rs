@@ -1,0 +1,300 @@
+//! One account's current state: balance, positions, today's orders, complex orders and
+//! trading status, each the full (masked) object tastytrade last sent. Updates are full-object
+//! upserts: orders keyed by `id` with the newer `updated-at` winning, positions by symbol +
+//! instrument type (`quantity-direction: Zero` removes one). A REST baseline is diffed against
+//! the state into ordinary events, so "snapshot + events = state" survives every resync.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::upstream::wire::{epoch_millis, id_text};
+
+/// Event types that are part of the snapshot state (the others are passed through only).
+pub const STATE_TYPES: [&str; 5] = [
+    "AccountBalance",
+    "CurrentPosition",
+    "Order",
+    "ComplexOrder",
+    "TradingStatus",
+];
+
+/// Orders sort by numeric id when ids are numeric, then by text.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ObjectKey(u64, String);
+
+impl ObjectKey {
+    fn of(value: &Value) -> Option<Self> {
+        let text = id_text(value.get("id"))?;
+        Some(Self(text.parse().unwrap_or(u64::MAX), text))
+    }
+}
+
+/// Objects with an `id` (orders, complex orders) keyed by it; objects without one are dropped.
+pub fn keyed_by_id(items: impl IntoIterator<Item = Value>) -> BTreeMap<ObjectKey, Value> {
+    items
+        .into_iter()
+        .filter_map(|item| Some((ObjectKey::of(&item)?, item)))
+        .collect()
+}
+
+/// Positions are keyed by (symbol, instrument type).
+pub type PositionKey = (String, String);
+
+pub fn position_key(value: &Value) -> Option<PositionKey> {
+    let symbol = value.get("symbol")?.as_str()?.to_string();
+    let instrument = value
+        .get("instrument-type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    Some((symbol, instrument))
+}
+
+fn is_closed_position(value: &Value) -> bool {
+    if value.get("quantity-direction").and_then(Value::as_str) == Some("Zero") {
+        return true;
+    }
+    match value.get("quantity") {
+        Some(Value::String(s)) => s
+            .parse::<rust_decimal::Decimal>()
+            .is_ok_and(|q| q.is_zero()),
+        Some(Value::Number(n)) => n.as_f64() == Some(0.0),
+        _ => false,
+    }
+}
+
+/// Whether `incoming` is strictly older than `current` by `updated-at` (when both have one).
+fn is_stale(current: &Value, incoming: &Value) -> bool {
+    let time = |v: &Value| v.get("updated-at").and_then(epoch_millis);
+    match (time(current), time(incoming)) {
+        (Some(now), Some(new)) => new.cmp(&now) == Ordering::Less,
+        _ => false,
+    }
+}
+
+/// What applying one event did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// The state changed: publish the event.
+    Changed,
+    /// Same object as held: nothing to publish.
+    Unchanged,
+    /// Older than what is held (`updated-at`): ignored.
+    Stale,
+    /// Lacks its key fields: skipped and counted.
+    Invalid,
+    /// Not a state type: publish it, the state is untouched.
+    PassThrough,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AccountState {
+    pub balance: Option<Value>,
+    pub positions: BTreeMap<PositionKey, Value>,
+    pub orders: BTreeMap<ObjectKey, Value>,
+    pub complex_orders: BTreeMap<ObjectKey, Value>,
+    pub trading_status: Option<Value>,
+}
+
+fn upsert<K: Ord>(map: &mut BTreeMap<K, Value>, key: K, data: &Value) -> Applied {
+    match map.get(&key) {
+        Some(current) if current == data => Applied::Unchanged,
+        Some(current) if is_stale(current, data) => Applied::Stale,
+        _ => {
+            map.insert(key, data.clone());
+            Applied::Changed
+        }
+    }
+}
+
+fn replace(slot: &mut Option<Value>, data: &Value) -> Applied {
+    match slot {
+        Some(current) if current == data => Applied::Unchanged,
+        Some(current) if is_stale(current, data) => Applied::Stale,
+        _ => {
+            *slot = Some(data.clone());
+            Applied::Changed
+        }
+    }
+}
+
+impl AccountState {
+    /// Applies one full-object event.
+    pub fn apply(&mut self, kind: &str, data: &Value) -> Applied {
+        match kind {
+            "AccountBalance" => replace(&mut self.balance, data),
+            "TradingStatus" => replace(&mut self.trading_status, data),
+            "Order" => match ObjectKey::of(data) {
+                Some(key) => upsert(&mut self.orders, key, data),
+                None => Applied::Invalid,
+            },
+            "ComplexOrder" => match ObjectKey::of(data) {
+                Some(key) => upsert(&mut self.complex_orders, key, data),
+                None => Applied::Invalid,
+            },
+            "CurrentPosition" => {
+                let Some(key) = position_key(data) else {
+                    return Applied::Invalid;
+                };
+                if is_closed_position(data) {
+                    match self.positions.get(&key) {
+                        Some(current) if is_stale(current, data) => Applied::Stale,
+                        Some(_) => {
+                            self.positions.remove(&key);
+                            Applied::Changed
+                        }
+                        None => Applied::Unchanged,
+                    }
+                } else {
+                    upsert(&mut self.positions, key, data)
+                }
+            }
+            _ => Applied::PassThrough,
+        }
+    }
+
+    /// The events that turn this state into `baseline` (a REST re-read): changed objects as
+    /// upserts, vanished positions as a zero-quantity `CurrentPosition`. Objects the baseline
+    /// holds in an older version than ours are left alone (a lagging REST replica must not
+    /// roll the state back). Orders missing from the baseline stay: `/orders/live` is the
+    /// trading day's list and only shrinks at day roll.
+    pub fn diff(&self, baseline: &AccountState) -> Vec<(String, Value)> {
+        let mut events = Vec::new();
+        for (kind, ours, theirs) in [
+            ("AccountBalance", &self.balance, &baseline.balance),
+            (
+                "TradingStatus",
+                &self.trading_status,
+                &baseline.trading_status,
+            ),
+        ] {
+            if let Some(theirs) = theirs
+                && ours
+                    .as_ref()
+                    .is_none_or(|o| o != theirs && !is_stale(o, theirs))
+            {
+                events.push((kind.to_string(), theirs.clone()));
+            }
+        }
+        for (key, theirs) in &baseline.positions {
+            if self
+                .positions
+                .get(key)
+                .is_none_or(|o| o != theirs && !is_stale(o, theirs))
+            {
+                events.push(("CurrentPosition".into(), theirs.clone()));
+            }
+        }
+        for (key, ours) in &self.positions {
+            if !baseline.positions.contains_key(key) {
+                events.push(("CurrentPosition".into(), closed_position(ours)));
+            }
+        }
+        for (kind, ours, theirs) in [
+            ("Order", &self.orders, &baseline.orders),
+            (
+                "ComplexOrder",
+                &self.complex_orders,
+                &baseline.complex_orders,
+            ),
+        ] {
+            for (key, theirs) in theirs {
+                if ours
+                    .get(key)
+                    .is_none_or(|o| o != theirs && !is_stale(o, theirs))
+                {
+                    events.push((kind.into(), theirs.clone()));
+                }
+            }
+        }
+        events
+    }
+}
+
+/// A position that vanished from REST, as the zero-quantity event tastytrade would have sent.
+fn closed_position(last: &Value) -> Value {
+    let mut closed = last.clone();
+    closed["quantity"] = json!("0");
+    closed["quantity-direction"] = json!("Zero");
+    if let Some(map) = closed.as_object_mut() {
+        map.remove("updated-at");
+    }
+    closed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(id: u64, status: &str, updated: i64) -> Value {
+        json!({"id": id, "status": status, "updated-at": updated})
+    }
+
+    #[test]
+    fn newer_order_wins_and_older_is_stale() {
+        let mut state = AccountState::default();
+        assert_eq!(
+            state.apply("Order", &order(1, "Live", 10)),
+            Applied::Changed
+        );
+        assert_eq!(state.apply("Order", &order(1, "Routed", 5)), Applied::Stale);
+        assert_eq!(
+            state.apply("Order", &order(1, "Live", 10)),
+            Applied::Unchanged
+        );
+        assert_eq!(
+            state.apply("Order", &order(1, "Filled", 11)),
+            Applied::Changed
+        );
+        assert_eq!(state.orders.len(), 1);
+        assert_eq!(
+            state.apply("Order", &json!({"status": "Live"})),
+            Applied::Invalid
+        );
+    }
+
+    #[test]
+    fn zero_position_removes_and_string_ids_match_numbers_by_text() {
+        let mut state = AccountState::default();
+        let long = json!({"symbol": "SPY", "instrument-type": "Equity", "quantity": "100.29", "quantity-direction": "Long"});
+        assert_eq!(state.apply("CurrentPosition", &long), Applied::Changed);
+        let zero = json!({"symbol": "SPY", "instrument-type": "Equity", "quantity": "0", "quantity-direction": "Zero"});
+        assert_eq!(state.apply("CurrentPosition", &zero), Applied::Changed);
+        assert!(state.positions.is_empty());
+        assert_eq!(state.apply("CurrentPosition", &zero), Applied::Unchanged);
+        assert_eq!(
+            state.apply("Order", &json!({"id": "7", "updated-at": 1})),
+            Applied::Changed
+        );
+        assert_eq!(
+            state.apply("Order", &json!({"id": 7, "updated-at": 1})),
+            Applied::Changed
+        );
+        assert_eq!(state.orders.len(), 1);
+    }
+
+    #[test]
+    fn diff_emits_changes_and_closes_vanished_positions() {
+        let mut ours = AccountState::default();
+        ours.apply(
+            "CurrentPosition",
+            &json!({"symbol": "AAPL", "instrument-type": "Equity", "quantity": "5"}),
+        );
+        ours.apply("Order", &order(1, "Live", 10));
+        let mut theirs = AccountState::default();
+        theirs.apply("Order", &order(1, "Filled", 12));
+        theirs.apply("AccountBalance", &json!({"cash-balance": "1.0"}));
+        let events = ours.diff(&theirs);
+        let kinds: Vec<&str> = events.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(kinds, vec!["AccountBalance", "CurrentPosition", "Order"]);
+        assert_eq!(events[1].1["quantity-direction"], json!("Zero"));
+        for (kind, data) in &events {
+            ours.apply(kind, data);
+        }
+        assert_eq!(ours.orders, theirs.orders);
+        assert_eq!(ours.positions, theirs.positions);
+        assert!(ours.diff(&theirs).is_empty());
+    }
+}

@@ -1,0 +1,65 @@
+//! REST reads of the accounts: the list with each account's upstream status and current
+//! `seq`, and the full snapshot of one account.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ErrorBody};
+use super::state::AppState;
+use crate::account::Snapshot;
+use crate::model::UpstreamStatus;
+
+/// One served account; never its full number.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountSummary {
+    /// Public id, used in every URL.
+    pub id: String,
+    /// `***` + the last four characters.
+    pub account_number: String,
+    pub nickname: Option<String>,
+    pub account_type: Option<String>,
+    /// The latest sequence number published for this account.
+    pub seq: u64,
+    pub upstream: UpstreamStatus,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountList {
+    pub accounts: Vec<AccountSummary>,
+}
+
+/// Lists the served accounts.
+#[utoipa::path(get, path = "/v1/accounts", tag = "accounts",
+    responses((status = 200, description = "The served accounts", body = AccountList)))]
+pub async fn list(State(app): State<AppState>) -> Json<AccountList> {
+    let accounts = app
+        .registry
+        .all()
+        .iter()
+        .map(|account| AccountSummary {
+            id: account.info.public_id.clone(),
+            account_number: account.info.masked_number.clone(),
+            nickname: account.info.nickname.clone(),
+            account_type: account.info.account_type.clone(),
+            seq: account.seq(),
+            upstream: account.status(),
+        })
+        .collect();
+    Json(AccountList { accounts })
+}
+
+/// The account's full state, exact at `seq`.
+#[utoipa::path(get, path = "/v1/accounts/{id}/snapshot", tag = "accounts",
+    params(("id" = String, Path, description = "The account's public id")),
+    responses(
+        (status = 200, description = "Balance, positions, today's orders, complex orders and trading status", body = Snapshot),
+        (status = 404, description = "No account with that id", body = ErrorBody),
+    ))]
+pub async fn snapshot(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Snapshot>, ApiError> {
+    Ok(Json(app.account(&id)?.snapshot()))
+}

@@ -1,0 +1,57 @@
+//! The HTTP surface (axum): REST snapshots, SSE streams, health, the OpenAPI document and
+//! the Swagger UI served from the binary. It reads accounts and never reaches upstream.
+
+pub mod accounts;
+pub mod error;
+pub mod health;
+pub mod sse;
+pub mod state;
+
+use axum::Router;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::{Config, SwaggerUi};
+
+pub use state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "tastytrade-gateway",
+        description = "Live tastytrade account data (balances, positions, orders) as REST snapshots and resumable Server-Sent Events. Accounts are addressed by public ids; account numbers are masked everywhere."
+    ),
+    tags(
+        (name = "accounts", description = "Snapshots of account state"),
+        (name = "streams", description = "Live, resumable event streams"),
+        (name = "health", description = "Liveness and readiness"),
+    )
+)]
+struct ApiDoc;
+
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(accounts::list))
+        .routes(routes!(accounts::snapshot))
+        .routes(routes!(sse::account_events))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+}
+
+/// The OpenAPI document, as served at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let (router, api) = api_router().split_for_parts();
+    let docs = SwaggerUi::new("/docs")
+        .url("/openapi.json", api)
+        .config(Config::new(["/openapi.json"]).validator_url("none"));
+    router
+        .merge(docs)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

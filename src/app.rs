@@ -1,0 +1,276 @@
+//! Wiring: from a validated [`Config`] to a running gateway (simulator in demo mode, upstream
+//! tasks, accounts, HTTP server), so `main` and the tests start the very same thing, the
+//! tests on `127.0.0.1:0`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::account::registry::public_ids;
+use crate::account::{Account, AccountInfo, JournalLimits, Registry};
+use crate::api::{self, AppState};
+use crate::config::{Config, Endpoints};
+use crate::mask::{Masker, mask_number};
+use crate::sim::{self, SimConfig, SimHandle};
+use crate::upstream::UpstreamError;
+use crate::upstream::rest::{CustomerAccount, RestClient};
+use crate::upstream::session::TokenSource;
+use crate::upstream::streamer::{self, AccountLink, StreamerSettings};
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("could not listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("could not start the embedded simulator: {0}")]
+    Simulator(std::io::Error),
+    #[error("could not list the customer's accounts: {0}")]
+    Accounts(UpstreamError),
+    #[error("account {0} is not one of the customer's accounts")]
+    UnknownAccount(String),
+    #[error("the customer has no open account to serve")]
+    NoAccounts,
+    #[error("could not build the HTTP client: {0}")]
+    HttpClient(String),
+}
+
+/// A running gateway.
+pub struct Gateway {
+    pub addr: SocketAddr,
+    /// The embedded simulator, in demo mode.
+    pub sim: Option<SimHandle>,
+    pub registry: Arc<Registry>,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    links: Vec<JoinHandle<()>>,
+}
+
+impl Gateway {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, ends every stream and upstream socket, within a bounded time.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.server).await;
+        for link in self.links {
+            let _ = tokio::time::timeout(Duration::from_secs(3), link).await;
+        }
+        if let Some(sim) = self.sim {
+            sim.shutdown().await;
+        }
+    }
+
+    /// Waits until the server ends on its own (it does not, short of a failure).
+    pub async fn wait(&mut self) {
+        let _ = (&mut self.server).await;
+    }
+}
+
+/// A new epoch for this start: base-36 milliseconds, so it sorts and never holds a `-`.
+fn new_epoch() -> String {
+    let mut n = chrono::Utc::now().timestamp_millis().unsigned_abs();
+    let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    while n > 0 {
+        out.push(digits[(n % 36) as usize]);
+        n /= 36;
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_else(|_| "0".into())
+}
+
+/// Lists the customer's accounts, retrying a few times with backoff (tastytrade may be briefly away).
+async fn list_accounts(
+    rest: &RestClient,
+    backoff_cap: Duration,
+) -> Result<Vec<CustomerAccount>, UpstreamError> {
+    let mut attempt = 0;
+    loop {
+        match rest.accounts().await {
+            Ok(accounts) => return Ok(accounts),
+            Err(error @ UpstreamError::Auth(_)) => return Err(error),
+            Err(error) if attempt >= 4 => return Err(error),
+            Err(error) => {
+                let delay = error
+                    .retry_after()
+                    .unwrap_or_else(|| streamer::backoff(attempt, backoff_cap));
+                tracing::warn!(%error, "listing accounts failed; retrying");
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// Starts the gateway as configured.
+pub async fn start(config: Config) -> Result<Gateway, StartError> {
+    let sim = match config.endpoints {
+        Endpoints::EmbeddedSimulator => {
+            let sim_config = SimConfig {
+                seed: config.sim_seed,
+                rate: config.sim_rate,
+                token_ttl: config.sim_token_ttl,
+                ..SimConfig::default()
+            };
+            Some(
+                sim::start(sim_config)
+                    .await
+                    .map_err(StartError::Simulator)?,
+            )
+        }
+        Endpoints::Remote { .. } => None,
+    };
+    let (api_url, streamer_url) = match (&config.endpoints, &sim) {
+        (
+            Endpoints::Remote {
+                api_url,
+                streamer_url,
+            },
+            _,
+        ) => (api_url.clone(), streamer_url.clone()),
+        (Endpoints::EmbeddedSimulator, Some(sim)) => (sim.api_url(), sim.streamer_url()),
+        (Endpoints::EmbeddedSimulator, None) => unreachable!("the simulator was started above"),
+    };
+
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| StartError::HttpClient(e.without_url().to_string()))?;
+    let tokens = Arc::new(TokenSource::new(
+        http.clone(),
+        &api_url,
+        config.credentials.clone(),
+        config.token_refresh_margin,
+    ));
+    let rest = Arc::new(RestClient::new(http, &api_url, tokens.clone()));
+
+    let customer_accounts = list_accounts(&rest, config.backoff_cap)
+        .await
+        .map_err(StartError::Accounts)?;
+    let masker = Arc::new(Masker::new(
+        customer_accounts
+            .iter()
+            .map(|a| a.number.as_str())
+            .chain(config.accounts.iter().map(|c| c.number.as_str())),
+    ));
+    let chosen: Vec<(Option<String>, CustomerAccount)> = if config.accounts.is_empty() {
+        customer_accounts
+            .iter()
+            .filter(|a| !a.closed)
+            .map(|a| (None, a.clone()))
+            .collect()
+    } else {
+        let mut chosen = Vec::new();
+        for choice in &config.accounts {
+            let found = customer_accounts
+                .iter()
+                .find(|a| a.number == choice.number)
+                .ok_or_else(|| StartError::UnknownAccount(mask_number(&choice.number)))?;
+            chosen.push((choice.alias.clone(), found.clone()));
+        }
+        chosen
+    };
+    if chosen.is_empty() {
+        return Err(StartError::NoAccounts);
+    }
+
+    let epoch: Arc<str> = new_epoch().into();
+    let naming: Vec<(Option<String>, Option<String>)> = chosen
+        .iter()
+        .map(|(alias, a)| (alias.clone(), a.nickname.clone()))
+        .collect();
+    let ids = public_ids(&naming, &masker);
+    let limits = JournalLimits {
+        ring_events: config.ring_events,
+        ..JournalLimits::default()
+    };
+    let mut accounts = Vec::new();
+    let mut numbers = Vec::new();
+    for ((_, customer_account), public_id) in chosen.into_iter().zip(ids) {
+        let info = AccountInfo {
+            public_id,
+            masked_number: mask_number(&customer_account.number),
+            nickname: customer_account
+                .nickname
+                .as_deref()
+                .map(|n| masker.mask_text(n)),
+            account_type: customer_account.account_type.clone(),
+        };
+        accounts.push(Arc::new(Account::new(
+            info,
+            epoch.clone(),
+            masker.clone(),
+            limits,
+        )));
+        numbers.push(customer_account.number);
+    }
+    let registry = Arc::new(Registry::new(accounts));
+
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let settings = StreamerSettings {
+        url: streamer_url,
+        heartbeat: config.heartbeat,
+        backoff_cap: config.backoff_cap,
+        reconcile: config.reconcile,
+        request_timeout: Duration::from_secs(10),
+    };
+    let links = registry
+        .all()
+        .iter()
+        .zip(numbers)
+        .map(|(account, number)| {
+            let link = AccountLink {
+                account: account.clone(),
+                number,
+                rest: rest.clone(),
+                tokens: tokens.clone(),
+                settings: settings.clone(),
+            };
+            tokio::spawn(streamer::run(link, shutdown_rx.clone()))
+        })
+        .collect();
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Listen {
+        addr: config.listen,
+        source,
+    })?;
+    let app = api::router(AppState {
+        registry: registry.clone(),
+        shutdown: shutdown_rx.clone(),
+    });
+    let mut server_stop = shutdown_rx;
+    let server = tokio::spawn(async move {
+        let stop = async move { api::sse::shutdown_signal(&mut server_stop).await };
+        if let Err(error) = axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::error!(%error, "HTTP server failed");
+        }
+    });
+    tracing::info!(%addr, epoch = %epoch, accounts = registry.all().len(), "gateway listening");
+    Ok(Gateway {
+        addr,
+        sim,
+        registry,
+        shutdown,
+        server,
+        links,
+    })
+}

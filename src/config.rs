@@ -1,0 +1,349 @@
+//! Settings: command-line flags, each also an environment variable (`TTGW_*`), validated at
+//! start-up into a [`Config`]. Error messages name the setting and never echo an account
+//! number or a secret.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use secrecy::SecretString;
+
+use crate::account::registry::valid_alias;
+use crate::mask::mask_number;
+use crate::upstream::session::Credentials;
+
+/// Which tastytrade to talk to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum UpstreamKind {
+    /// The embedded simulator (no credentials needed).
+    Demo,
+    /// tastytrade's sandbox (cert) environment.
+    Sandbox,
+    /// tastytrade production.
+    Production,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+fn secret(text: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(text.to_string()))
+}
+
+/// `tastytrade-gateway serve`.
+#[derive(Args, Clone)]
+pub struct ServeArgs {
+    /// Address to serve HTTP on.
+    #[arg(long, env = "TTGW_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// demo (embedded simulator), sandbox or production.
+    #[arg(long, env = "TTGW_UPSTREAM", value_enum, default_value_t = UpstreamKind::Demo)]
+    pub upstream: UpstreamKind,
+    /// tastytrade REST base URL; with --streamer-url, overrides --upstream and starts no simulator.
+    #[arg(long, env = "TTGW_API_URL")]
+    pub api_url: Option<String>,
+    /// Account Streamer WebSocket URL (see --api-url).
+    #[arg(long, env = "TTGW_STREAMER_URL")]
+    pub streamer_url: Option<String>,
+    /// OAuth client secret (with --refresh-token).
+    #[arg(long, env = "TTGW_CLIENT_SECRET", hide_env_values = true, value_parser = secret)]
+    pub client_secret: Option<SecretString>,
+    /// OAuth refresh token (with --client-secret).
+    #[arg(long, env = "TTGW_REFRESH_TOKEN", hide_env_values = true, value_parser = secret)]
+    pub refresh_token: Option<SecretString>,
+    /// Legacy session login (with --password).
+    #[arg(long, env = "TTGW_LOGIN")]
+    pub login: Option<String>,
+    /// Legacy session password (with --login).
+    #[arg(long, env = "TTGW_PASSWORD", hide_env_values = true, value_parser = secret)]
+    pub password: Option<SecretString>,
+    /// Accounts to serve, comma-separated, `alias=ACCOUNTNUMBER` allowed; default: every open account.
+    #[arg(
+        long,
+        env = "TTGW_ACCOUNTS",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub accounts: Vec<String>,
+    /// Seconds between streamer heartbeats (tastytrade accepts 2-60).
+    #[arg(long, env = "TTGW_HEARTBEAT_SECS", default_value_t = 20)]
+    pub heartbeat_secs: u64,
+    /// Refresh the access token this many seconds before it expires.
+    #[arg(long, env = "TTGW_TOKEN_REFRESH_MARGIN_SECS", default_value_t = 60)]
+    pub token_refresh_margin_secs: u64,
+    /// Seconds between REST reconciles while live (a watchdog against silent streams).
+    #[arg(long, env = "TTGW_RECONCILE_SECS", default_value_t = 300)]
+    pub reconcile_secs: u64,
+    /// Upper bound of the reconnect backoff, in seconds.
+    #[arg(long, env = "TTGW_BACKOFF_CAP_SECS", default_value_t = 30)]
+    pub backoff_cap_secs: u64,
+    /// Events kept per account for resuming streams.
+    #[arg(long, env = "TTGW_RING_EVENTS", default_value_t = 10_000)]
+    pub ring_events: usize,
+    /// Log format.
+    #[arg(long, env = "TTGW_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+    /// Demo mode: market script steps per second (0 pauses it).
+    #[arg(long, env = "TTGW_SIM_RATE", default_value_t = 2.0)]
+    pub sim_rate: f64,
+    /// Demo mode: seed of the market script.
+    #[arg(long, env = "TTGW_SIM_SEED", default_value_t = 42)]
+    pub sim_seed: u64,
+    /// Demo mode: lifetime of the simulator's access tokens, in seconds.
+    #[arg(long, env = "TTGW_SIM_TOKEN_TTL_SECS", default_value_t = 900)]
+    pub sim_token_ttl_secs: u64,
+}
+
+/// An account to serve, with its optional alias.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountChoice {
+    pub alias: Option<String>,
+    pub number: String,
+}
+
+/// Where tastytrade is.
+#[derive(Clone, Debug)]
+pub enum Endpoints {
+    /// Start the embedded simulator and use it.
+    EmbeddedSimulator,
+    /// Connect to these.
+    Remote {
+        api_url: String,
+        streamer_url: String,
+    },
+}
+
+/// Validated settings for `serve`.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub upstream: UpstreamKind,
+    pub endpoints: Endpoints,
+    pub credentials: Credentials,
+    pub accounts: Vec<AccountChoice>,
+    pub heartbeat: Duration,
+    pub token_refresh_margin: Duration,
+    pub reconcile: Duration,
+    pub backoff_cap: Duration,
+    pub ring_events: usize,
+    pub log_format: LogFormat,
+    pub sim_rate: f64,
+    pub sim_seed: u64,
+    pub sim_token_ttl: Duration,
+}
+
+/// A setting that cannot be used; the message names it and the accepted values.
+#[derive(Debug, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct ConfigError {
+    pub key: &'static str,
+    pub message: String,
+}
+
+fn bad(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key,
+        message: message.into(),
+    }
+}
+
+/// tastytrade account numbers: 5 to 12 ASCII letters and digits.
+fn valid_account_number(number: &str) -> bool {
+    (5..=12).contains(&number.len()) && number.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+fn parse_accounts(items: &[String]) -> Result<Vec<AccountChoice>, ConfigError> {
+    let mut choices: Vec<AccountChoice> = Vec::new();
+    for item in items.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        let (alias, number) = match item.split_once('=') {
+            Some((alias, number)) => (Some(alias.trim().to_string()), number.trim().to_string()),
+            None => (None, item.to_string()),
+        };
+        if !valid_account_number(&number) {
+            return Err(bad(
+                "accounts",
+                format!(
+                    "`{}` is not an account number (5-12 letters and digits)",
+                    mask_number(&number)
+                ),
+            ));
+        }
+        if let Some(alias) = &alias
+            && !valid_alias(alias)
+        {
+            return Err(bad(
+                "accounts",
+                format!(
+                    "alias for {} must be 1-40 of a-z, A-Z, 0-9, - and _",
+                    mask_number(&number)
+                ),
+            ));
+        }
+        if choices.iter().any(|c| c.number == number) {
+            return Err(bad(
+                "accounts",
+                format!("{} is listed twice", mask_number(&number)),
+            ));
+        }
+        if alias.is_some() && choices.iter().any(|c| c.alias == alias) {
+            return Err(bad("accounts", "an alias is used twice"));
+        }
+        choices.push(AccountChoice { alias, number });
+    }
+    Ok(choices)
+}
+
+impl Config {
+    pub fn from_args(args: ServeArgs) -> Result<Self, ConfigError> {
+        if !(2..=60).contains(&args.heartbeat_secs) {
+            return Err(bad(
+                "heartbeat-secs",
+                "must be from 2 to 60 (tastytrade's heartbeat window)",
+            ));
+        }
+        if !(1..=3600).contains(&args.token_refresh_margin_secs) {
+            return Err(bad("token-refresh-margin-secs", "must be from 1 to 3600"));
+        }
+        if !(5..=86_400).contains(&args.reconcile_secs) {
+            return Err(bad("reconcile-secs", "must be from 5 to 86400"));
+        }
+        if !(1..=3600).contains(&args.backoff_cap_secs) {
+            return Err(bad("backoff-cap-secs", "must be from 1 to 3600"));
+        }
+        if !(100..=10_000_000).contains(&args.ring_events) {
+            return Err(bad("ring-events", "must be from 100 to 10000000"));
+        }
+        if !(args.sim_rate.is_finite() && (0.0..=100_000.0).contains(&args.sim_rate)) {
+            return Err(bad("sim-rate", "must be from 0 to 100000 steps per second"));
+        }
+        if !(1..=86_400).contains(&args.sim_token_ttl_secs) {
+            return Err(bad("sim-token-ttl-secs", "must be from 1 to 86400"));
+        }
+
+        let endpoints = match (&args.api_url, &args.streamer_url) {
+            (Some(api), Some(streamer)) => {
+                check_url("api-url", api, &["http", "https"])?;
+                check_url("streamer-url", streamer, &["ws", "wss"])?;
+                Endpoints::Remote {
+                    api_url: api.clone(),
+                    streamer_url: streamer.clone(),
+                }
+            }
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(bad("api-url", "--api-url and --streamer-url go together"));
+            }
+            (None, None) => match args.upstream {
+                UpstreamKind::Demo => Endpoints::EmbeddedSimulator,
+                UpstreamKind::Sandbox => Endpoints::Remote {
+                    api_url: "https://api.cert.tastyworks.com".into(),
+                    streamer_url: "wss://streamer.cert.tastyworks.com".into(),
+                },
+                UpstreamKind::Production => Endpoints::Remote {
+                    api_url: "https://api.tastyworks.com".into(),
+                    streamer_url: "wss://streamer.tastyworks.com".into(),
+                },
+            },
+        };
+
+        let credentials = match (
+            args.client_secret,
+            args.refresh_token,
+            args.login,
+            args.password,
+        ) {
+            (Some(client_secret), Some(refresh_token), None, None) => Credentials::OAuth {
+                client_secret,
+                refresh_token,
+            },
+            (None, None, Some(login), Some(password)) => Credentials::Session { login, password },
+            (None, None, None, None) => {
+                let real = matches!(endpoints, Endpoints::Remote { .. })
+                    && args.upstream != UpstreamKind::Demo
+                    && args.api_url.is_none();
+                if real {
+                    return Err(bad(
+                        "client-secret",
+                        "sandbox and production need --client-secret and --refresh-token (or --login and --password)",
+                    ));
+                }
+                // The simulator's own demo credentials: they open nothing but made-up accounts.
+                let demo = crate::sim::SimCredentials::default();
+                Credentials::OAuth {
+                    client_secret: demo.client_secret.into(),
+                    refresh_token: demo.refresh_token.into(),
+                }
+            }
+            _ => {
+                return Err(bad(
+                    "client-secret",
+                    "give --client-secret with --refresh-token, or --login with --password, not a mix",
+                ));
+            }
+        };
+
+        Ok(Self {
+            listen: args.listen,
+            upstream: args.upstream,
+            endpoints,
+            credentials,
+            accounts: parse_accounts(&args.accounts)?,
+            heartbeat: Duration::from_secs(args.heartbeat_secs),
+            token_refresh_margin: Duration::from_secs(args.token_refresh_margin_secs),
+            reconcile: Duration::from_secs(args.reconcile_secs),
+            backoff_cap: Duration::from_secs(args.backoff_cap_secs),
+            ring_events: args.ring_events,
+            log_format: args.log_format,
+            sim_rate: args.sim_rate,
+            sim_seed: args.sim_seed,
+            sim_token_ttl: Duration::from_secs(args.sim_token_ttl_secs),
+        })
+    }
+}
+
+fn check_url(key: &'static str, url: &str, schemes: &[&str]) -> Result<(), ConfigError> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| bad(key, format!("not a URL ({e})")))?;
+    if !schemes.contains(&parsed.scheme()) {
+        return Err(bad(
+            key,
+            format!("scheme must be one of {}", schemes.join(", ")),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounts_parse_with_aliases_and_errors_are_masked() {
+        let parsed = parse_accounts(&["main=5WT31842".into(), " 5WU09822 ".into()]).unwrap();
+        assert_eq!(
+            parsed,
+            vec![
+                AccountChoice {
+                    alias: Some("main".into()),
+                    number: "5WT31842".into()
+                },
+                AccountChoice {
+                    alias: None,
+                    number: "5WU09822".into()
+                },
+            ]
+        );
+        let error = parse_accounts(&["bad alias=5WT31842".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(!error.contains("5WT31842"), "{error}");
+        assert!(error.contains("***1842"), "{error}");
+        let error = parse_accounts(&["5WT31842".into(), "x=5WT31842".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(!error.contains("5WT31842"), "{error}");
+    }
+}

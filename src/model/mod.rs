@@ -1,0 +1,79 @@
+//! Domain types shared by every layer: where an event came from, and how an account's
+//! upstream link is doing. Upstream objects themselves stay raw JSON (full objects,
+//! unknown fields kept) and are keyed by `account::state`.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Where a published event came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Pushed by tastytrade's Account Streamer.
+    Stream,
+    /// A difference found by re-reading tastytrade's REST API after a (re)connect.
+    Resync,
+    /// Said by the gateway itself (for example an upstream status change).
+    Gateway,
+}
+
+/// The state of one account's upstream connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkState {
+    Connecting,
+    Resyncing,
+    Live,
+    BackingOff,
+    Stopped,
+}
+
+/// How one account's upstream connection is doing; masked, safe to show.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct UpstreamStatus {
+    pub state: LinkState,
+    /// When `state` was entered.
+    pub since: DateTime<Utc>,
+    /// When the last upstream notification for this account arrived.
+    pub last_event_at: Option<DateTime<Utc>>,
+    /// Reconnects since start.
+    pub reconnects: u64,
+    /// The last error, masked.
+    pub last_error: Option<String>,
+}
+
+impl Default for UpstreamStatus {
+    fn default() -> Self {
+        Self {
+            state: LinkState::Connecting,
+            since: Utc::now(),
+            last_event_at: None,
+            reconnects: 0,
+            last_error: None,
+        }
+    }
+}
+
+/// What every published event looks like, identical in SSE `data:`, WebSocket messages and
+/// the journal.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Envelope<'a> {
+    /// `<epoch>-<seq>`: the SSE `id`, and what to resume from.
+    pub id: String,
+    /// Position in the account's journal.
+    pub seq: u64,
+    /// The account's public id.
+    pub account: &'a str,
+    /// The tastytrade event type (`Order`, `AccountBalance`, `CurrentPosition`, ...).
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    pub source: Source,
+    /// Upstream publication time, epoch milliseconds (none for resync events).
+    pub timestamp: Option<i64>,
+    /// When the gateway received it.
+    pub received_at: DateTime<Utc>,
+    /// The tastytrade object, masked, unknown fields kept.
+    #[schema(value_type = Object)]
+    pub data: &'a serde_json::Value,
+}

@@ -1,0 +1,201 @@
+//! tastytrade's REST API as the gateway uses it: the customer's accounts, and each account's
+//! baseline (balance, positions, today's orders over every page, complex orders, trading
+//! status) that is re-read on every (re)connect because the streamer replays nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, HeaderMap, RETRY_AFTER, USER_AGENT as USER_AGENT_HEADER};
+use secrecy::ExposeSecret;
+use serde_json::Value;
+
+use super::session::TokenSource;
+use super::wire::as_u64;
+use super::{USER_AGENT, UpstreamError};
+use crate::account::state::{AccountState, keyed_by_id, position_key};
+
+/// One account of the customer, as `/customers/me/accounts` lists it.
+#[derive(Clone, Debug)]
+pub struct CustomerAccount {
+    pub number: String,
+    pub nickname: Option<String>,
+    pub account_type: Option<String>,
+    pub closed: bool,
+}
+
+/// `Retry-After` in seconds, if present.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+pub struct RestClient {
+    http: reqwest::Client,
+    api_url: String,
+    tokens: Arc<TokenSource>,
+}
+
+impl RestClient {
+    pub fn new(http: reqwest::Client, api_url: &str, tokens: Arc<TokenSource>) -> Self {
+        Self {
+            http,
+            api_url: api_url.trim_end_matches('/').to_string(),
+            tokens,
+        }
+    }
+
+    /// GETs `path` with a valid token; on 401 the token is dropped and the call made once more.
+    async fn get(
+        &self,
+        what: &'static str,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Value, UpstreamError> {
+        for attempt in 0..2 {
+            let token = self.tokens.header().await?;
+            let response = self
+                .http
+                .get(format!("{}{path}", self.api_url))
+                .query(query)
+                .header(USER_AGENT_HEADER, USER_AGENT)
+                .header(AUTHORIZATION, token.expose_secret())
+                .send()
+                .await
+                .map_err(|e| UpstreamError::transport(what, e))?;
+            let status = response.status();
+            if status == reqwest::StatusCode::UNAUTHORIZED {
+                self.tokens.invalidate(&token).await;
+                if attempt == 0 {
+                    continue;
+                }
+                return Err(UpstreamError::Auth(format!(
+                    "HTTP 401 to the {what} request"
+                )));
+            }
+            if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                return Err(UpstreamError::RateLimited {
+                    what,
+                    retry_after: retry_after(response.headers()),
+                });
+            }
+            if !status.is_success() {
+                return Err(UpstreamError::Http {
+                    status: status.as_u16(),
+                    what,
+                });
+            }
+            return response
+                .json::<Value>()
+                .await
+                .map_err(|e| UpstreamError::Body {
+                    what,
+                    detail: e.without_url().to_string(),
+                });
+        }
+        unreachable!("the loop returns on its second attempt")
+    }
+
+    /// The customer's accounts.
+    pub async fn accounts(&self) -> Result<Vec<CustomerAccount>, UpstreamError> {
+        let body = self.get("accounts", "/customers/me/accounts", &[]).await?;
+        let items = items(&body, "accounts")?;
+        Ok(items
+            .iter()
+            .filter_map(|item| {
+                let account = item.get("account")?;
+                let text = |k: &str| account.get(k).and_then(Value::as_str).map(str::to_string);
+                Some(CustomerAccount {
+                    number: text("account-number")?,
+                    nickname: text("nickname"),
+                    account_type: text("account-type-name"),
+                    closed: account
+                        .get("is-closed")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                })
+            })
+            .collect())
+    }
+
+    /// Reads the whole baseline of one account.
+    pub async fn baseline(&self, number: &str) -> Result<AccountState, UpstreamError> {
+        let base = format!("/accounts/{number}");
+        let balance = self
+            .get("balances", &format!("{base}/balances"), &[])
+            .await?;
+        let positions = self
+            .get("positions", &format!("{base}/positions"), &[])
+            .await?;
+        let orders = self.paged("orders", &format!("{base}/orders/live")).await?;
+        let complex = self
+            .get(
+                "complex orders",
+                &format!("{base}/complex-orders/live"),
+                &[],
+            )
+            .await?;
+        let trading = self
+            .get("trading status", &format!("{base}/trading-status"), &[])
+            .await?;
+
+        let mut state = AccountState {
+            balance: balance.get("data").filter(|d| d.is_object()).cloned(),
+            trading_status: trading.get("data").filter(|d| d.is_object()).cloned(),
+            ..AccountState::default()
+        };
+        for position in items(&positions, "positions")? {
+            if let Some(key) = position_key(position) {
+                state.positions.insert(key, position.clone());
+            }
+        }
+        state.orders = keyed_by_id(orders);
+        state.complex_orders = keyed_by_id(items(&complex, "complex orders")?.iter().cloned());
+        // tastytrade lists closed positions only when asked; a Zero row is no holding.
+        state
+            .positions
+            .retain(|_, p| p.get("quantity-direction").and_then(Value::as_str) != Some("Zero"));
+        Ok(state)
+    }
+
+    /// Every item of a paginated list (`page-offset` until `total-pages`).
+    async fn paged(&self, what: &'static str, path: &str) -> Result<Vec<Value>, UpstreamError> {
+        let mut all = Vec::new();
+        let mut page = 0u64;
+        loop {
+            let body = self
+                .get(
+                    what,
+                    path,
+                    &[
+                        ("per-page", "200".into()),
+                        ("page-offset", page.to_string()),
+                    ],
+                )
+                .await?;
+            let batch = items(&body, what)?;
+            let count = batch.len();
+            all.extend(batch.iter().cloned());
+            let total_pages = body
+                .pointer("/pagination/total-pages")
+                .and_then(as_u64)
+                .unwrap_or(1);
+            page += 1;
+            if page >= total_pages || count == 0 || page >= 1000 {
+                return Ok(all);
+            }
+        }
+    }
+}
+
+/// `data.items` of a list envelope.
+fn items<'a>(body: &'a Value, what: &'static str) -> Result<&'a Vec<Value>, UpstreamError> {
+    body.pointer("/data/items")
+        .and_then(Value::as_array)
+        .ok_or(UpstreamError::Body {
+            what,
+            detail: "no data.items list".into(),
+        })
+}

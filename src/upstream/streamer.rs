@@ -1,0 +1,386 @@
+//! One task per account holding its Account Streamer socket: connect -> `connect` action ->
+//! ack -> buffer events while the REST baseline is read -> resync (differences published as
+//! events) -> apply the buffer -> live, with heartbeats (never before the ack) and an ack
+//! watchdog. Any failure ends the socket; the task backs off with full jitter and starts
+//! over, ALWAYS re-reading the baseline, because tastytrade replays nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use rand::Rng;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep_until, timeout};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use super::UpstreamError;
+use super::rest::RestClient;
+use super::session::TokenSource;
+use super::wire::{self, Frame, Notification, Reply};
+use crate::account::Account;
+use crate::account::state::{AccountState, Applied};
+use crate::model::{LinkState, Source};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How the streamer connections behave.
+#[derive(Clone, Debug)]
+pub struct StreamerSettings {
+    pub url: String,
+    /// Heartbeat period (tastytrade accepts 2-60 s).
+    pub heartbeat: Duration,
+    /// Upper bound of the reconnect backoff.
+    pub backoff_cap: Duration,
+    /// REST reconcile period while live, a watchdog against silent streams.
+    pub reconcile: Duration,
+    /// Bound on connecting, on each ack, and on a baseline read.
+    pub request_timeout: Duration,
+}
+
+/// Everything one account's task needs.
+pub struct AccountLink {
+    pub account: Arc<Account>,
+    /// The full account number: sent to tastytrade, never logged or shown.
+    pub number: String,
+    pub rest: Arc<RestClient>,
+    pub tokens: Arc<TokenSource>,
+    pub settings: StreamerSettings,
+}
+
+/// The delay before reconnect attempt `attempt` (0-based): full jitter over an exponential
+/// ceiling starting at 500 ms, capped.
+pub fn backoff(attempt: u32, cap: Duration) -> Duration {
+    let ceiling = Duration::from_millis(500)
+        .saturating_mul(1 << attempt.min(16))
+        .min(cap);
+    let millis = rand::rng().random_range(0..=ceiling.as_millis() as u64);
+    Duration::from_millis(millis)
+}
+
+/// Runs one account's upstream connection until `shutdown` turns true.
+pub async fn run(link: AccountLink, mut shutdown: watch::Receiver<bool>) {
+    let id = link.account.info.public_id.clone();
+    let mut attempt: u32 = 0;
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let outcome = connection(&link, &mut shutdown, &mut attempt).await;
+        match outcome {
+            Ok(()) => break,
+            Err(error) => {
+                let delay = error
+                    .retry_after()
+                    .unwrap_or_else(|| backoff(attempt, link.settings.backoff_cap));
+                attempt = attempt.saturating_add(1);
+                let message = error.to_string();
+                tracing::warn!(account = %id, error = %link.account_masked(&message), delay_ms = delay.as_millis() as u64, "upstream connection failed; reconnecting");
+                link.account.update_status(|s| {
+                    s.state = LinkState::BackingOff;
+                    s.since = chrono::Utc::now();
+                    s.reconnects += 1;
+                    s.last_error = Some(message);
+                });
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+    }
+    link.account.update_status(|s| {
+        s.state = LinkState::Stopped;
+        s.since = chrono::Utc::now();
+    });
+}
+
+impl AccountLink {
+    fn set_state(&self, state: LinkState) {
+        self.account.update_status(|s| {
+            s.state = state;
+            s.since = chrono::Utc::now();
+        });
+    }
+
+    fn account_masked(&self, text: &str) -> String {
+        text.replace(&self.number, &crate::mask::mask_number(&self.number))
+    }
+}
+
+/// One socket's life. `Ok` only on shutdown.
+async fn connection(
+    link: &AccountLink,
+    shutdown: &mut watch::Receiver<bool>,
+    attempt: &mut u32,
+) -> Result<(), UpstreamError> {
+    link.set_state(LinkState::Connecting);
+    let settings = &link.settings;
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(16 << 20))
+        .max_frame_size(Some(16 << 20));
+    let (socket, _) = timeout(
+        settings.request_timeout,
+        tokio_tungstenite::connect_async_with_config(settings.url.as_str(), Some(config), false),
+    )
+    .await
+    .map_err(|_| UpstreamError::Timeout("the streamer connection"))?
+    .map_err(|e| UpstreamError::Streamer(format!("connect failed: {e}")))?;
+    let mut conn = Connection {
+        socket,
+        next_request_id: 1,
+        awaiting_heartbeat: None,
+        buffer: Vec::new(),
+        link,
+    };
+
+    // connect, and wait for its ack (events that arrive first are kept).
+    let token = link.tokens.header().await?;
+    let connect_id = conn
+        .send_action("connect", Some(json!([link.number])), &token)
+        .await?;
+    let deadline = Instant::now() + settings.request_timeout;
+    loop {
+        let reply = tokio::select! {
+            frame = conn.next_frames() => frame?,
+            _ = sleep_until(deadline) => return Err(UpstreamError::Timeout("the connect ack")),
+        };
+        if let Some(reply) = reply
+            .into_iter()
+            .find(|r| r.action == "connect" && r.request_id.is_none_or(|id| id == connect_id))
+        {
+            if reply.ok {
+                break;
+            }
+            if reply.message.as_deref() == Some("failed") {
+                link.tokens.invalidate(&token).await;
+            }
+            return Err(UpstreamError::Streamer(format!(
+                "connect refused: {}",
+                reply.message.unwrap_or_default()
+            )));
+        }
+    }
+
+    // Baseline while buffering; heartbeats keep flowing.
+    link.set_state(LinkState::Resyncing);
+    let baseline = conn
+        .while_buffering(link.rest.baseline(&link.number))
+        .await??;
+    resync(link, baseline);
+    for notification in std::mem::take(&mut conn.buffer) {
+        apply(link, notification);
+    }
+    link.set_state(LinkState::Live);
+    *attempt = 0;
+
+    // Live.
+    let mut heartbeat =
+        tokio::time::interval_at(Instant::now() + settings.heartbeat, settings.heartbeat);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut reconcile =
+        tokio::time::interval_at(Instant::now() + settings.reconcile, settings.reconcile);
+    reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let silence = settings.heartbeat * 2 + settings.request_timeout;
+    let mut last_frame = Instant::now();
+    loop {
+        let ack_deadline = conn
+            .awaiting_heartbeat
+            .map(|(_, sent)| sent + settings.request_timeout);
+        tokio::select! {
+            frames = conn.next_frames() => {
+                let replies = frames?;
+                last_frame = Instant::now();
+                conn.on_replies(replies).await?;
+                for notification in std::mem::take(&mut conn.buffer) {
+                    apply(link, notification);
+                }
+            }
+            _ = heartbeat.tick() => conn.heartbeat().await?,
+            _ = sleep_until(ack_deadline.unwrap_or_else(far_future)), if ack_deadline.is_some() => {
+                return Err(UpstreamError::Streamer("heartbeat ack missing".into()));
+            }
+            _ = sleep_until(last_frame + silence) => {
+                return Err(UpstreamError::Streamer(format!("no frame for {} s", silence.as_secs())));
+            }
+            _ = reconcile.tick() => {
+                let baseline = conn.while_buffering(link.rest.baseline(&link.number)).await??;
+                resync(link, baseline);
+                for notification in std::mem::take(&mut conn.buffer) {
+                    apply(link, notification);
+                }
+            }
+            _ = shutdown.changed() => {
+                let _ = conn.socket.close(None).await;
+                let _ = timeout(Duration::from_secs(2), async { while let Some(Ok(_)) = conn.socket.next().await {} }).await;
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400)
+}
+
+fn resync(link: &AccountLink, baseline: AccountState) {
+    let changes = link.account.resync(baseline);
+    if changes > 0 {
+        tracing::info!(account = %link.account.info.public_id, changes, "resync published the differences");
+    }
+}
+
+fn apply(link: &AccountLink, notification: Notification) {
+    let Notification {
+        kind,
+        data,
+        timestamp,
+    } = notification;
+    if link.account.ingest(&kind, data, timestamp, Source::Stream) == Applied::Invalid {
+        tracing::warn!(account = %link.account.info.public_id, kind, "skipped an event without its key fields");
+    }
+}
+
+struct Connection<'a> {
+    socket: Socket,
+    next_request_id: u64,
+    awaiting_heartbeat: Option<(u64, Instant)>,
+    /// Notifications read but not yet applied.
+    buffer: Vec<Notification>,
+    link: &'a AccountLink,
+}
+
+impl Connection<'_> {
+    async fn send_action(
+        &mut self,
+        action: &str,
+        value: Option<Value>,
+        token: &SecretString,
+    ) -> Result<u64, UpstreamError> {
+        let request_id = self.next_request_id;
+        self.next_request_id += 1;
+        let mut message = json!({"action": action, "auth-token": token.expose_secret(), "request-id": request_id, "source": super::USER_AGENT});
+        if let Some(value) = value {
+            message["value"] = value;
+        }
+        self.socket
+            .send(Message::text(message.to_string()))
+            .await
+            .map_err(|e| UpstreamError::Streamer(format!("send failed: {e}")))?;
+        Ok(request_id)
+    }
+
+    async fn heartbeat(&mut self) -> Result<(), UpstreamError> {
+        let token = self.link.tokens.header().await?;
+        let id = self.send_action("heartbeat", None, &token).await?;
+        if self.awaiting_heartbeat.is_none() {
+            self.awaiting_heartbeat = Some((id, Instant::now()));
+        }
+        Ok(())
+    }
+
+    /// Reads the next message: notifications go to the buffer, replies are returned.
+    async fn next_frames(&mut self) -> Result<Vec<Reply>, UpstreamError> {
+        loop {
+            let message = match self.socket.next().await {
+                None => return Err(UpstreamError::Streamer("connection ended".into())),
+                Some(Err(e)) => return Err(UpstreamError::Streamer(format!("read failed: {e}"))),
+                Some(Ok(message)) => message,
+            };
+            let text = match message {
+                Message::Text(text) => text,
+                Message::Close(frame) => {
+                    let detail = frame
+                        .map(|f| format!("{} {}", u16::from(f.code), f.reason))
+                        .unwrap_or_default();
+                    return Err(UpstreamError::Streamer(
+                        format!("closed by tastytrade {detail}")
+                            .trim_end()
+                            .to_string(),
+                    ));
+                }
+                _ => continue,
+            };
+            let (frames, errors) = wire::parse(text.as_str());
+            for error in errors {
+                tracing::warn!(account = %self.link.account.info.public_id, %error, bytes = text.len(), "skipped an upstream frame");
+            }
+            let mut replies = Vec::new();
+            for frame in frames {
+                match frame {
+                    Frame::Notification(n) => self.buffer.push(n),
+                    Frame::Reply(r) => replies.push(r),
+                }
+            }
+            return Ok(replies);
+        }
+    }
+
+    /// Handles acks and errors while live.
+    async fn on_replies(&mut self, replies: Vec<Reply>) -> Result<(), UpstreamError> {
+        for reply in replies {
+            if !reply.ok {
+                let message = reply.message.unwrap_or_default();
+                if message == "failed" {
+                    let token = self.link.tokens.header().await?;
+                    self.link.tokens.invalidate(&token).await;
+                }
+                return Err(UpstreamError::Streamer(format!(
+                    "{} refused: {message}",
+                    reply.action
+                )));
+            }
+            if reply.action == "heartbeat"
+                && let Some((id, _)) = self.awaiting_heartbeat
+                && reply.request_id.is_none_or(|r| r >= id)
+            {
+                self.awaiting_heartbeat = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `work` while reading frames into the buffer and sending heartbeats.
+    async fn while_buffering<T>(
+        &mut self,
+        work: impl Future<Output = T>,
+    ) -> Result<T, UpstreamError> {
+        let settings = &self.link.settings;
+        let mut heartbeat =
+            tokio::time::interval_at(Instant::now() + settings.heartbeat, settings.heartbeat);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let deadline = Instant::now() + settings.request_timeout * 3;
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                result = &mut work => return Ok(result),
+                frames = self.next_frames() => {
+                    let replies = frames?;
+                    self.on_replies(replies).await?;
+                }
+                _ = heartbeat.tick() => self.heartbeat().await?,
+                _ = sleep_until(deadline) => return Err(UpstreamError::Timeout("the REST baseline")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_jittered_under_an_exponential_ceiling() {
+        let cap = Duration::from_secs(30);
+        for attempt in 0..20 {
+            let ceiling = Duration::from_millis(500)
+                .saturating_mul(1 << attempt.min(16))
+                .min(cap);
+            assert!(backoff(attempt, cap) <= ceiling);
+        }
+    }
+}
