@@ -63,10 +63,12 @@ pub fn public_ids(accounts: &[(Option<String>, Option<String>)], masker: &Masker
             if let Some(alias) = alias {
                 return alias.clone();
             }
+            // A nickname that holds an account number (in any case) must not become an id.
             let base = nickname
                 .as_deref()
+                .filter(|n| masker.mask_str(&n.to_ascii_uppercase()).is_none())
                 .map(slug)
-                .filter(|s| !s.is_empty() && masker.mask_str(s).is_none())
+                .filter(|s| !s.is_empty() && masker.mask_str(&s.to_ascii_uppercase()).is_none())
                 .unwrap_or_else(|| format!("account-{}", index + 1));
             let mut candidate = base.clone();
             let mut n = 2;

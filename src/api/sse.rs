@@ -86,7 +86,6 @@ pub async fn account_events(
 
     let (start, receiver) = account.subscribe(resume);
     let mut initial = VecDeque::new();
-    initial.push_back(Bytes::from(format!("retry: {RETRY_MS}\n\n")));
     let last_seq = match start {
         Start::Snapshot(snapshot) => {
             initial.push_back(snapshot_frame("snapshot", &snapshot));
@@ -108,6 +107,12 @@ pub async fn account_events(
             last
         }
     };
+    // `retry:` rides on the first frame: some parsers drop it from a block without `data:`.
+    let retry = format!("retry: {RETRY_MS}\n");
+    match initial.pop_front() {
+        Some(first) => initial.push_front(Bytes::from([retry.as_bytes(), &first].concat())),
+        None => initial.push_front(Bytes::from(retry + "\n")),
+    }
     let stream = EventStream {
         initial,
         receiver,

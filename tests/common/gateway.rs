@@ -1,0 +1,288 @@
+//! Starting the real gateway (demo mode: embedded simulator) on 127.0.0.1:0, reading its
+//! SSE streams as a browser would, and scanning everything received for leaks.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clap::Parser;
+use eventsource_stream::Eventsource;
+use futures::StreamExt;
+use serde_json::Value;
+use tastytrade_gateway::app::{self, Gateway};
+use tastytrade_gateway::config::{Config, ServeArgs};
+use tokio::sync::mpsc;
+
+/// The demo customer's account numbers (two open, one closed): none may ever leave the gateway.
+pub const ACCOUNT_NUMBERS: [&str; 3] = ["5WT31842", "5WU09822", "5WV55120"];
+/// Prefixes of the simulator's access and session tokens, and its demo credentials.
+pub const SECRET_MARKERS: [&str; 4] =
+    ["simat", "simst", "demo-client-secret", "demo-refresh-token"];
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+/// A running gateway plus what the tests need to talk to it and to its simulator.
+pub struct TestGateway {
+    pub gateway: Gateway,
+    pub http: reqwest::Client,
+    pub url: String,
+    pub sim_url: String,
+    /// Every byte received from the gateway, for the leak scan.
+    pub received: Arc<Mutex<Vec<u8>>>,
+}
+
+impl TestGateway {
+    /// Starts the gateway in demo mode with the market script paused; `extra` are more flags.
+    pub async fn start(extra: &[&str]) -> Self {
+        let mut args = vec!["tastytrade-gateway", "--listen", "127.0.0.1:0"];
+        if !extra.contains(&"--sim-rate") {
+            args.extend_from_slice(&["--sim-rate", "0"]);
+        }
+        args.extend_from_slice(extra);
+        let cli = Cli::try_parse_from(args).expect("flags parse");
+        let config = Config::from_args(cli.serve).expect("config is valid");
+        let gateway = app::start(config).await.expect("gateway starts");
+        let url = gateway.url();
+        let sim_url = gateway
+            .sim
+            .as_ref()
+            .expect("demo mode has a simulator")
+            .api_url();
+        let this = Self {
+            gateway,
+            http: reqwest::Client::new(),
+            url,
+            sim_url,
+            received: Arc::default(),
+        };
+        this.wait_live().await;
+        this
+    }
+
+    /// GETs a gateway path; returns status and JSON body (recorded for the leak scan).
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("gateway answers");
+        let status = response.status().as_u16();
+        let headers = format!("{:?}", response.headers());
+        let bytes = response.bytes().await.expect("body");
+        self.record(headers.as_bytes());
+        self.record(&bytes);
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    pub fn record(&self, bytes: &[u8]) {
+        self.received.lock().unwrap().extend_from_slice(bytes);
+    }
+
+    /// Waits until every account's upstream is live.
+    pub async fn wait_live(&self) {
+        wait_until("every account live", Duration::from_secs(15), || async {
+            let (_, body) = self.get("/v1/accounts").await;
+            let accounts = body["accounts"].as_array().cloned().unwrap_or_default();
+            !accounts.is_empty() && accounts.iter().all(|a| a["upstream"]["state"] == "live")
+        })
+        .await;
+    }
+
+    /// POSTs JSON to the simulator's control API.
+    pub async fn sim_post(&self, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.sim_url))
+            .json(&body)
+            .send()
+            .await
+            .expect("simulator answers");
+        assert!(
+            response.status().is_success(),
+            "simulator {path}: {}",
+            response.status()
+        );
+        response.json().await.expect("JSON")
+    }
+
+    pub async fn sim_get(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.sim_url))
+            .send()
+            .await
+            .expect("simulator answers")
+            .json()
+            .await
+            .expect("JSON")
+    }
+
+    /// Opens an SSE stream on a gateway path.
+    pub async fn sse(&self, path: &str, last_event_id: Option<&str>) -> SseClient {
+        SseClient::connect(
+            &self.http,
+            &format!("{}{path}", self.url),
+            last_event_id,
+            self.received.clone(),
+        )
+        .await
+    }
+
+    /// Fails the test if a full account number or a token reached anything received.
+    pub fn assert_no_leaks(&self) {
+        assert_no_leaks(&self.received.lock().unwrap());
+    }
+
+    pub async fn stop(self) {
+        self.gateway.shutdown().await;
+    }
+}
+
+/// Fails if `bytes` hold a full account number or a secret marker.
+pub fn assert_no_leaks(bytes: &[u8]) {
+    assert!(!bytes.is_empty(), "the leak scan needs something to scan");
+    let text = String::from_utf8_lossy(bytes);
+    for needle in ACCOUNT_NUMBERS.iter().chain(SECRET_MARKERS.iter()) {
+        assert!(
+            !text.contains(needle),
+            "leak: `{needle}` appears in what the gateway sent"
+        );
+    }
+}
+
+/// Polls `check` until it holds, failing the test with `what` after `limit`.
+pub async fn wait_until<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// One parsed SSE event.
+#[derive(Clone, Debug)]
+pub struct SseEvent {
+    pub id: String,
+    pub event: String,
+    pub data: Value,
+}
+
+/// An SSE subscriber reading in the background, as EventSource would.
+pub struct SseClient {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    events: mpsc::UnboundedReceiver<SseEvent>,
+    pub retry: Arc<Mutex<Option<Duration>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SseClient {
+    pub async fn connect(
+        http: &reqwest::Client,
+        url: &str,
+        last_event_id: Option<&str>,
+        received: Arc<Mutex<Vec<u8>>>,
+    ) -> Self {
+        let mut request = http.get(url).header("accept", "text/event-stream");
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = request.send().await.expect("SSE request");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        received
+            .lock()
+            .unwrap()
+            .extend_from_slice(format!("{headers:?}").as_bytes());
+        let (tx, events) = mpsc::unbounded_channel();
+        let retry = Arc::new(Mutex::new(None));
+        let retry_seen = retry.clone();
+        let task = tokio::spawn(async move {
+            let bytes = response.bytes_stream().inspect(move |chunk| {
+                if let Ok(chunk) = chunk {
+                    received.lock().unwrap().extend_from_slice(chunk);
+                }
+            });
+            let mut stream = bytes.eventsource();
+            while let Some(Ok(event)) = stream.next().await {
+                if let Some(retry) = event.retry {
+                    *retry_seen.lock().unwrap() = Some(retry);
+                }
+                if event.data.is_empty() {
+                    continue;
+                }
+                let data =
+                    serde_json::from_str(&event.data).unwrap_or(Value::String(event.data.clone()));
+                if tx
+                    .send(SseEvent {
+                        id: event.id,
+                        event: event.event,
+                        data,
+                    })
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        Self {
+            status,
+            headers,
+            events,
+            retry,
+            task,
+        }
+    }
+
+    /// The next event, or a test failure after `limit`.
+    pub async fn next(&mut self, limit: Duration) -> SseEvent {
+        match tokio::time::timeout(limit, self.events.recv()).await {
+            Ok(Some(event)) => event,
+            Ok(None) => panic!("the SSE stream ended"),
+            Err(_) => panic!("no SSE event within {limit:?}"),
+        }
+    }
+
+    /// The next event of type `kind`, skipping others, or a test failure after `limit`.
+    pub async fn next_of(&mut self, kind: &str, limit: Duration) -> SseEvent {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let event = self.next(left).await;
+            if event.event == kind {
+                return event;
+            }
+        }
+    }
+
+    /// Every event that arrives within `quiet` of the previous one.
+    pub async fn drain(&mut self, quiet: Duration) -> Vec<SseEvent> {
+        let mut out = Vec::new();
+        while let Ok(Some(event)) = tokio::time::timeout(quiet, self.events.recv()).await {
+            out.push(event);
+        }
+        out
+    }
+}
+
+impl Drop for SseClient {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
