@@ -171,6 +171,7 @@ impl Account {
                 published += 1;
             }
         }
+        inner.status.resync_events += published as u64;
         published
     }
 

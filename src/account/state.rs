@@ -74,6 +74,44 @@ fn is_stale(current: &Value, incoming: &Value) -> bool {
     }
 }
 
+fn fill_ids(order: &Value) -> Vec<String> {
+    order
+        .get("legs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|leg| leg.get("fills").and_then(Value::as_array))
+        .flatten()
+        .filter_map(|fill| id_text(fill.get("fill-id")))
+        .collect()
+}
+
+/// tastytrade publishes fills as processed: the same order may come again, same `updated-at`,
+/// with fewer fills than we hold. That copy would lose fills, so it is stale.
+fn loses_fills(current: &Value, incoming: &Value) -> bool {
+    let time = |v: &Value| v.get("updated-at").and_then(epoch_millis);
+    if time(current) != time(incoming) {
+        return false;
+    }
+    let held = fill_ids(current);
+    let new = fill_ids(incoming);
+    new.len() < held.len() && new.iter().all(|id| held.contains(id))
+}
+
+/// The order with repeated `fill-id`s in a leg kept once (a fill is never counted twice).
+fn dedupe_fills(order: &Value) -> Value {
+    let mut order = order.clone();
+    if let Some(legs) = order.get_mut("legs").and_then(Value::as_array_mut) {
+        for leg in legs {
+            if let Some(fills) = leg.get_mut("fills").and_then(Value::as_array_mut) {
+                let mut seen = std::collections::HashSet::new();
+                fills.retain(|fill| id_text(fill.get("fill-id")).is_none_or(|id| seen.insert(id)));
+            }
+        }
+    }
+    order
+}
+
 /// What applying one event did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Applied {
@@ -127,7 +165,16 @@ impl AccountState {
             "AccountBalance" => replace(&mut self.balance, data),
             "TradingStatus" => replace(&mut self.trading_status, data),
             "Order" => match ObjectKey::of(data) {
-                Some(key) => upsert(&mut self.orders, key, data),
+                Some(key) => {
+                    if self
+                        .orders
+                        .get(&key)
+                        .is_some_and(|current| loses_fills(current, data))
+                    {
+                        return Applied::Stale;
+                    }
+                    upsert(&mut self.orders, key, &dedupe_fills(data))
+                }
                 None => Applied::Invalid,
             },
             "ComplexOrder" => match ObjectKey::of(data) {
@@ -253,6 +300,30 @@ mod tests {
             state.apply("Order", &json!({"status": "Live"})),
             Applied::Invalid
         );
+    }
+
+    #[test]
+    fn fills_are_never_lost_or_counted_twice() {
+        let mut state = AccountState::default();
+        let with = |fills: &[&str]| {
+            let fills: Vec<Value> = fills
+                .iter()
+                .map(|id| json!({"fill-id": id, "quantity": 1}))
+                .collect();
+            json!({"id": 5, "status": "Filled", "updated-at": 10, "legs": [{"fills": fills}]})
+        };
+        assert_eq!(state.apply("Order", &with(&["a", "b"])), Applied::Changed);
+        assert_eq!(
+            state.apply("Order", &with(&["a"])),
+            Applied::Stale,
+            "a copy with fewer fills"
+        );
+        assert_eq!(
+            state.apply("Order", &with(&["a", "b", "c", "c"])),
+            Applied::Changed
+        );
+        let held = state.orders.values().next().unwrap();
+        assert_eq!(fill_ids(held), vec!["a", "b", "c"]);
     }
 
     #[test]

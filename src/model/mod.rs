@@ -2,6 +2,9 @@
 //! upstream link is doing. Upstream objects themselves stay raw JSON (full objects,
 //! unknown fields kept) and are keyed by `account::state`.
 
+pub mod events;
+pub mod wire_types;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -41,6 +44,14 @@ pub struct UpstreamStatus {
     pub reconnects: u64,
     /// The last error, masked.
     pub last_error: Option<String>,
+    /// Upstream frames (or batch elements) skipped as unreadable.
+    pub skipped_frames: u64,
+    /// Events of a type the gateway does not know, passed through.
+    pub unknown_events: u64,
+    /// Events of a known type whose shape was broken, skipped.
+    pub invalid_events: u64,
+    /// Differences found by REST resyncs and published as events.
+    pub resync_events: u64,
 }
 
 impl Default for UpstreamStatus {
@@ -51,6 +62,10 @@ impl Default for UpstreamStatus {
             last_event_at: None,
             reconnects: 0,
             last_error: None,
+            skipped_frames: 0,
+            unknown_events: 0,
+            invalid_events: 0,
+            resync_events: 0,
         }
     }
 }

@@ -24,6 +24,7 @@ use super::session::TokenSource;
 use super::wire::{self, Frame, Notification, Reply};
 use crate::account::Account;
 use crate::account::state::{AccountState, Applied};
+use crate::model::events::AccountEvent;
 use crate::model::{LinkState, Source};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -234,14 +235,30 @@ fn resync(link: &AccountLink, baseline: AccountState) {
     }
 }
 
+/// Checks an event against its typed model, then hands it to the account. Broken shapes are
+/// skipped and counted; unknown types are counted and passed through.
 fn apply(link: &AccountLink, notification: Notification) {
     let Notification {
         kind,
         data,
         timestamp,
     } = notification;
+    let id = &link.account.info.public_id;
+    match AccountEvent::parse(&kind, &data) {
+        Err(error) => {
+            tracing::warn!(account = %id, kind, %error, "skipped an event whose shape is broken");
+            link.account.update_status(|s| s.invalid_events += 1);
+            return;
+        }
+        Ok(AccountEvent::Unknown) => {
+            tracing::debug!(account = %id, kind, "passing through an event of an unknown type");
+            link.account.update_status(|s| s.unknown_events += 1);
+        }
+        Ok(_) => {}
+    }
     if link.account.ingest(&kind, data, timestamp, Source::Stream) == Applied::Invalid {
-        tracing::warn!(account = %link.account.info.public_id, kind, "skipped an event without its key fields");
+        tracing::warn!(account = %id, kind, "skipped an event without its key fields");
+        link.account.update_status(|s| s.invalid_events += 1);
     }
 }
 
@@ -306,8 +323,13 @@ impl Connection<'_> {
                 _ => continue,
             };
             let (frames, errors) = wire::parse(text.as_str());
-            for error in errors {
-                tracing::warn!(account = %self.link.account.info.public_id, %error, bytes = text.len(), "skipped an upstream frame");
+            if !errors.is_empty() {
+                for error in &errors {
+                    tracing::warn!(account = %self.link.account.info.public_id, %error, bytes = text.len(), "skipped an upstream frame");
+                }
+                self.link
+                    .account
+                    .update_status(|s| s.skipped_frames += errors.len() as u64);
             }
             let mut replies = Vec::new();
             for frame in frames {
