@@ -4,99 +4,13 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::gateway::{SseEvent, TestGateway, wait_until};
+use common::gateway::{SseEvent, TestGateway, apply, masked, same_state, wait_until};
 use serde_json::{Value, json};
 
 const INDIVIDUAL: &str = "5WT31842";
 const SECOND: Duration = Duration::from_secs(1);
-
-/// The simulator's truth as the gateway must show it: every account number masked.
-fn masked(truth: &Value) -> Value {
-    let text = truth
-        .to_string()
-        .replace("5WT31842", "***1842")
-        .replace("5WU09822", "***9822");
-    serde_json::from_str(&text).unwrap()
-}
-
-fn by_key(items: &Value, key: impl Fn(&Value) -> String) -> BTreeMap<String, Value> {
-    items
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|v| (key(&v), v))
-        .collect()
-}
-
-fn id_of(v: &Value) -> String {
-    match &v["id"] {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn position_of(v: &Value) -> String {
-    format!(
-        "{}|{}",
-        v["symbol"].as_str().unwrap_or_default(),
-        v["instrument-type"].as_str().unwrap_or_default()
-    )
-}
-
-/// Compares a gateway snapshot with the simulator's (masked) truth, field by field.
-fn same_state(snapshot: &Value, truth: &Value) -> Result<(), String> {
-    let checks = [
-        (
-            "balance",
-            snapshot["balance"].clone(),
-            truth["balance"].clone(),
-        ),
-        (
-            "trading_status",
-            snapshot["trading_status"].clone(),
-            truth["trading-status"].clone(),
-        ),
-    ];
-    for (name, ours, theirs) in checks {
-        if ours != theirs {
-            return Err(format!(
-                "{name} differs:\n gateway {ours}\n truth   {theirs}"
-            ));
-        }
-    }
-    let lists = [
-        (
-            "positions",
-            by_key(&snapshot["positions"], position_of),
-            by_key(&truth["positions"], position_of),
-        ),
-        (
-            "orders",
-            by_key(&snapshot["orders"], id_of),
-            by_key(&truth["orders"], id_of),
-        ),
-        (
-            "complex_orders",
-            by_key(&snapshot["complex_orders"], id_of),
-            by_key(&truth["complex-orders"], id_of),
-        ),
-    ];
-    for (name, ours, theirs) in lists {
-        if ours != theirs {
-            let keys: Vec<_> = ours
-                .keys()
-                .chain(theirs.keys())
-                .filter(|k| ours.get(*k) != theirs.get(*k))
-                .collect();
-            return Err(format!("{name} differ at {keys:?}"));
-        }
-    }
-    Ok(())
-}
 
 #[tokio::test]
 async fn accounts_are_listed_by_public_id_with_masked_numbers() {
@@ -375,29 +289,6 @@ async fn http_delete(gw: &TestGateway, path: &str) {
         .unwrap()
         .status();
     assert!(status.is_success());
-}
-
-/// Applies one envelope to a client-side copy of the snapshot, as a consumer would.
-fn apply(state: &mut Value, envelope: &Value) {
-    let data = envelope["data"].clone();
-    let upsert = |list: &mut Value, key: &dyn Fn(&Value) -> String, remove: bool| {
-        let items = list.as_array_mut().unwrap();
-        items.retain(|item| key(item) != key(&data));
-        if !remove {
-            items.push(data.clone());
-        }
-    };
-    match envelope["type"].as_str().unwrap() {
-        "AccountBalance" => state["balance"] = data.clone(),
-        "TradingStatus" => state["trading_status"] = data.clone(),
-        "Order" => upsert(&mut state["orders"], &id_of, false),
-        "ComplexOrder" => upsert(&mut state["complex_orders"], &id_of, false),
-        "CurrentPosition" => {
-            let zero = data["quantity-direction"] == "Zero";
-            upsert(&mut state["positions"], &position_of, zero)
-        }
-        _ => {}
-    }
 }
 
 #[tokio::test]

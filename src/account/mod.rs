@@ -268,12 +268,19 @@ impl Account {
         self.lock().status.clone()
     }
 
-    /// Updates the upstream status; error texts are masked on the way in.
+    /// Updates the upstream status; error texts are masked on the way in. A change of link
+    /// state is also published as a `status` event (source `gateway`), so stream consumers
+    /// see when the account is live, resyncing or backing off.
     pub fn update_status(&self, change: impl FnOnce(&mut UpstreamStatus)) {
         let mut inner = self.lock();
+        let before = inner.status.state;
         change(&mut inner.status);
         if let Some(error) = inner.status.last_error.take() {
             inner.status.last_error = Some(self.masker.mask_text(&error));
+        }
+        if inner.status.state != before {
+            let data = serde_json::to_value(&inner.status).unwrap_or_default();
+            self.publish(&mut inner, "status", &data, None, Source::Gateway);
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Starting the real gateway (demo mode: embedded simulator) on 127.0.0.1:0, reading its
 //! SSE streams as a browser would, and scanning everything received for leaks.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -121,6 +122,39 @@ impl TestGateway {
             .json()
             .await
             .expect("JSON")
+    }
+
+    pub async fn sim_delete(&self, path: &str) {
+        let status = self.http.delete(format!("{}{path}", self.sim_url)).send().await.expect("simulator answers").status();
+        assert!(status.is_success(), "simulator DELETE {path}: {status}");
+    }
+
+    /// Injects one event for an account through the simulator (it updates the truth too).
+    pub async fn inject(&self, number: &str, kind: &str, data: Value) {
+        self.sim_post(&format!("/sim/accounts/{number}/events"), serde_json::json!({"type": kind, "data": data})).await;
+    }
+
+    /// The upstream status of one account, from `GET /v1/accounts`.
+    pub async fn upstream(&self, public_id: &str) -> Value {
+        let (_, body) = self.get("/v1/accounts").await;
+        body["accounts"].as_array().into_iter().flatten().find(|a| a["id"] == public_id).map(|a| a["upstream"].clone()).unwrap_or_default()
+    }
+
+    /// Waits until the gateway's snapshot of `public_id` equals the simulator's truth of
+    /// `number` (masked), field by field; returns the snapshot.
+    pub async fn converge(&self, public_id: &str, number: &str, limit: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let truth = masked(&self.sim_get(&format!("/sim/accounts/{number}/truth")).await);
+            let (_, snapshot) = self.get(&format!("/v1/accounts/{public_id}/snapshot")).await;
+            match same_state(&snapshot, &truth) {
+                Ok(()) => return snapshot,
+                Err(difference) => {
+                    assert!(tokio::time::Instant::now() < deadline, "{public_id} did not equal the simulator's truth within {limit:?}: {difference}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
     }
 
     /// Opens an SSE stream on a gateway path.
@@ -286,3 +320,112 @@ impl Drop for SseClient {
         self.task.abort();
     }
 }
+
+/// The simulator's truth as the gateway must show it: every account number masked.
+pub fn masked(truth: &Value) -> Value {
+    let text = truth
+        .to_string()
+        .replace("5WT31842", "***1842")
+        .replace("5WU09822", "***9822");
+    serde_json::from_str(&text).unwrap()
+}
+
+pub fn by_key(items: &Value, key: impl Fn(&Value) -> String) -> BTreeMap<String, Value> {
+    items
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| (key(&v), v))
+        .collect()
+}
+
+pub fn id_of(v: &Value) -> String {
+    match &v["id"] {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub fn position_of(v: &Value) -> String {
+    format!(
+        "{}|{}",
+        v["symbol"].as_str().unwrap_or_default(),
+        v["instrument-type"].as_str().unwrap_or_default()
+    )
+}
+
+/// Compares a gateway snapshot with the simulator's (masked) truth, field by field.
+pub fn same_state(snapshot: &Value, truth: &Value) -> Result<(), String> {
+    let checks = [
+        (
+            "balance",
+            snapshot["balance"].clone(),
+            truth["balance"].clone(),
+        ),
+        (
+            "trading_status",
+            snapshot["trading_status"].clone(),
+            truth["trading-status"].clone(),
+        ),
+    ];
+    for (name, ours, theirs) in checks {
+        if ours != theirs {
+            return Err(format!(
+                "{name} differs:\n gateway {ours}\n truth   {theirs}"
+            ));
+        }
+    }
+    let lists = [
+        (
+            "positions",
+            by_key(&snapshot["positions"], position_of),
+            by_key(&truth["positions"], position_of),
+        ),
+        (
+            "orders",
+            by_key(&snapshot["orders"], id_of),
+            by_key(&truth["orders"], id_of),
+        ),
+        (
+            "complex_orders",
+            by_key(&snapshot["complex_orders"], id_of),
+            by_key(&truth["complex-orders"], id_of),
+        ),
+    ];
+    for (name, ours, theirs) in lists {
+        if ours != theirs {
+            let keys: Vec<_> = ours
+                .keys()
+                .chain(theirs.keys())
+                .filter(|k| ours.get(*k) != theirs.get(*k))
+                .collect();
+            return Err(format!("{name} differ at {keys:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// Applies one envelope to a client-side copy of the snapshot, as a consumer would.
+pub fn apply(state: &mut Value, envelope: &Value) {
+    let data = envelope["data"].clone();
+    let upsert = |list: &mut Value, key: &dyn Fn(&Value) -> String, remove: bool| {
+        let items = list.as_array_mut().unwrap();
+        items.retain(|item| key(item) != key(&data));
+        if !remove {
+            items.push(data.clone());
+        }
+    };
+    match envelope["type"].as_str().unwrap() {
+        "AccountBalance" => state["balance"] = data.clone(),
+        "TradingStatus" => state["trading_status"] = data.clone(),
+        "Order" => upsert(&mut state["orders"], &id_of, false),
+        "ComplexOrder" => upsert(&mut state["complex_orders"], &id_of, false),
+        "CurrentPosition" => {
+            let zero = data["quantity-direction"] == "Zero";
+            upsert(&mut state["positions"], &position_of, zero)
+        }
+        _ => {}
+    }
+}
+
