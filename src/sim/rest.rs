@@ -227,7 +227,12 @@ async fn balances(State(sim): State<Arc<Sim>>, headers: HeaderMap, Path(params):
         return rest_error(StatusCode::NOT_FOUND, "record_not_found", "Balance not found");
     }
     let balance = sim.lock().account(&number).map(|a| a.balance.clone()).unwrap_or_default();
-    data_envelope(balance, &format!("/accounts/{number}/balances"))
+    // `context` echoes the request path, as on every other endpoint.
+    let context = match params.get("currency") {
+        Some(currency) => format!("/accounts/{number}/balances/{currency}"),
+        None => format!("/accounts/{number}/balances"),
+    };
+    data_envelope(balance, &context)
 }
 
 async fn positions(State(sim): State<Arc<Sim>>, headers: HeaderMap, Path(number): Path<String>) -> Response {
