@@ -27,17 +27,26 @@ async fn subscribed(gw: &TestGateway) -> SseClient {
 /// Changes made upstream while the simulator delivers nothing: an order fills, a position
 /// closes, the cash balance moves. The simulator's truth changes; the gateway sees nothing.
 async fn changes_in_a_gap(gw: &TestGateway, order_id: u64, sse: &mut SseClient) {
-    gw.sim_post("/sim/faults/silent", json!({"enabled": true})).await;
+    gw.sim_post("/sim/faults/silent", json!({"enabled": true}))
+        .await;
     let order = json!({"id": order_id, "status": "Filled", "size": 1, "updated-at": FUTURE_MS + order_id as i64,
         "legs": [{"symbol": "AAPL", "instrument-type": "Equity", "action": "Sell to Close", "quantity": 1, "remaining-quantity": 0,
             "fills": [{"fill-id": format!("gap-{order_id}"), "quantity": 1, "fill-price": "231.45"}]}]});
     gw.inject(INDIVIDUAL, "Order", order).await;
     let closed = json!({"symbol": "AAPL", "instrument-type": "Equity", "quantity": "0", "quantity-direction": "Zero"});
     gw.inject(INDIVIDUAL, "CurrentPosition", closed).await;
-    let mut balance = gw.sim_get(&format!("/sim/accounts/{INDIVIDUAL}/truth")).await["balance"].clone();
+    let mut balance = gw
+        .sim_get(&format!("/sim/accounts/{INDIVIDUAL}/truth"))
+        .await["balance"]
+        .clone();
     balance["cash-balance"] = json!("12345.67");
     gw.inject(INDIVIDUAL, "AccountBalance", balance).await;
-    let leaked: Vec<_> = sse.drain(Duration::from_millis(200)).await.into_iter().filter(|e| e.event != "status").collect();
+    let leaked: Vec<_> = sse
+        .drain(Duration::from_millis(200))
+        .await
+        .into_iter()
+        .filter(|e| e.event != "status")
+        .collect();
     assert!(leaked.is_empty(), "a silent upstream delivered {leaked:?}");
 }
 
@@ -80,9 +89,17 @@ async fn reconnecting_fault(fault: &str, body: Value, order_id: u64) -> TestGate
     gw.sim_post(&format!("/sim/faults/{fault}"), body).await;
     let ended = Instant::now();
     expect_gap_events(&mut sse, order_id, FIVE_SECONDS).await;
-    gw.converge("individual", INDIVIDUAL, FIVE_SECONDS.saturating_sub(ended.elapsed())).await;
+    gw.converge(
+        "individual",
+        INDIVIDUAL,
+        FIVE_SECONDS.saturating_sub(ended.elapsed()),
+    )
+    .await;
     let upstream = gw.upstream("individual").await;
-    assert!(upstream["reconnects"].as_u64().unwrap() >= 1, "{fault} must force a reconnect: {upstream}");
+    assert!(
+        upstream["reconnects"].as_u64().unwrap() >= 1,
+        "{fault} must force a reconnect: {upstream}"
+    );
     assert_eq!(upstream["state"], "live");
     drop(sse);
     gw.assert_no_leaks();
@@ -92,15 +109,24 @@ async fn reconnecting_fault(fault: &str, body: Value, order_id: u64) -> TestGate
 #[tokio::test]
 async fn tcp_drop_without_close_frame() {
     let gw = reconnecting_fault("drop", json!({}), 910_001).await;
-    let error = gw.upstream("individual").await["last_error"].as_str().unwrap_or_default().to_string();
-    assert!(error.contains("connection ended") || error.contains("read failed"), "{error}");
+    let error = gw.upstream("individual").await["last_error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        error.contains("connection ended") || error.contains("read failed"),
+        "{error}"
+    );
     gw.stop().await;
 }
 
 #[tokio::test]
 async fn server_close_1000_bye() {
     let gw = reconnecting_fault("close", json!({}), 910_002).await;
-    assert_eq!(gw.upstream("individual").await["last_error"], "account streamer: closed by tastytrade 1000 Bye");
+    assert_eq!(
+        gw.upstream("individual").await["last_error"],
+        "account streamer: closed by tastytrade 1000 Bye"
+    );
     gw.stop().await;
 }
 
@@ -109,7 +135,10 @@ async fn all_tokens_expire_at_once() {
     // The next heartbeat carries a token tastytrade now refuses: `failed`, one
     // re-authentication, reconnect, resync.
     let gw = reconnecting_fault("expire-tokens", json!({}), 910_003).await;
-    assert_eq!(gw.upstream("individual").await["last_error"], "account streamer: heartbeat refused: failed");
+    assert_eq!(
+        gw.upstream("individual").await["last_error"],
+        "account streamer: heartbeat refused: failed"
+    );
     gw.stop().await;
 }
 
@@ -119,14 +148,31 @@ async fn rest_500s_during_the_resync_are_retried() {
     let mut sse = subscribed(&gw).await;
     changes_in_a_gap(&gw, 910_004, &mut sse).await;
     gw.sim_delete("/sim/faults").await;
-    gw.sim_post("/sim/faults/rest-errors", json!({"count": 3, "status": 500})).await;
+    gw.sim_post(
+        "/sim/faults/rest-errors",
+        json!({"count": 3, "status": 500}),
+    )
+    .await;
     gw.sim_post("/sim/faults/drop", json!({})).await;
     let ended = Instant::now();
     expect_gap_events(&mut sse, 910_004, FIVE_SECONDS).await;
-    gw.converge("individual", INDIVIDUAL, FIVE_SECONDS.saturating_sub(ended.elapsed())).await;
-    let individual = gw.upstream("individual").await["reconnects"].as_u64().unwrap();
-    let roth = gw.upstream("roth-ira").await["reconnects"].as_u64().unwrap();
-    assert_eq!(individual + roth, 2 + 3, "one reconnect per socket drop and one per failed resync");
+    gw.converge(
+        "individual",
+        INDIVIDUAL,
+        FIVE_SECONDS.saturating_sub(ended.elapsed()),
+    )
+    .await;
+    let individual = gw.upstream("individual").await["reconnects"]
+        .as_u64()
+        .unwrap();
+    let roth = gw.upstream("roth-ira").await["reconnects"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(
+        individual + roth,
+        2 + 3,
+        "one reconnect per socket drop and one per failed resync"
+    );
     drop(sse);
     gw.assert_no_leaks();
     gw.stop().await;
@@ -134,8 +180,20 @@ async fn rest_500s_during_the_resync_are_retried() {
 
 #[tokio::test]
 async fn rest_429_retry_after_is_honoured() {
-    let gw = TestGateway::start(&["--heartbeat-secs", "2", "--backoff-cap-secs", "1", "--accounts", "main=5WT31842"]).await;
-    gw.sim_post("/sim/faults/rest-errors", json!({"count": 1, "status": 429, "retry_after_secs": 2})).await;
+    let gw = TestGateway::start(&[
+        "--heartbeat-secs",
+        "2",
+        "--backoff-cap-secs",
+        "1",
+        "--accounts",
+        "main=5WT31842",
+    ])
+    .await;
+    gw.sim_post(
+        "/sim/faults/rest-errors",
+        json!({"count": 1, "status": 429, "retry_after_secs": 2}),
+    )
+    .await;
     gw.sim_post("/sim/faults/drop", json!({})).await;
     let started = Instant::now();
     let mut waited = Duration::ZERO;
@@ -149,10 +207,19 @@ async fn rest_429_retry_after_is_honoured() {
     }
     let upstream = gw.upstream("main").await;
     assert_eq!(upstream["state"], "live", "{upstream}");
-    assert_eq!(upstream["reconnects"], 2, "the drop, then the 429: {upstream}");
+    assert_eq!(
+        upstream["reconnects"], 2,
+        "the drop, then the 429: {upstream}"
+    );
     let took = started.elapsed();
-    assert!(took >= Duration::from_secs(2), "reconnected after {took:?}, before Retry-After's 2 s");
-    assert!(took < Duration::from_secs(6), "reconnected only after {took:?}");
+    assert!(
+        took >= Duration::from_secs(2),
+        "reconnected after {took:?}, before Retry-After's 2 s"
+    );
+    assert!(
+        took < Duration::from_secs(6),
+        "reconnected only after {took:?}"
+    );
     gw.converge("main", INDIVIDUAL, FIVE_SECONDS).await;
     gw.assert_no_leaks();
     gw.stop().await;
@@ -168,7 +235,12 @@ async fn added_latency_slows_but_does_not_break() {
     gw.sim_post("/sim/faults/drop", json!({})).await;
     let ended = Instant::now();
     expect_gap_events(&mut sse, 910_006, FIVE_SECONDS).await;
-    gw.converge("individual", INDIVIDUAL, FIVE_SECONDS.saturating_sub(ended.elapsed())).await;
+    gw.converge(
+        "individual",
+        INDIVIDUAL,
+        FIVE_SECONDS.saturating_sub(ended.elapsed()),
+    )
+    .await;
     assert_eq!(gw.upstream("individual").await["state"], "live");
     gw.sim_delete("/sim/faults").await;
     drop(sse);
@@ -178,7 +250,15 @@ async fn added_latency_slows_but_does_not_break() {
 
 #[tokio::test]
 async fn silent_stream_is_caught_by_the_reconcile_watchdog() {
-    let gw = TestGateway::start(&["--heartbeat-secs", "2", "--backoff-cap-secs", "1", "--reconcile-secs", "5"]).await;
+    let gw = TestGateway::start(&[
+        "--heartbeat-secs",
+        "2",
+        "--backoff-cap-secs",
+        "1",
+        "--reconcile-secs",
+        "5",
+    ])
+    .await;
     let mut sse = subscribed(&gw).await;
     // The simulator stays silent: acks flow, notifications do not (tastyware#222, #265).
     changes_in_a_gap(&gw, 910_007, &mut sse).await;
@@ -187,8 +267,11 @@ async fn silent_stream_is_caught_by_the_reconcile_watchdog() {
     gw.converge("individual", INDIVIDUAL, FIVE_SECONDS).await;
     assert!(started.elapsed() <= Duration::from_secs(10));
     let upstream = gw.upstream("individual").await;
-    assert_eq!(upstream["reconnects"], 0, "the reconcile found the changes without a reconnect: {upstream}");
-    assert_eq!(upstream["resync_events"].as_u64().unwrap() >= 3, true);
+    assert_eq!(
+        upstream["reconnects"], 0,
+        "the reconcile found the changes without a reconnect: {upstream}"
+    );
+    assert!(upstream["resync_events"].as_u64().unwrap() >= 3, "{upstream}");
     gw.sim_delete("/sim/faults").await;
     drop(sse);
     gw.assert_no_leaks();
@@ -199,12 +282,20 @@ async fn silent_stream_is_caught_by_the_reconcile_watchdog() {
 async fn malformed_frame_is_skipped_and_counted_and_the_socket_lives_on() {
     let gw = TestGateway::start(&FAST).await;
     let mut sse = subscribed(&gw).await;
-    gw.sim_post("/sim/faults/malformed", json!({"account": INDIVIDUAL})).await;
-    common::gateway::wait_until("the malformed frame to be counted", FIVE_SECONDS, || async {
-        gw.upstream("individual").await["skipped_frames"] == 1
-    })
+    gw.sim_post("/sim/faults/malformed", json!({"account": INDIVIDUAL}))
+        .await;
+    common::gateway::wait_until(
+        "the malformed frame to be counted",
+        FIVE_SECONDS,
+        || async { gw.upstream("individual").await["skipped_frames"] == 1 },
+    )
     .await;
-    gw.inject(INDIVIDUAL, "Order", json!({"id": 910_008, "status": "Live", "updated-at": FUTURE_MS})).await;
+    gw.inject(
+        INDIVIDUAL,
+        "Order",
+        json!({"id": 910_008, "status": "Live", "updated-at": FUTURE_MS}),
+    )
+    .await;
     let event = sse.next_of("Order", FIVE_SECONDS).await;
     assert_eq!(event.data["data"]["id"], 910_008);
     assert_eq!(event.data["source"], "stream");
@@ -220,10 +311,17 @@ async fn malformed_frame_is_skipped_and_counted_and_the_socket_lives_on() {
 async fn oversized(fragmented: bool) {
     let gw = TestGateway::start(&FAST).await;
     let mut sse = subscribed(&gw).await;
-    gw.sim_post("/sim/faults/oversized", json!({"account": INDIVIDUAL, "bytes": 1_200_000, "fragmented": fragmented})).await;
+    gw.sim_post(
+        "/sim/faults/oversized",
+        json!({"account": INDIVIDUAL, "bytes": 1_200_000, "fragmented": fragmented}),
+    )
+    .await;
     let event = sse.next_of("OrderChain", FIVE_SECONDS).await;
     let nodes = event.data["data"]["lite-nodes"].as_array().unwrap().len();
-    assert!(nodes > 1000, "the whole >1 MiB frame arrived ({nodes} nodes)");
+    assert!(
+        nodes > 1000,
+        "the whole >1 MiB frame arrived ({nodes} nodes)"
+    );
     assert_eq!(event.data["data"]["lite-nodes-sizes"], json!(nodes));
     assert_eq!(event.data["data"]["account-number"], "***1842");
     assert!(serde_json::to_vec(&event.data).unwrap().len() > 1_200_000);

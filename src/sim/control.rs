@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::state::{Channel, Outbound, ScriptSettings, Sim, SocketFault};
-use super::wire::notification;
+use super::wire::{SimError, notification};
 
 pub fn router(sim: Arc<Sim>) -> Router {
     Router::new()
@@ -31,30 +31,26 @@ pub fn router(sim: Arc<Sim>) -> Router {
 }
 
 fn bad_request(message: impl Into<String>) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(json!({"error": {"code": "bad_request", "message": message.into()}})),
-    )
-        .into_response()
+    SimError::new(StatusCode::BAD_REQUEST, "bad_request", message).into_response()
+}
+
+fn invalid(message: impl Into<String>) -> SimError {
+    SimError::new(StatusCode::BAD_REQUEST, "bad_request", message)
 }
 
 fn not_found(message: &str) -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        Json(json!({"error": {"code": "not_found", "message": message}})),
-    )
-        .into_response()
+    SimError::new(StatusCode::NOT_FOUND, "not_found", message).into_response()
 }
 
 /// Parses an optional JSON object body (an empty body is `{}`).
-fn object_body(body: &Bytes) -> Result<serde_json::Map<String, Value>, Response> {
+fn object_body(body: &Bytes) -> Result<serde_json::Map<String, Value>, SimError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(serde_json::Map::new());
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(bad_request("the body must be a JSON object")),
-        Err(error) => Err(bad_request(format!("the body is not JSON: {error}"))),
+        Ok(_) => Err(invalid("the body must be a JSON object")),
+        Err(error) => Err(invalid(format!("the body is not JSON: {error}"))),
     }
 }
 
@@ -94,15 +90,15 @@ async fn account_truth(State(sim): State<Arc<Sim>>, Path(number): Path<String>) 
 }
 
 /// Reads `{"type","data"}` into an event; `account-number` defaults to the account's.
-fn event_of(value: &Value, number: &str) -> Result<(String, Value), Response> {
+fn event_of(value: &Value, number: &str) -> Result<(String, Value), SimError> {
     let kind = value
         .get("type")
         .and_then(Value::as_str)
-        .ok_or_else(|| bad_request("an event needs a string \"type\""))?;
+        .ok_or_else(|| invalid("an event needs a string \"type\""))?;
     let mut data = value
         .get("data")
         .cloned()
-        .ok_or_else(|| bad_request("an event needs \"data\""))?;
+        .ok_or_else(|| invalid("an event needs \"data\""))?;
     if let Value::Object(map) = &mut data {
         map.entry("account-number").or_insert_with(|| json!(number));
     }
@@ -116,7 +112,7 @@ async fn inject_account(
 ) -> Response {
     let body = match object_body(&body) {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(error) => return error.into_response(),
     };
     if sim.lock().account(&number).is_none() {
         return not_found("no such account");
@@ -137,7 +133,7 @@ async fn inject_account(
             for item in items {
                 match event_of(item, &number) {
                     Ok(event) => events.push(event),
-                    Err(response) => return response,
+                    Err(error) => return error.into_response(),
                 }
             }
             (
@@ -148,7 +144,7 @@ async fn inject_account(
         Some(_) => return bad_request("\"events\" must be an array"),
         None => match event_of(&Value::Object(body.clone()), &number) {
             Ok(event) => (vec![event], false),
-            Err(response) => return response,
+            Err(error) => return error.into_response(),
         },
     };
     let count = events.len();
@@ -166,7 +162,7 @@ async fn inject_account(
 async fn inject_user(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
     let body = match object_body(&body) {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(error) => return error.into_response(),
     };
     let channel = match body.get("channel").and_then(Value::as_str) {
         Some("quote-alerts") => Channel::QuoteAlerts,
@@ -201,7 +197,7 @@ async fn script(State(sim): State<Arc<Sim>>) -> Json<ScriptSettings> {
 async fn set_script(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
     let body = match object_body(&body) {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(error) => return error.into_response(),
     };
     let mut settings = *sim.script.borrow();
     if let Some(paused) = body.get("paused") {
@@ -241,7 +237,7 @@ async fn clear_faults(State(sim): State<Arc<Sim>>) -> Json<Value> {
 async fn arm_fault(State(sim): State<Arc<Sim>>, Path(name): Path<String>, body: Bytes) -> Response {
     let body = match object_body(&body) {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(error) => return error.into_response(),
     };
     let account = match body.get("account") {
         None => None,

@@ -360,6 +360,8 @@ fn held(account: &str, symbol: &str, signed: &str, average: &str) -> Value {
     position(account, &inst, d(signed), d(average), &iso_now())
 }
 
+// Demo data reads best as one call per order with every attribute spelled out.
+#[allow(clippy::too_many_arguments)]
 fn working_order(
     account: &str,
     id: u64,

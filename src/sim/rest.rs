@@ -18,9 +18,9 @@ use serde_json::{Value, json};
 
 use super::demo_data;
 use super::state::{Sim, SimStats, TokenCheck, TokenKind};
-use super::wire::{data_envelope, id_text, items_envelope, rest_error};
+use super::wire::{SimError, data_envelope, id_text, items_envelope, rest_error};
 
-type Result<T> = std::result::Result<T, Response>;
+type Result<T> = std::result::Result<T, SimError>;
 
 pub fn router(sim: Arc<Sim>) -> Router {
     Router::new()
@@ -86,8 +86,8 @@ async fn gate(State(sim): State<Arc<Sim>>, request: Request, next: Next) -> Resp
     next.run(request).await
 }
 
-fn unauthorized() -> Response {
-    rest_error(
+fn unauthorized() -> SimError {
+    SimError::new(
         StatusCode::UNAUTHORIZED,
         "token_invalid",
         "This token is invalid or has expired",
@@ -110,7 +110,7 @@ fn authorize(sim: &Sim, headers: &HeaderMap) -> Result<()> {
 fn account_access(sim: &Sim, headers: &HeaderMap, number: &str) -> Result<()> {
     authorize(sim, headers)?;
     if sim.lock().account(number).is_none() {
-        return Err(rest_error(
+        return Err(SimError::new(
             StatusCode::NOT_FOUND,
             "record_not_found",
             "Account not found",
@@ -213,27 +213,27 @@ async fn validate_session(State(sim): State<Arc<Sim>>, headers: HeaderMap) -> Re
             Json(json!({"data": user(), "context": "/sessions/validate"})),
         )
             .into_response(),
-        Err(response) => response,
+        Err(error) => error.into_response(),
     }
 }
 
 async fn delete_session(State(sim): State<Arc<Sim>>, headers: HeaderMap) -> Response {
     match authorize(&sim, &headers) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(response) => response,
+        Err(error) => error.into_response(),
     }
 }
 
 async fn customer(State(sim): State<Arc<Sim>>, headers: HeaderMap) -> Response {
-    if let Err(response) = authorize(&sim, &headers) {
-        return response;
+    if let Err(error) = authorize(&sim, &headers) {
+        return error.into_response();
     }
     data_envelope(demo_data::customer(), "/customers/me")
 }
 
 async fn customer_accounts(State(sim): State<Arc<Sim>>, headers: HeaderMap) -> Response {
-    if let Err(response) = authorize(&sim, &headers) {
-        return response;
+    if let Err(error) = authorize(&sim, &headers) {
+        return error.into_response();
     }
     let items = sim
         .lock()
@@ -250,8 +250,8 @@ async fn balances(
     Path(params): Path<HashMap<String, String>>,
 ) -> Response {
     let number = params.get("number").cloned().unwrap_or_default();
-    if let Err(response) = account_access(&sim, &headers, &number) {
-        return response;
+    if let Err(error) = account_access(&sim, &headers, &number) {
+        return error.into_response();
     }
     if params.get("currency").is_some_and(|c| c != "USD") {
         return rest_error(
@@ -265,7 +265,12 @@ async fn balances(
         .account(&number)
         .map(|a| a.balance.clone())
         .unwrap_or_default();
-    data_envelope(balance, &format!("/accounts/{number}/balances"))
+    // `context` echoes the request path, as on every other endpoint.
+    let context = match params.get("currency") {
+        Some(currency) => format!("/accounts/{number}/balances/{currency}"),
+        None => format!("/accounts/{number}/balances"),
+    };
+    data_envelope(balance, &context)
 }
 
 async fn positions(
@@ -273,8 +278,8 @@ async fn positions(
     headers: HeaderMap,
     Path(number): Path<String>,
 ) -> Response {
-    if let Err(response) = account_access(&sim, &headers, &number) {
-        return response;
+    if let Err(error) = account_access(&sim, &headers, &number) {
+        return error.into_response();
     }
     let items = sim
         .lock()
@@ -291,8 +296,8 @@ async fn live_orders(
     Path(number): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Err(response) = account_access(&sim, &headers, &number) {
-        return response;
+    if let Err(error) = account_access(&sim, &headers, &number) {
+        return error.into_response();
     }
     let per_page: usize = query
         .get("per-page")
@@ -339,8 +344,8 @@ async fn one_order(
     headers: HeaderMap,
     Path((number, id)): Path<(String, String)>,
 ) -> Response {
-    if let Err(response) = account_access(&sim, &headers, &number) {
-        return response;
+    if let Err(error) = account_access(&sim, &headers, &number) {
+        return error.into_response();
     }
     let found = sim.lock().account(&number).and_then(|a| {
         a.orders
@@ -359,8 +364,8 @@ async fn complex_orders(
     headers: HeaderMap,
     Path(number): Path<String>,
 ) -> Response {
-    if let Err(response) = account_access(&sim, &headers, &number) {
-        return response;
+    if let Err(error) = account_access(&sim, &headers, &number) {
+        return error.into_response();
     }
     let items = sim
         .lock()
@@ -375,8 +380,8 @@ async fn trading_status(
     headers: HeaderMap,
     Path(number): Path<String>,
 ) -> Response {
-    if let Err(response) = account_access(&sim, &headers, &number) {
-        return response;
+    if let Err(error) = account_access(&sim, &headers, &number) {
+        return error.into_response();
     }
     let status = sim
         .lock()

@@ -111,6 +111,32 @@ pub fn items_envelope(items: Vec<Value>, context: &str) -> Response {
     Json(json!({"data": {"items": items}, "context": context})).into_response()
 }
 
+/// An error reply of the simulator: an HTTP status and tastytrade's error envelope. Small,
+/// so handlers return it by value; it becomes a response in one place.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct SimError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl SimError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for SimError {
+    fn into_response(self) -> Response {
+        rest_error(self.status, self.code, &self.message)
+    }
+}
+
 /// tastytrade's error envelope with an HTTP status.
 pub fn rest_error(status: StatusCode, code: &str, message: &str) -> Response {
     (

@@ -13,6 +13,8 @@ use tastytrade_gateway::app::{self, Gateway};
 use tastytrade_gateway::config::{Config, ServeArgs};
 use tokio::sync::mpsc;
 
+pub use super::wait_until;
+
 /// The demo customer's account numbers (two open, one closed): none may ever leave the gateway.
 pub const ACCOUNT_NUMBERS: [&str; 3] = ["5WT31842", "5WU09822", "5WV55120"];
 /// Prefixes of the simulator's access and session tokens, and its demo credentials.
@@ -125,19 +127,35 @@ impl TestGateway {
     }
 
     pub async fn sim_delete(&self, path: &str) {
-        let status = self.http.delete(format!("{}{path}", self.sim_url)).send().await.expect("simulator answers").status();
+        let status = self
+            .http
+            .delete(format!("{}{path}", self.sim_url))
+            .send()
+            .await
+            .expect("simulator answers")
+            .status();
         assert!(status.is_success(), "simulator DELETE {path}: {status}");
     }
 
     /// Injects one event for an account through the simulator (it updates the truth too).
     pub async fn inject(&self, number: &str, kind: &str, data: Value) {
-        self.sim_post(&format!("/sim/accounts/{number}/events"), serde_json::json!({"type": kind, "data": data})).await;
+        self.sim_post(
+            &format!("/sim/accounts/{number}/events"),
+            serde_json::json!({"type": kind, "data": data}),
+        )
+        .await;
     }
 
     /// The upstream status of one account, from `GET /v1/accounts`.
     pub async fn upstream(&self, public_id: &str) -> Value {
         let (_, body) = self.get("/v1/accounts").await;
-        body["accounts"].as_array().into_iter().flatten().find(|a| a["id"] == public_id).map(|a| a["upstream"].clone()).unwrap_or_default()
+        body["accounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["id"] == public_id)
+            .map(|a| a["upstream"].clone())
+            .unwrap_or_default()
     }
 
     /// Waits until the gateway's snapshot of `public_id` equals the simulator's truth of
@@ -146,11 +164,16 @@ impl TestGateway {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let truth = masked(&self.sim_get(&format!("/sim/accounts/{number}/truth")).await);
-            let (_, snapshot) = self.get(&format!("/v1/accounts/{public_id}/snapshot")).await;
+            let (_, snapshot) = self
+                .get(&format!("/v1/accounts/{public_id}/snapshot"))
+                .await;
             match same_state(&snapshot, &truth) {
                 Ok(()) => return snapshot,
                 Err(difference) => {
-                    assert!(tokio::time::Instant::now() < deadline, "{public_id} did not equal the simulator's truth within {limit:?}: {difference}");
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "{public_id} did not equal the simulator's truth within {limit:?}: {difference}"
+                    );
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             }
@@ -187,25 +210,6 @@ pub fn assert_no_leaks(bytes: &[u8]) {
             !text.contains(needle),
             "leak: `{needle}` appears in what the gateway sent"
         );
-    }
-}
-
-/// Polls `check` until it holds, failing the test with `what` after `limit`.
-pub async fn wait_until<F, Fut>(what: &str, limit: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if check().await {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {limit:?} waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -428,4 +432,3 @@ pub fn apply(state: &mut Value, envelope: &Value) {
         _ => {}
     }
 }
-
