@@ -192,7 +192,8 @@ pub async fn start(config: Config) -> Result<Gateway, StartError> {
     let ids = public_ids(&naming, &masker);
     let limits = JournalLimits {
         ring_events: config.ring_events,
-        ..JournalLimits::default()
+        ring_max_age: config.ring_max_age,
+        bus_capacity: config.subscriber_queue,
     };
     let mut accounts = Vec::new();
     let mut numbers = Vec::new();
@@ -250,7 +251,21 @@ pub async fn start(config: Config) -> Result<Gateway, StartError> {
         addr: config.listen,
         source,
     })?;
+    for key in config.api_keys.keys() {
+        if let crate::api::auth::Scope::Ids(ids) = &key.scope {
+            for id in ids.iter().filter(|id| registry.get(id).is_none()) {
+                tracing::warn!(key = %key.name, id = %masker.mask_text(id), "an API key names an account id the gateway does not serve");
+            }
+        }
+    }
+    if config.api_keys.is_empty() {
+        tracing::warn!(
+            "no API keys configured: the API is open (allowed only in demo mode on loopback)"
+        );
+    }
     let app = api::router(AppState {
+        keys: Arc::new(config.api_keys.clone()),
+        keep_alive: config.sse_keepalive,
         registry: registry.clone(),
         shutdown: shutdown_rx.clone(),
     });

@@ -9,6 +9,7 @@ use clap::{Args, ValueEnum};
 use secrecy::SecretString;
 
 use crate::account::registry::valid_alias;
+use crate::api::auth::ApiKeys;
 use crate::mask::mask_number;
 use crate::upstream::session::Credentials;
 
@@ -82,6 +83,19 @@ pub struct ServeArgs {
     /// Upper bound of the reconnect backoff, in seconds.
     #[arg(long, env = "TTGW_BACKOFF_CAP_SECS", default_value_t = 30)]
     pub backoff_cap_secs: u64,
+    /// Consumer API keys, `NAME:SECRET:IDS` (IDS: comma-separated public ids, or `*`);
+    /// repeat the flag, or separate keys with `;` in the env var.
+    #[arg(long = "api-key", env = "TTGW_API_KEYS", hide_env_values = true, value_delimiter = ';', value_parser = secret)]
+    pub api_keys: Vec<SecretString>,
+    /// Seconds a stream may stay silent before a keep-alive comment (SSE) (1-15).
+    #[arg(long, env = "TTGW_SSE_KEEPALIVE_SECS", default_value_t = 15)]
+    pub sse_keepalive_secs: u64,
+    /// Seconds an event stays in the resume ring at most.
+    #[arg(long, env = "TTGW_RING_MAX_AGE_SECS", default_value_t = 3600)]
+    pub ring_max_age_secs: u64,
+    /// Events a live subscriber may fall behind before it is cut as a slow consumer.
+    #[arg(long, env = "TTGW_SUBSCRIBER_QUEUE", default_value_t = 4096)]
+    pub subscriber_queue: usize,
     /// Events kept per account for resuming streams.
     #[arg(long, env = "TTGW_RING_EVENTS", default_value_t = 10_000)]
     pub ring_events: usize,
@@ -131,6 +145,10 @@ pub struct Config {
     pub reconcile: Duration,
     pub backoff_cap: Duration,
     pub ring_events: usize,
+    pub ring_max_age: Duration,
+    pub subscriber_queue: usize,
+    pub api_keys: ApiKeys,
+    pub sse_keepalive: Duration,
     pub log_format: LogFormat,
     pub sim_rate: f64,
     pub sim_seed: u64,
@@ -218,6 +236,15 @@ impl Config {
         if !(100..=10_000_000).contains(&args.ring_events) {
             return Err(bad("ring-events", "must be from 100 to 10000000"));
         }
+        if !(1..=15).contains(&args.sse_keepalive_secs) {
+            return Err(bad("sse-keepalive-secs", "must be from 1 to 15"));
+        }
+        if !(1..=7 * 86_400).contains(&args.ring_max_age_secs) {
+            return Err(bad("ring-max-age-secs", "must be from 1 to 604800"));
+        }
+        if !(16..=1_000_000).contains(&args.subscriber_queue) {
+            return Err(bad("subscriber-queue", "must be from 16 to 1000000"));
+        }
         if !(args.sim_rate.is_finite() && (0.0..=100_000.0).contains(&args.sim_rate)) {
             return Err(bad("sim-rate", "must be from 0 to 100000 steps per second"));
         }
@@ -286,6 +313,18 @@ impl Config {
             }
         };
 
+        use secrecy::ExposeSecret;
+        let api_keys = ApiKeys::parse(args.api_keys.iter().map(|k| k.expose_secret()))
+            .map_err(|e| bad("api-keys", e.to_string()))?;
+        let real_upstream = args.upstream != UpstreamKind::Demo;
+        let exposed = !args.listen.ip().is_loopback();
+        if api_keys.is_empty() && (real_upstream || exposed) {
+            return Err(bad(
+                "api-keys",
+                "consumer API keys are required with a sandbox or production upstream, and when listening beyond loopback (e.g. TTGW_API_KEYS=reader:SECRET:*)",
+            ));
+        }
+
         Ok(Self {
             listen: args.listen,
             upstream: args.upstream,
@@ -297,6 +336,10 @@ impl Config {
             reconcile: Duration::from_secs(args.reconcile_secs),
             backoff_cap: Duration::from_secs(args.backoff_cap_secs),
             ring_events: args.ring_events,
+            ring_max_age: Duration::from_secs(args.ring_max_age_secs),
+            subscriber_queue: args.subscriber_queue,
+            api_keys,
+            sse_keepalive: Duration::from_secs(args.sse_keepalive_secs),
             log_format: args.log_format,
             sim_rate: args.sim_rate,
             sim_seed: args.sim_seed,

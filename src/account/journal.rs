@@ -1,56 +1,82 @@
 //! The journal: every published event of an account, sequenced, masked and serialised ONCE
-//! into shared bytes (the JSON envelope and the ready SSE frame), kept in a bounded ring so
-//! a reconnecting client can be given exactly what it missed.
+//! into shared bytes (the JSON envelope and the ready SSE frame), kept in a ring bounded by
+//! count and age, so a reconnecting client can be given exactly what it missed.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
+use tokio::time::Instant;
 
 /// One published event, shared by every subscriber as-is.
 #[derive(Debug)]
 pub struct Published {
+    /// The account's public id.
+    pub account: Arc<str>,
     pub seq: u64,
     /// The event type (`Order`, `AccountBalance`, ...), safe for SSE `event:` lines.
     pub kind: String,
     /// The JSON envelope (what WebSocket clients get, and SSE `data:`).
     pub json: Bytes,
-    /// The complete SSE frame: `id:`, `event:`, `data:` and the blank line.
+    /// The complete SSE frame: `id: <epoch>-<seq>`, `event:`, `data:` and the blank line.
     pub sse: Bytes,
+    /// The SSE frame without its `id:` line (a view into `sse`), for streams whose ids
+    /// cover several accounts.
+    pub sse_tail: Bytes,
+    /// When it was published (the ring drops events older than its age limit).
+    pub at: Instant,
 }
 
 impl Published {
-    pub fn new(epoch: &str, seq: u64, kind: String, json: Vec<u8>) -> Self {
-        let mut sse = Vec::with_capacity(json.len() + kind.len() + 48);
-        sse.extend_from_slice(format!("id: {epoch}-{seq}\nevent: {kind}\ndata: ").as_bytes());
+    pub fn new(epoch: &str, account: Arc<str>, seq: u64, kind: String, json: Vec<u8>) -> Self {
+        let id_line = format!("id: {epoch}-{seq}\n");
+        let mut sse = Vec::with_capacity(id_line.len() + json.len() + kind.len() + 16);
+        sse.extend_from_slice(id_line.as_bytes());
+        sse.extend_from_slice(format!("event: {kind}\ndata: ").as_bytes());
         sse.extend_from_slice(&json);
         sse.extend_from_slice(b"\n\n");
+        let sse = Bytes::from(sse);
+        let sse_tail = sse.slice(id_line.len()..);
         Self {
+            account,
             seq,
             kind,
             json: Bytes::from(json),
-            sse: Bytes::from(sse),
+            sse,
+            sse_tail,
+            at: Instant::now(),
         }
     }
 }
 
-/// A bounded ring of the latest events.
+/// A ring of the latest events, bounded by count and by age.
 #[derive(Debug)]
 pub struct Journal {
     ring: VecDeque<Arc<Published>>,
     capacity: usize,
+    max_age: Duration,
 }
 
 impl Journal {
-    pub fn new(capacity: usize) -> Self {
+    pub fn new(capacity: usize, max_age: Duration) -> Self {
         Self {
             ring: VecDeque::with_capacity(capacity.min(4096)),
             capacity: capacity.max(1),
+            max_age,
         }
     }
 
     pub fn push(&mut self, event: Arc<Published>) {
         if self.ring.len() == self.capacity {
+            self.ring.pop_front();
+        }
+        let now = event.at;
+        while self
+            .ring
+            .front()
+            .is_some_and(|old| now.duration_since(old.at) > self.max_age)
+        {
             self.ring.pop_front();
         }
         self.ring.push_back(event);
@@ -78,12 +104,18 @@ mod tests {
     use super::*;
 
     fn event(seq: u64) -> Arc<Published> {
-        Arc::new(Published::new("e1", seq, "Order".into(), b"{}".to_vec()))
+        Arc::new(Published::new(
+            "e1",
+            "main".into(),
+            seq,
+            "Order".into(),
+            b"{}".to_vec(),
+        ))
     }
 
     #[test]
     fn since_returns_exactly_the_missed_events_or_none() {
-        let mut journal = Journal::new(3);
+        let mut journal = Journal::new(3, Duration::from_secs(60));
         for seq in 1..=5 {
             journal.push(event(seq));
         }
@@ -97,8 +129,34 @@ mod tests {
     }
 
     #[test]
-    fn sse_frame_is_prebuilt() {
-        let e = Published::new("e1", 7, "Order".into(), br#"{"a":1}"#.to_vec());
+    fn old_events_leave_the_ring() {
+        let mut journal = Journal::new(100, Duration::ZERO);
+        journal.push(event(1));
+        std::thread::sleep(Duration::from_millis(2));
+        journal.push(event(2));
+        assert_eq!(
+            journal.since(0, 2).map(|v| v.len()),
+            None,
+            "event 1 aged out"
+        );
+        assert_eq!(journal.since(1, 2).map(|v| v.len()), Some(1));
+    }
+
+    #[test]
+    fn sse_frame_is_prebuilt_and_the_tail_shares_it() {
+        let e = Published::new(
+            "e1",
+            "main".into(),
+            7,
+            "Order".into(),
+            br#"{"a":1}"#.to_vec(),
+        );
         assert_eq!(&e.sse[..], b"id: e1-7\nevent: Order\ndata: {\"a\":1}\n\n");
+        assert_eq!(&e.sse_tail[..], b"event: Order\ndata: {\"a\":1}\n\n");
+        assert_eq!(
+            e.sse_tail.as_ptr(),
+            e.sse[9..].as_ptr(),
+            "a view, not a copy"
+        );
     }
 }

@@ -38,6 +38,8 @@ pub struct AccountInfo {
 #[derive(Clone, Copy, Debug)]
 pub struct JournalLimits {
     pub ring_events: usize,
+    pub ring_max_age: std::time::Duration,
+    /// Events a live subscriber may fall behind before it is cut as a slow consumer.
     pub bus_capacity: usize,
 }
 
@@ -45,6 +47,7 @@ impl Default for JournalLimits {
     fn default() -> Self {
         Self {
             ring_events: 10_000,
+            ring_max_age: std::time::Duration::from_secs(3600),
             bus_capacity: 4_096,
         }
     }
@@ -100,6 +103,8 @@ struct Inner {
 /// One account: its state, journal, bus and upstream status.
 pub struct Account {
     pub info: AccountInfo,
+    /// The public id, shared by every event published for this account.
+    public_id: Arc<str>,
     epoch: Arc<str>,
     masker: Arc<Masker>,
     inner: Mutex<Inner>,
@@ -115,12 +120,13 @@ impl Account {
     ) -> Self {
         let (bus, _) = broadcast::channel(limits.bus_capacity.max(16));
         Self {
+            public_id: info.public_id.as_str().into(),
             info,
             epoch,
             masker,
             inner: Mutex::new(Inner {
                 state: AccountState::default(),
-                journal: Journal::new(limits.ring_events),
+                journal: Journal::new(limits.ring_events, limits.ring_max_age),
                 seq: 0,
                 status: UpstreamStatus::default(),
             }),
@@ -211,7 +217,13 @@ impl Account {
             data,
         };
         let bytes = serde_json::to_vec(&envelope).unwrap_or_default();
-        let event = Arc::new(Published::new(&self.epoch, seq, kind.to_string(), bytes));
+        let event = Arc::new(Published::new(
+            &self.epoch,
+            self.public_id.clone(),
+            seq,
+            kind.to_string(),
+            bytes,
+        ));
         inner.journal.push(event.clone());
         let _ = self.bus.send(event);
     }

@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::state::AppState;
 use crate::account::Snapshot;
@@ -32,11 +33,14 @@ pub struct AccountList {
 
 /// Lists the served accounts.
 #[utoipa::path(get, path = "/v1/accounts", tag = "accounts",
-    responses((status = 200, description = "The served accounts", body = AccountList)))]
-pub async fn list(State(app): State<AppState>) -> Json<AccountList> {
-    let accounts = app
-        .registry
-        .all()
+    responses(
+        (status = 200, description = "The accounts the caller may see", body = AccountList),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+    ),
+    security((), ("api_key" = [])))]
+pub async fn list(State(app): State<AppState>, caller: Caller) -> Json<AccountList> {
+    let accounts = caller
+        .visible(&app)
         .iter()
         .map(|account| AccountSummary {
             id: account.info.public_id.clone(),
@@ -55,11 +59,15 @@ pub async fn list(State(app): State<AppState>) -> Json<AccountList> {
     params(("id" = String, Path, description = "The account's public id")),
     responses(
         (status = 200, description = "Balance, positions, today's orders, complex orders and trading status", body = Snapshot),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The key may not see this account", body = ErrorBody),
         (status = 404, description = "No account with that id", body = ErrorBody),
-    ))]
+    ),
+    security((), ("api_key" = [])))]
 pub async fn snapshot(
     State(app): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Snapshot>, ApiError> {
-    Ok(Json(app.account(&id)?.snapshot()))
+    Ok(Json(caller.account(&app, &id)?.snapshot()))
 }

@@ -10,6 +10,10 @@ use utoipa::ToSchema;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    #[error("a valid API key is required: `Authorization: Bearer <key>` or `access_token=<key>`")]
+    Unauthorized,
+    #[error("this API key may not see that account")]
+    Forbidden,
     #[error("no account with that id; GET /v1/accounts lists them")]
     UnknownAccount,
     #[error("{0}")]
@@ -19,6 +23,8 @@ pub enum ApiError {
 impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
             Self::UnknownAccount => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
         }
@@ -26,6 +32,8 @@ impl ApiError {
 
     fn code(&self) -> &'static str {
         match self {
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
             Self::UnknownAccount => "unknown_account",
             Self::BadRequest(_) => "bad_request",
         }
@@ -54,6 +62,13 @@ impl IntoResponse for ApiError {
                 message: self.to_string(),
             },
         };
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        if matches!(self, Self::Unauthorized) {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
     }
 }

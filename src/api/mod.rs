@@ -2,10 +2,13 @@
 //! the Swagger UI served from the binary. It reads accounts and never reaches upstream.
 
 pub mod accounts;
+pub mod auth;
 pub mod error;
+pub mod feed;
 pub mod health;
 pub mod sse;
 pub mod state;
+pub mod ws;
 
 use axum::Router;
 use tower_http::trace::TraceLayer;
@@ -22,6 +25,7 @@ pub use state::AppState;
         title = "tastytrade-gateway",
         description = "Live tastytrade account data (balances, positions, orders) as REST snapshots and resumable Server-Sent Events. Accounts are addressed by public ids; account numbers are masked everywhere."
     ),
+    modifiers(&SecurityAddon),
     tags(
         (name = "accounts", description = "Snapshots of account state"),
         (name = "streams", description = "Live, resumable event streams"),
@@ -30,11 +34,34 @@ pub use state::AppState;
 )]
 struct ApiDoc;
 
+/// Declares the API-key scheme: `Authorization: Bearer <key>` (or `access_token=` on streams).
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API key (TTGW_API_KEYS); streams also accept ?access_token=",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
 fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(accounts::list))
         .routes(routes!(accounts::snapshot))
         .routes(routes!(sse::account_events))
+        .routes(routes!(sse::all_events))
+        .routes(routes!(ws::upgrade))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
 }

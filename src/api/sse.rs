@@ -1,31 +1,30 @@
-//! Server-Sent Events for one account (`GET /v1/accounts/{id}/events`): `retry:` first, then
-//! `event: snapshot` (or, when resuming with `Last-Event-ID`, exactly the missed events, or
-//! `event: reset` with a fresh snapshot when they are gone), then every live event in order.
-//! Each event's SSE frame was built once when it was published; a subscriber only copies a
-//! pointer to the shared bytes.
+//! Server-Sent Events. `GET /v1/accounts/{id}/events` streams one account with ids
+//! `<epoch>-<seq>`; `GET /v1/events` streams every account the caller may see on one
+//! connection (browsers allow ~6 per origin on HTTP/1.1) with ids that encode every
+//! account's position (`<epoch>-main.41.ira.7`). Both start with `retry:` and `event:
+//! snapshot` per account (or exactly the missed events, or `event: reset`), then every live
+//! event. Event frames were built once when published; a subscriber only shares them.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::convert::Infallible;
-use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use serde::Deserialize;
-use tokio::sync::broadcast::{Receiver, error::RecvError};
 use tokio::sync::watch;
 use utoipa::IntoParams;
 
+use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
+use super::feed::{Feed, Item, Resume, parse_combined_id};
 use super::state::AppState;
-use crate::account::{Published, Snapshot, Start};
+use crate::account::Snapshot;
 
 /// How long a browser waits before reconnecting.
 const RETRY_MS: u64 = 2_000;
-/// A comment line when nothing else was sent for this long (proxies close idle streams).
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -34,6 +33,8 @@ pub struct EventsQuery {
     pub last_event_id: Option<String>,
     /// Comma-separated event types to receive (default: all). `snapshot` and `reset` always come.
     pub types: Option<String>,
+    /// An API key, for EventSource (which cannot send headers); kept out of logs.
+    pub access_token: Option<String>,
 }
 
 /// Splits `<epoch>-<seq>`.
@@ -42,12 +43,87 @@ fn parse_event_id(text: &str) -> Option<(&str, u64)> {
     Some((epoch, seq.parse().ok()?))
 }
 
-fn snapshot_frame(name: &str, snapshot: &Snapshot) -> Bytes {
+fn resume_text(headers: &HeaderMap, query: &EventsQuery) -> Option<String> {
+    headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| query.last_event_id.clone())
+}
+
+fn types_filter(query: &EventsQuery) -> Option<HashSet<String>> {
+    query
+        .types
+        .as_ref()
+        .map(|t| {
+            t.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect::<HashSet<_>>()
+        })
+        .filter(|t| !t.is_empty())
+}
+
+/// How stream ids are written.
+#[derive(Clone, Copy)]
+enum Ids {
+    /// `<epoch>-<seq>` of the one account.
+    Single,
+    /// `<epoch>-<id>.<seq>...` over every account of the feed.
+    Combined,
+}
+
+fn snapshot_frame(id: &str, reset: bool, snapshot: &Snapshot) -> Bytes {
+    let name = if reset { "reset" } else { "snapshot" };
     let data = serde_json::to_string(snapshot).unwrap_or_default();
-    Bytes::from(format!(
-        "id: {}-{}\nevent: {name}\ndata: {data}\n\n",
-        snapshot.epoch, snapshot.seq
-    ))
+    Bytes::from(format!("id: {id}\nevent: {name}\ndata: {data}\n\n"))
+}
+
+/// Turns a feed into an SSE body: `retry:` on the first frame (some parsers drop it from a
+/// block without `data:`), keep-alive comments, a closing comment on slow consumer or shutdown.
+fn sse_response(feed: Feed, ids: Ids, app: &AppState) -> Response {
+    let keep_alive = app.keep_alive;
+    let state = (feed, ids, true);
+    let stream = futures::stream::unfold(state, move |(mut feed, ids, first)| async move {
+        let item = feed.next(keep_alive).await?;
+        let mut frame: Vec<Bytes> = match item {
+            Item::Snapshot { reset, snapshot } => {
+                let id = match ids {
+                    Ids::Single => format!("{}-{}", snapshot.epoch, snapshot.seq),
+                    Ids::Combined => feed.combined_id(),
+                };
+                vec![snapshot_frame(&id, reset, &snapshot)]
+            }
+            Item::Event(event) => match ids {
+                Ids::Single => vec![event.sse.clone()],
+                Ids::Combined => vec![
+                    Bytes::from(format!("id: {}\n", feed.combined_id())),
+                    event.sse_tail.clone(),
+                ],
+            },
+            Item::Idle => vec![Bytes::from_static(b":\n\n")],
+            Item::SlowConsumer => vec![Bytes::from_static(
+                b": slow consumer; reconnect with Last-Event-ID\n\n",
+            )],
+            Item::ShuttingDown => vec![Bytes::from_static(b": gateway shutting down\n\n")],
+        };
+        if first {
+            frame.insert(0, Bytes::from(format!("retry: {RETRY_MS}\n")));
+        }
+        Some((frame, (feed, ids, false)))
+    });
+    // Chunks go out as they are: the shared event bytes are never copied per subscriber.
+    let chunks =
+        stream.flat_map(|frame| futures::stream::iter(frame.into_iter().map(Ok::<_, Infallible>)));
+    let mut response = Body::from_stream(chunks).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
 }
 
 /// Live events of one account over SSE, resumable.
@@ -57,133 +133,65 @@ fn snapshot_frame(name: &str, snapshot: &Snapshot) -> Bytes {
         EventsQuery),
     responses(
         (status = 200, content_type = "text/event-stream",
-            description = "`retry:`, then `event: snapshot` (data: Snapshot) or the missed events or `event: reset` (data: Snapshot), then one event per change: `id: <epoch>-<seq>`, `event: <type>`, `data: <Envelope>`; `:` keep-alive comments when idle",
+            description = "`retry:`, then `event: snapshot` (data: Snapshot) or exactly the missed events or `event: reset` (data: Snapshot), then one event per change: `id: <epoch>-<seq>`, `event: <type>` (`Order`, `AccountBalance`, `CurrentPosition`, `ComplexOrder`, `TradingStatus`, `status`, ...), `data: <Envelope>`; `:` keep-alive comments when idle",
             body = crate::model::Envelope),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The key may not see this account", body = ErrorBody),
         (status = 404, description = "No account with that id", body = ErrorBody),
-    ))]
+    ),
+    security((), ("api_key" = [])))]
 pub async fn account_events(
     State(app): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     Query(query): Query<EventsQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let account = app.account(&id)?;
-    let resume_text = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .or(query.last_event_id);
-    let resume = resume_text.as_deref().and_then(parse_event_id);
-    let types = query
-        .types
-        .map(|t| {
-            t.split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect::<HashSet<_>>()
-        })
-        .filter(|t| !t.is_empty());
-
-    let (start, receiver) = account.subscribe(resume);
-    let mut initial = VecDeque::new();
-    let last_seq = match start {
-        Start::Snapshot(snapshot) => {
-            initial.push_back(snapshot_frame("snapshot", &snapshot));
-            snapshot.seq
-        }
-        Start::Reset(snapshot) => {
-            initial.push_back(snapshot_frame("reset", &snapshot));
-            snapshot.seq
-        }
-        Start::Replay(events) => {
-            let resumed_at = resume.map(|(_, seq)| seq).unwrap_or_default();
-            let last = events.last().map_or(resumed_at, |e| e.seq);
-            initial.extend(
-                events
-                    .iter()
-                    .filter(|e| wanted(&types, e))
-                    .map(|e| e.sse.clone()),
-            );
-            last
-        }
-    };
-    // `retry:` rides on the first frame: some parsers drop it from a block without `data:`.
-    let retry = format!("retry: {RETRY_MS}\n");
-    match initial.pop_front() {
-        Some(first) => initial.push_front(Bytes::from([retry.as_bytes(), &first].concat())),
-        None => initial.push_front(Bytes::from(retry + "\n")),
+    let account = caller.account(&app, &id)?;
+    let mut resume = Resume::new();
+    if let Some((epoch, seq)) = resume_text(&headers, &query)
+        .as_deref()
+        .and_then(parse_event_id)
+    {
+        resume.insert(id, (epoch.to_string(), seq));
     }
-    let stream = EventStream {
-        initial,
-        receiver,
-        last_seq,
-        types,
-        shutdown: app.shutdown.clone(),
-        done: false,
-    };
-    let body = Body::from_stream(futures::stream::unfold(stream, EventStream::next));
-    let mut response = body.into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
+    let feed = Feed::open(
+        &[account],
+        &resume,
+        types_filter(&query),
+        app.shutdown.clone(),
     );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(response)
+    Ok(sse_response(feed, Ids::Single, &app))
 }
 
-fn wanted(types: &Option<HashSet<String>>, event: &Published) -> bool {
-    types.as_ref().is_none_or(|t| t.contains(&event.kind))
-}
-
-/// One subscriber's position in the stream.
-struct EventStream {
-    initial: VecDeque<Bytes>,
-    receiver: Receiver<Arc<Published>>,
-    last_seq: u64,
-    types: Option<HashSet<String>>,
-    shutdown: watch::Receiver<bool>,
-    done: bool,
-}
-
-impl EventStream {
-    async fn next(mut self) -> Option<(Result<Bytes, Infallible>, Self)> {
-        if let Some(frame) = self.initial.pop_front() {
-            return Some((Ok(frame), self));
-        }
-        if self.done {
-            return None;
-        }
-        loop {
-            let keep_alive = tokio::time::sleep(KEEP_ALIVE);
-            tokio::select! {
-                received = self.receiver.recv() => match received {
-                    Ok(event) => {
-                        if event.seq <= self.last_seq {
-                            continue;
-                        }
-                        self.last_seq = event.seq;
-                        if wanted(&self.types, &event) {
-                            return Some((Ok(event.sse.clone()), self));
-                        }
-                    }
-                    Err(RecvError::Lagged(_)) => {
-                        // Too slow to keep up: end the stream; the client resumes from its
-                        // last id and gets the missed events from the journal (or a reset).
-                        self.done = true;
-                        return Some((Ok(Bytes::from_static(b": slow consumer; reconnect with Last-Event-ID\n\n")), self));
-                    }
-                    Err(RecvError::Closed) => return None,
-                },
-                _ = keep_alive => return Some((Ok(Bytes::from_static(b":\n\n")), self)),
-                _ = shutdown_signal(&mut self.shutdown) => {
-                    self.done = true;
-                    return Some((Ok(Bytes::from_static(b": gateway shutting down\n\n")), self));
-                }
-            }
-        }
-    }
+/// Live events of every account the caller may see, on one connection, resumable.
+#[utoipa::path(get, path = "/v1/events", tag = "streams",
+    params(("Last-Event-ID" = Option<String>, Header, description = "The last `id:` received (`<epoch>-<id>.<seq>.<id>.<seq>`): restores every account's position"),
+        EventsQuery),
+    responses(
+        (status = 200, content_type = "text/event-stream",
+            description = "Like /v1/accounts/{id}/events for every visible account: a `snapshot` (or the missed events, or a `reset`) per account, then their events merged (each account in order); the `account` field of every envelope says whose it is",
+            body = crate::model::Envelope),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+    ),
+    security((), ("api_key" = [])))]
+pub async fn all_events(
+    State(app): State<AppState>,
+    caller: Caller,
+    Query(query): Query<EventsQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let accounts = caller.visible(&app);
+    let resume = resume_text(&headers, &query)
+        .map(|t| parse_combined_id(&t))
+        .unwrap_or_default();
+    let feed = Feed::open(
+        &accounts,
+        &resume,
+        types_filter(&query),
+        app.shutdown.clone(),
+    );
+    sse_response(feed, Ids::Combined, &app)
 }
 
 /// Resolves once the gateway is shutting down.

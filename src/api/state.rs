@@ -3,16 +3,23 @@
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use tokio::sync::watch;
 
 use crate::account::{Account, Registry};
 
+use super::auth::ApiKeys;
 use super::error::ApiError;
 
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Arc<Registry>,
     pub shutdown: watch::Receiver<bool>,
+    /// Consumer keys; empty means open (demo mode on loopback only).
+    pub keys: Arc<ApiKeys>,
+    /// How long a stream may stay silent before a keep-alive.
+    pub keep_alive: Duration,
 }
 
 impl AppState {

@@ -131,17 +131,7 @@ fn body_fields(body: &Bytes) -> HashMap<String, String> {
             })
             .collect();
     }
-    serde_urlencoded_pairs(body)
-}
-
-fn serde_urlencoded_pairs(body: &Bytes) -> HashMap<String, String> {
-    url_pairs(std::str::from_utf8(body).unwrap_or_default())
-}
-
-fn url_pairs(text: &str) -> HashMap<String, String> {
-    reqwest::Url::parse(&format!("http://x/?{text}"))
-        .map(|url| url.query_pairs().into_owned().collect())
-        .unwrap_or_default()
+    form_urlencoded::parse(body).into_owned().collect()
 }
 
 async fn oauth_token(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {

@@ -1,0 +1,241 @@
+//! Consumer auth: API keys, each a name, a secret and the public ids it may see (`*` for
+//! all), presented as `Authorization: Bearer <secret>` or, for EventSource which cannot set
+//! headers, `?access_token=<secret>` (kept out of logs). No key: 401; an account outside the
+//! key's scope: 403. Demo mode on loopback may run open.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::error::ApiError;
+use super::state::AppState;
+use crate::account::Account;
+
+/// Which accounts a key may see.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Ids(HashSet<String>),
+}
+
+impl Scope {
+    pub fn allows(&self, public_id: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Ids(ids) => ids.contains(public_id),
+        }
+    }
+}
+
+/// One consumer's key.
+#[derive(Clone)]
+pub struct ApiKey {
+    pub name: String,
+    pub secret: SecretString,
+    pub scope: Scope,
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKey")
+            .field("name", &self.name)
+            .field("secret", &"[REDACTED]")
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+/// The keys, and whether they are enforced.
+#[derive(Clone, Debug, Default)]
+pub struct ApiKeys {
+    keys: Vec<ApiKey>,
+}
+
+/// Why a key definition was refused; never carries the secret.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KeyError {
+    #[error("an API key must be NAME:SECRET:IDS (IDS: comma-separated public ids, or *)")]
+    Shape,
+    #[error("API key names are 1-40 of a-z, A-Z, 0-9, - and _")]
+    Name,
+    #[error("the API key `{0}` has an empty secret")]
+    EmptySecret(String),
+    #[error("the API key `{0}` is defined twice")]
+    Duplicate(String),
+}
+
+impl ApiKeys {
+    /// Parses `name:secret:id,id` (or `name:secret:*`) definitions.
+    pub fn parse<'a>(definitions: impl IntoIterator<Item = &'a str>) -> Result<Self, KeyError> {
+        let mut keys: Vec<ApiKey> = Vec::new();
+        for definition in definitions
+            .into_iter()
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+        {
+            let mut parts = definition.splitn(3, ':');
+            let (Some(name), Some(secret), Some(ids)) = (parts.next(), parts.next(), parts.next())
+            else {
+                return Err(KeyError::Shape);
+            };
+            if !crate::account::registry::valid_alias(name) {
+                return Err(KeyError::Name);
+            }
+            if secret.is_empty() {
+                return Err(KeyError::EmptySecret(name.into()));
+            }
+            if keys.iter().any(|k| k.name == name) {
+                return Err(KeyError::Duplicate(name.into()));
+            }
+            let scope = if ids.trim() == "*" {
+                Scope::All
+            } else {
+                Scope::Ids(
+                    ids.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                )
+            };
+            keys.push(ApiKey {
+                name: name.into(),
+                secret: SecretString::from(secret.to_string()),
+                scope,
+            });
+        }
+        Ok(Self { keys })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn keys(&self) -> &[ApiKey] {
+        &self.keys
+    }
+
+    /// The key whose secret is `presented` (compared in constant time).
+    fn find(&self, presented: &str) -> Option<&ApiKey> {
+        self.keys
+            .iter()
+            .find(|k| constant_time_eq(k.secret.expose_secret().as_bytes(), presented.as_bytes()))
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Who is calling, and what they may see.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// The key's name (`open` when auth is off).
+    pub name: String,
+    pub scope: Scope,
+}
+
+impl Caller {
+    /// The account `public_id`, if it exists (404) and the caller may see it (403).
+    pub fn account(&self, app: &AppState, public_id: &str) -> Result<Arc<Account>, ApiError> {
+        let account = app.account(public_id)?;
+        if !self.scope.allows(public_id) {
+            return Err(ApiError::Forbidden);
+        }
+        Ok(account)
+    }
+
+    /// Every account the caller may see, in registry order.
+    pub fn visible(&self, app: &AppState) -> Vec<Arc<Account>> {
+        app.registry
+            .all()
+            .iter()
+            .filter(|a| self.scope.allows(&a.info.public_id))
+            .cloned()
+            .collect()
+    }
+}
+
+/// The secret from `Authorization: Bearer <secret>`, else from `access_token=`.
+fn presented_secret(parts: &Parts) -> Option<String> {
+    if let Some(header) = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let (scheme, token) = header.trim().split_once(' ')?;
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_string());
+    }
+    let query = parts.uri.query()?;
+    form_urlencoded_value(query, "access_token")
+}
+
+fn form_urlencoded_value(query: &str, key: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if app.keys.is_empty() {
+            return Ok(Caller {
+                name: "open".into(),
+                scope: Scope::All,
+            });
+        }
+        let secret = presented_secret(parts).ok_or(ApiError::Unauthorized)?;
+        let key = app.keys.find(&secret).ok_or(ApiError::Unauthorized)?;
+        Ok(Caller {
+            name: key.name.clone(),
+            scope: key.scope.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_parse_from_the_env_syntax_and_errors_hide_secrets() {
+        let keys = ApiKeys::parse("reader:s3cret:main,ira;ops:t0ken:*".split(';')).unwrap();
+        assert_eq!(keys.keys().len(), 2);
+        assert_eq!(keys.find("s3cret").unwrap().name, "reader");
+        assert!(keys.find("s3cret").unwrap().scope.allows("ira"));
+        assert!(!keys.find("s3cret").unwrap().scope.allows("other"));
+        assert_eq!(keys.find("t0ken").unwrap().scope, Scope::All);
+        assert!(keys.find("s3cre").is_none());
+        assert_eq!(ApiKeys::parse(["nope"]).unwrap_err(), KeyError::Shape);
+        let error = ApiKeys::parse(["bad name:hunter2:*"])
+            .unwrap_err()
+            .to_string();
+        assert!(!error.contains("hunter2"));
+        assert_eq!(
+            ApiKeys::parse(["a:x:*", "a:y:*"]).unwrap_err(),
+            KeyError::Duplicate("a".into())
+        );
+    }
+
+    #[test]
+    fn query_tokens_are_percent_decoded() {
+        assert_eq!(
+            form_urlencoded_value("a=1&access_token=x%2By+z", "access_token").as_deref(),
+            Some("x+y z")
+        );
+        assert_eq!(form_urlencoded_value("a=1", "access_token"), None);
+    }
+}

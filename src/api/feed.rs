@@ -1,0 +1,221 @@
+//! One subscriber's feed over one or more accounts, the same for SSE and WebSocket: where it
+//! starts (a snapshot, exactly the missed events, or a `reset` snapshot), then every live
+//! event of its accounts, merged, each account in order. It tracks the subscriber's
+//! position per account, so a stream id can encode all of them. A subscriber that falls a
+//! whole bus behind is ended as a slow consumer, never silently skipped.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::stream::{SelectAll, Stream, StreamExt};
+use tokio::sync::watch;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+use crate::account::{Account, Published, Snapshot, Start};
+
+/// What a subscriber is sent next.
+pub enum Item {
+    /// A fresh snapshot: at the start (`reset: false`), or because a resume position could
+    /// not be served (`reset: true`).
+    Snapshot {
+        reset: bool,
+        snapshot: Box<Snapshot>,
+    },
+    Event(Arc<Published>),
+    /// The subscriber fell too far behind; the feed ends after this.
+    SlowConsumer,
+    /// The gateway is shutting down; the feed ends after this.
+    ShuttingDown,
+    /// Nothing happened for the keep-alive interval.
+    Idle,
+}
+
+type Live = Pin<Box<dyn Stream<Item = Result<Arc<Published>, BroadcastStreamRecvError>> + Send>>;
+
+pub struct Feed {
+    epoch: String,
+    initial: VecDeque<Item>,
+    live: SelectAll<Live>,
+    /// (public id, last seq delivered or skipped), in subscription order.
+    positions: Vec<(String, u64)>,
+    types: Option<HashSet<String>>,
+    shutdown: watch::Receiver<bool>,
+    ended: bool,
+}
+
+/// A resume position per account: `public id -> (epoch, seq)`.
+pub type Resume = HashMap<String, (String, u64)>;
+
+impl Feed {
+    /// Subscribes to `accounts`, atomically with their publishing.
+    pub fn open(
+        accounts: &[Arc<Account>],
+        resume: &Resume,
+        types: Option<HashSet<String>>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        let epoch = accounts
+            .first()
+            .map(|a| a.epoch().to_string())
+            .unwrap_or_default();
+        let mut initial = VecDeque::new();
+        let mut live = SelectAll::new();
+        let mut positions = Vec::with_capacity(accounts.len());
+        for account in accounts {
+            let id = account.info.public_id.clone();
+            let from = resume.get(&id).map(|(epoch, seq)| (epoch.as_str(), *seq));
+            let (start, receiver) = account.subscribe(from);
+            let position = match start {
+                Start::Snapshot(snapshot) => {
+                    let seq = snapshot.seq;
+                    initial.push_back(Item::Snapshot {
+                        reset: false,
+                        snapshot: Box::new(snapshot),
+                    });
+                    seq
+                }
+                Start::Reset(snapshot) => {
+                    let seq = snapshot.seq;
+                    initial.push_back(Item::Snapshot {
+                        reset: true,
+                        snapshot: Box::new(snapshot),
+                    });
+                    seq
+                }
+                Start::Replay(events) => {
+                    let resumed_at = from.map(|(_, seq)| seq).unwrap_or_default();
+                    initial.extend(events.into_iter().map(Item::Event));
+                    resumed_at
+                }
+            };
+            positions.push((id, position));
+            live.push(Box::pin(BroadcastStream::new(receiver)) as Live);
+        }
+        Self {
+            epoch,
+            initial,
+            live,
+            positions,
+            types,
+            shutdown,
+            ended: false,
+        }
+    }
+
+    fn wanted(&self, event: &Published) -> bool {
+        self.types.as_ref().is_none_or(|t| t.contains(&event.kind))
+    }
+
+    /// Records that the subscriber is past `seq` of `account`; false if it already was.
+    fn advance(&mut self, account: &str, seq: u64) -> bool {
+        match self.positions.iter_mut().find(|(id, _)| id == account) {
+            Some((_, position)) if seq > *position => {
+                *position = seq;
+                true
+            }
+            Some(_) => false,
+            None => true,
+        }
+    }
+
+    /// The next item, or `None` once the feed has ended.
+    pub async fn next(&mut self, keep_alive: Duration) -> Option<Item> {
+        while let Some(item) = self.initial.pop_front() {
+            match &item {
+                Item::Snapshot { snapshot, .. } => {
+                    let (account, seq) = (snapshot.account.clone(), snapshot.seq);
+                    if let Some((_, position)) =
+                        self.positions.iter_mut().find(|(id, _)| *id == account)
+                    {
+                        *position = seq;
+                    }
+                    return Some(item);
+                }
+                Item::Event(event) => {
+                    let event = event.clone();
+                    if self.advance(&event.account, event.seq) && self.wanted(&event) {
+                        return Some(item);
+                    }
+                }
+                _ => return Some(item),
+            }
+        }
+        if self.ended {
+            return None;
+        }
+        loop {
+            let idle = tokio::time::sleep(keep_alive);
+            tokio::select! {
+                received = self.live.next() => match received {
+                    Some(Ok(event)) => {
+                        if self.advance(&event.account, event.seq) && self.wanted(&event) {
+                            return Some(Item::Event(event));
+                        }
+                    }
+                    Some(Err(BroadcastStreamRecvError::Lagged(_))) => {
+                        self.ended = true;
+                        return Some(Item::SlowConsumer);
+                    }
+                    None => return None,
+                },
+                _ = idle => return Some(Item::Idle),
+                _ = super::sse::shutdown_signal(&mut self.shutdown) => {
+                    self.ended = true;
+                    return Some(Item::ShuttingDown);
+                }
+            }
+        }
+    }
+
+    pub fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    /// The position over every account, as one id: `<epoch>-<id>.<seq>.<id>.<seq>`.
+    pub fn combined_id(&self) -> String {
+        let parts: Vec<String> = self
+            .positions
+            .iter()
+            .map(|(id, seq)| format!("{id}.{seq}"))
+            .collect();
+        format!("{}-{}", self.epoch, parts.join("."))
+    }
+}
+
+/// Reads `<epoch>-<id>.<seq>.<id>.<seq>` (the epoch holds no `-`; public ids hold no `.`).
+pub fn parse_combined_id(text: &str) -> Resume {
+    let Some((epoch, rest)) = text.trim().split_once('-') else {
+        return Resume::new();
+    };
+    let parts: Vec<&str> = rest.split('.').collect();
+    parts
+        .chunks(2)
+        .filter_map(|pair| match pair {
+            [id, seq] if !id.is_empty() => {
+                Some((id.to_string(), (epoch.to_string(), seq.parse().ok()?)))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn combined_ids_round_trip() {
+        let resume = parse_combined_id("mwts9jr5-individual.41.roth-ira.7");
+        assert_eq!(
+            resume.get("individual"),
+            Some(&("mwts9jr5".to_string(), 41))
+        );
+        assert_eq!(resume.get("roth-ira"), Some(&("mwts9jr5".to_string(), 7)));
+        assert_eq!(resume.len(), 2);
+        assert!(parse_combined_id("garbage").is_empty());
+        assert_eq!(parse_combined_id("e-a.x.b.2").len(), 1);
+    }
+}

@@ -1,0 +1,216 @@
+//! WebSocket rebroadcast (`GET /v1/ws`). JSON text messages both ways.
+//!
+//! Client -> gateway (`id` is optional and echoed):
+//! - `{"op":"subscribe","id":1,"accounts":["main"],"types":["Order"],"resume":{"main":"<epoch>-<seq>"}}`
+//!   (`accounts` empty or `["*"]`: every account the key may see; replaces any earlier subscription)
+//! - `{"op":"unsubscribe","id":2}`, `{"op":"ping","id":3}`
+//!
+//! Gateway -> client: every message has a `type`. `ack`, `error` (`code`, `message`), `pong`;
+//! `snapshot` / `reset` (`account`, `id`, `seq`, `data`: the snapshot); and each event as the
+//! very envelope SSE carries in `data:` (shared bytes, never re-serialised).
+//! Close codes: 1000 on the client's close, 1001 on gateway shutdown, 4008 when the client
+//! fell too far behind (resubscribe with `resume`).
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::Caller;
+use super::error::ErrorBody;
+use super::feed::{Feed, Item, Resume};
+use super::state::AppState;
+
+/// How long one send may take before the client counts as stalled.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// WebSocket-level pings keep proxies and dead peers in check.
+const PING_EVERY: Duration = Duration::from_secs(30);
+/// Close code for a client that fell too far behind.
+pub const CLOSE_SLOW_CONSUMER: u16 = 4008;
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase", deny_unknown_fields)]
+enum ClientMessage {
+    Subscribe {
+        id: Option<Value>,
+        #[serde(default)]
+        accounts: Vec<String>,
+        types: Option<Vec<String>>,
+        #[serde(default)]
+        resume: std::collections::HashMap<String, String>,
+    },
+    Unsubscribe {
+        id: Option<Value>,
+    },
+    Ping {
+        id: Option<Value>,
+    },
+}
+
+/// Live events over WebSocket (see the module docs for the protocol).
+#[utoipa::path(get, path = "/v1/ws", tag = "streams",
+    description = "WebSocket upgrade. Send `{\"op\":\"subscribe\",\"accounts\":[\"<id>\"],\"types\":[...],\"resume\":{\"<id>\":\"<epoch>-<seq>\"}}`; receive `ack`, `snapshot`/`reset` per account, then one message per event: the same Envelope SSE carries. `{\"op\":\"ping\"}` -> `pong`. Errors come as `{\"type\":\"error\",\"code\",\"message\"}`. Close codes: 1001 shutdown, 4008 slow consumer.",
+    responses(
+        (status = 101, description = "Switching to WebSocket"),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+    ),
+    security((), ("api_key" = [])))]
+pub async fn upgrade(
+    State(app): State<AppState>,
+    caller: Caller,
+    ws: WebSocketUpgrade,
+) -> Response {
+    ws.max_message_size(64 * 1024)
+        .on_upgrade(move |socket| session(app, caller, socket))
+}
+
+fn text(value: Value) -> Message {
+    Message::Text(Utf8Bytes::from(value.to_string()))
+}
+
+fn error(id: &Option<Value>, code: &str, message: &str) -> Message {
+    text(json!({"type": "error", "id": id, "code": code, "message": message}))
+}
+
+/// Waits for the next feed item, or forever when there is no subscription.
+async fn next_item(feed: &mut Option<Feed>, keep_alive: Duration) -> Option<Item> {
+    match feed {
+        Some(feed) => feed.next(keep_alive).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Handles one subscribe request: checks the accounts, opens the feed, says `ack`.
+fn subscribe(
+    app: &AppState,
+    caller: &Caller,
+    id: &Option<Value>,
+    accounts: Vec<String>,
+    types: Option<Vec<String>>,
+    resume: std::collections::HashMap<String, String>,
+) -> Result<(Feed, Message), Message> {
+    let wanted = if accounts.is_empty() || accounts.iter().any(|a| a == "*") {
+        caller.visible(app)
+    } else {
+        let mut chosen = Vec::new();
+        for public_id in &accounts {
+            match caller.account(app, public_id) {
+                Ok(account) => chosen.push(account),
+                Err(e) => {
+                    let code = match e {
+                        super::error::ApiError::Forbidden => "forbidden",
+                        _ => "unknown_account",
+                    };
+                    return Err(error(
+                        id,
+                        code,
+                        &format!("{e} (account #{} of the request)", chosen.len() + 1),
+                    ));
+                }
+            }
+        }
+        chosen
+    };
+    let mut positions = Resume::new();
+    for (public_id, position) in resume {
+        match position
+            .trim()
+            .rsplit_once('-')
+            .and_then(|(epoch, seq)| Some((epoch.to_string(), seq.parse::<u64>().ok()?)))
+        {
+            Some(parsed) => {
+                positions.insert(public_id, parsed);
+            }
+            None => {
+                return Err(error(
+                    id,
+                    "bad_resume",
+                    "resume positions are \"<epoch>-<seq>\", as in event ids",
+                ));
+            }
+        }
+    }
+    let types = types
+        .map(|t| t.into_iter().collect::<HashSet<_>>())
+        .filter(|t| !t.is_empty());
+    let names: Vec<&str> = wanted.iter().map(|a| a.info.public_id.as_str()).collect();
+    let ack = text(
+        json!({"type": "ack", "id": id, "op": "subscribe", "accounts": names, "types": types}),
+    );
+    Ok((
+        Feed::open(&wanted, &positions, types, app.shutdown.clone()),
+        ack,
+    ))
+}
+
+async fn session(app: AppState, caller: Caller, socket: WebSocket) {
+    let (mut sink, mut incoming) = socket.split();
+    let mut feed: Option<Feed> = None;
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+    let close: Option<CloseFrame> = loop {
+        let outgoing: Option<Message> = tokio::select! {
+            message = incoming.next() => match message {
+                None | Some(Err(_)) => break None,
+                Some(Ok(Message::Close(_))) => break None,
+                Some(Ok(Message::Text(body))) => Some(match serde_json::from_str::<ClientMessage>(body.as_str()) {
+                    Ok(ClientMessage::Subscribe { id, accounts, types, resume }) => match subscribe(&app, &caller, &id, accounts, types, resume) {
+                        Ok((opened, ack)) => {
+                            feed = Some(opened);
+                            ack
+                        }
+                        Err(refusal) => refusal,
+                    },
+                    Ok(ClientMessage::Unsubscribe { id }) => {
+                        feed = None;
+                        text(json!({"type": "ack", "id": id, "op": "unsubscribe"}))
+                    }
+                    Ok(ClientMessage::Ping { id }) => text(json!({"type": "pong", "id": id})),
+                    Err(_) => error(&None, "bad_message", "expected a JSON object with \"op\": \"subscribe\", \"unsubscribe\" or \"ping\" (see /docs)"),
+                }),
+                Some(Ok(Message::Binary(_))) => Some(error(&None, "bad_message", "binary messages are not supported; send JSON text")),
+                Some(Ok(_)) => None,
+            },
+            item = next_item(&mut feed, app.keep_alive) => match item {
+                None => {
+                    feed = None;
+                    None
+                }
+                Some(Item::Snapshot { reset, snapshot }) => {
+                    let id = format!("{}-{}", snapshot.epoch, snapshot.seq);
+                    Some(text(json!({"type": if reset { "reset" } else { "snapshot" }, "account": snapshot.account, "id": id, "seq": snapshot.seq, "data": snapshot})))
+                }
+                Some(Item::Event(event)) => Utf8Bytes::try_from(event.json.clone()).ok().map(Message::Text),
+                Some(Item::Idle) => None,
+                Some(Item::SlowConsumer) => break Some(CloseFrame { code: CLOSE_SLOW_CONSUMER, reason: Utf8Bytes::from_static("slow consumer; resubscribe with resume positions") }),
+                Some(Item::ShuttingDown) => break Some(CloseFrame { code: 1001, reason: Utf8Bytes::from_static("gateway shutting down") }),
+            },
+            _ = ping.tick() => Some(Message::Ping(Default::default())),
+        };
+        if let Some(message) = outgoing {
+            match tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return,
+                Err(_) => {
+                    break Some(CloseFrame {
+                        code: CLOSE_SLOW_CONSUMER,
+                        reason: Utf8Bytes::from_static("slow consumer: a send stalled"),
+                    });
+                }
+            }
+        }
+    };
+    if let Some(frame) = close {
+        let _ = tokio::time::timeout(
+            Duration::from_secs(2),
+            sink.send(Message::Close(Some(frame))),
+        )
+        .await;
+    }
+    // Flush the close handshake (ours, or the reply to the client's).
+    let _ = tokio::time::timeout(Duration::from_secs(2), sink.close()).await;
+}
