@@ -27,7 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the gateway (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run the tastytrade simulator alone.
     Simulate(SimulateArgs),
     /// Print the OpenAPI document.
@@ -161,7 +161,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         None => runtime.block_on(serve(cli.serve)),
-        Some(Command::Serve(args)) => runtime.block_on(serve(args)),
+        Some(Command::Serve(args)) => runtime.block_on(serve(*args)),
         Some(Command::Simulate(args)) => runtime.block_on(simulate(args)),
         Some(Command::Openapi) => match serde_json::to_string_pretty(&api::openapi()) {
             Ok(json) => {
