@@ -15,6 +15,7 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod mask;
+pub mod metrics;
 pub mod model;
 pub mod sim;
 pub mod telemetry;

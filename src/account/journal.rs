@@ -26,10 +26,19 @@ pub struct Published {
     pub sse_tail: Bytes,
     /// When it was published (the ring drops events older than its age limit).
     pub at: Instant,
+    /// tastytrade's publication time (epoch ms), for the end-to-end lag metric.
+    pub upstream_ms: Option<i64>,
 }
 
 impl Published {
-    pub fn new(epoch: &str, account: Arc<str>, seq: u64, kind: String, json: Vec<u8>) -> Self {
+    pub fn new(
+        epoch: &str,
+        account: Arc<str>,
+        seq: u64,
+        kind: String,
+        json: Vec<u8>,
+        upstream_ms: Option<i64>,
+    ) -> Self {
         let id_line = format!("id: {epoch}-{seq}\n");
         let mut sse = Vec::with_capacity(id_line.len() + json.len() + kind.len() + 16);
         sse.extend_from_slice(id_line.as_bytes());
@@ -46,6 +55,7 @@ impl Published {
             sse,
             sse_tail,
             at: Instant::now(),
+            upstream_ms,
         }
     }
 }
@@ -110,6 +120,7 @@ mod tests {
             seq,
             "Order".into(),
             b"{}".to_vec(),
+            None,
         ))
     }
 
@@ -150,6 +161,7 @@ mod tests {
             7,
             "Order".into(),
             br#"{"a":1}"#.to_vec(),
+            None,
         );
         assert_eq!(&e.sse[..], b"id: e1-7\nevent: Order\ndata: {\"a\":1}\n\n");
         assert_eq!(&e.sse_tail[..], b"event: Order\ndata: {\"a\":1}\n\n");

@@ -178,6 +178,9 @@ impl Account {
             }
         }
         inner.status.resync_events += published as u64;
+        if published > 0 {
+            crate::metrics::resync_events(&self.public_id, published);
+        }
         published
     }
 
@@ -223,7 +226,9 @@ impl Account {
             seq,
             kind.to_string(),
             bytes,
+            timestamp,
         ));
+        crate::metrics::published(&self.public_id, kind);
         inner.journal.push(event.clone());
         let _ = self.bus.send(event);
     }
@@ -285,12 +290,27 @@ impl Account {
     /// see when the account is live, resyncing or backing off.
     pub fn update_status(&self, change: impl FnOnce(&mut UpstreamStatus)) {
         let mut inner = self.lock();
-        let before = inner.status.state;
+        let before = inner.status.clone();
         change(&mut inner.status);
+        let after = &inner.status;
+        let id = &self.public_id;
+        if after.reconnects > before.reconnects {
+            crate::metrics::reconnect(id);
+        }
+        for (reason, now, then) in [
+            ("frame", after.skipped_frames, before.skipped_frames),
+            ("invalid", after.invalid_events, before.invalid_events),
+            ("unknown_type", after.unknown_events, before.unknown_events),
+        ] {
+            if now > then {
+                crate::metrics::upstream_skipped(id, reason, now - then);
+            }
+        }
         if let Some(error) = inner.status.last_error.take() {
             inner.status.last_error = Some(self.masker.mask_text(&error));
         }
-        if inner.status.state != before {
+        if inner.status.state != before.state {
+            crate::metrics::upstream_state(id, inner.status.state);
             let data = serde_json::to_value(&inner.status).unwrap_or_default();
             self.publish(&mut inner, "status", &data, None, Source::Gateway);
         }

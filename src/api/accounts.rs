@@ -3,6 +3,8 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -56,9 +58,10 @@ pub async fn list(State(app): State<AppState>, caller: Caller) -> Json<AccountLi
 
 /// The account's full state, exact at `seq`.
 #[utoipa::path(get, path = "/v1/accounts/{id}/snapshot", tag = "accounts",
-    params(("id" = String, Path, description = "The account's public id")),
+    params(("id" = String, Path, description = "The account's public id"), ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
     responses(
-        (status = 200, description = "Balance, positions, today's orders, complex orders and trading status", body = Snapshot),
+        (status = 200, description = "Balance, positions, today's orders, complex orders and trading status", body = Snapshot, headers(("ETag" = String, description = "\"<epoch>-<seq>\""))),
+        (status = 304, description = "Unchanged since the ETag given (If-None-Match)"),
         (status = 401, description = "No valid API key", body = ErrorBody),
         (status = 403, description = "The key may not see this account", body = ErrorBody),
         (status = 404, description = "No account with that id", body = ErrorBody),
@@ -68,6 +71,8 @@ pub async fn snapshot(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Snapshot>, ApiError> {
-    Ok(Json(caller.account(&app, &id)?.snapshot()))
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let snapshot = caller.account(&app, &id)?.snapshot();
+    Ok(super::parts::versioned(&headers, &snapshot, &snapshot))
 }

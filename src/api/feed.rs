@@ -44,6 +44,9 @@ pub struct Feed {
     types: Option<HashSet<String>>,
     shutdown: watch::Receiver<bool>,
     ended: bool,
+    /// `sse` or `ws`, for the metrics.
+    transport: &'static str,
+    _gauge: crate::metrics::SubscriberGauge,
 }
 
 /// A resume position per account: `public id -> (epoch, seq)`.
@@ -52,6 +55,7 @@ pub type Resume = HashMap<String, (String, u64)>;
 impl Feed {
     /// Subscribes to `accounts`, atomically with their publishing.
     pub fn open(
+        transport: &'static str,
         accounts: &[Arc<Account>],
         resume: &Resume,
         types: Option<HashSet<String>>,
@@ -70,6 +74,7 @@ impl Feed {
             let (start, receiver) = account.subscribe(from);
             let position = match start {
                 Start::Snapshot(snapshot) => {
+                    crate::metrics::stream_start(transport, "snapshot");
                     let seq = snapshot.seq;
                     initial.push_back(Item::Snapshot {
                         reset: false,
@@ -78,6 +83,7 @@ impl Feed {
                     seq
                 }
                 Start::Reset(snapshot) => {
+                    crate::metrics::stream_start(transport, "reset");
                     let seq = snapshot.seq;
                     initial.push_back(Item::Snapshot {
                         reset: true,
@@ -86,6 +92,7 @@ impl Feed {
                     seq
                 }
                 Start::Replay(events) => {
+                    crate::metrics::stream_start(transport, "replay");
                     let resumed_at = from.map(|(_, seq)| seq).unwrap_or_default();
                     initial.extend(events.into_iter().map(Item::Event));
                     resumed_at
@@ -102,6 +109,8 @@ impl Feed {
             types,
             shutdown,
             ended: false,
+            transport,
+            _gauge: crate::metrics::SubscriberGauge::open(transport),
         }
     }
 
@@ -137,6 +146,7 @@ impl Feed {
                 Item::Event(event) => {
                     let event = event.clone();
                     if self.advance(&event.account, event.seq) && self.wanted(&event) {
+                        crate::metrics::delivered(self.transport, &event.kind, event.upstream_ms);
                         return Some(item);
                     }
                 }
@@ -152,10 +162,12 @@ impl Feed {
                 received = self.live.next() => match received {
                     Some(Ok(event)) => {
                         if self.advance(&event.account, event.seq) && self.wanted(&event) {
+                            crate::metrics::delivered(self.transport, &event.kind, event.upstream_ms);
                             return Some(Item::Event(event));
                         }
                     }
                     Some(Err(BroadcastStreamRecvError::Lagged(_))) => {
+                        crate::metrics::slow_consumer(self.transport);
                         self.ended = true;
                         return Some(Item::SlowConsumer);
                     }

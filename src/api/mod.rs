@@ -6,6 +6,8 @@ pub mod auth;
 pub mod error;
 pub mod feed;
 pub mod health;
+pub mod metrics;
+pub mod parts;
 pub mod sse;
 pub mod state;
 pub mod ws;
@@ -59,11 +61,17 @@ fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(accounts::list))
         .routes(routes!(accounts::snapshot))
+        .routes(routes!(parts::balance))
+        .routes(routes!(parts::positions))
+        .routes(routes!(parts::orders))
+        .routes(routes!(parts::complex_orders))
+        .routes(routes!(parts::trading_status))
         .routes(routes!(sse::account_events))
         .routes(routes!(sse::all_events))
         .routes(routes!(ws::upgrade))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
+        .routes(routes!(metrics::metrics))
 }
 
 /// The OpenAPI document, as served at `/openapi.json`.

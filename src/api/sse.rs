@@ -156,6 +156,7 @@ pub async fn account_events(
         resume.insert(id, (epoch.to_string(), seq));
     }
     let feed = Feed::open(
+        "sse",
         &[account],
         &resume,
         types_filter(&query),
@@ -186,6 +187,7 @@ pub async fn all_events(
         .map(|t| parse_combined_id(&t))
         .unwrap_or_default();
     let feed = Feed::open(
+        "sse",
         &accounts,
         &resume,
         types_filter(&query),

@@ -20,6 +20,8 @@ pub struct AppState {
     pub keys: Arc<ApiKeys>,
     /// How long a stream may stay silent before a keep-alive.
     pub keep_alive: Duration,
+    /// Renders `/metrics`; `None` when no recorder could be installed.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 impl AppState {

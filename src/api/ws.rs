@@ -143,7 +143,7 @@ fn subscribe(
         json!({"type": "ack", "id": id, "op": "subscribe", "accounts": names, "types": types}),
     );
     Ok((
-        Feed::open(&wanted, &positions, types, app.shutdown.clone()),
+        Feed::open("ws", &wanted, &positions, types, app.shutdown.clone()),
         ack,
     ))
 }

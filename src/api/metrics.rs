@@ -1,0 +1,26 @@
+//! `GET /metrics`: the Prometheus text exposition of what `crate::metrics` records.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+
+use super::state::AppState;
+
+/// Prometheus metrics (text format 0.0.4).
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Prometheus text exposition: subscribers, events published and delivered, slow-consumer cuts, stream starts (snapshot/replay/reset), upstream reconnects, resync differences, skipped upstream input, upstream state per account, end-to-end lag", content_type = "text/plain")))]
+pub async fn metrics(State(app): State<AppState>) -> Response {
+    let body = match &app.metrics {
+        Some(handle) => {
+            handle.run_upkeep();
+            handle.render()
+        }
+        None => String::new(),
+    };
+    let mut response = body.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}

@@ -1,0 +1,407 @@
+//! REST reads of one part of an account's state: balance, positions (filter by underlying
+//! and instrument type), orders (working by default, `status=all` for today's, or named
+//! statuses), complex orders and trading status. Each body carries the `seq` it is exact at
+//! and `as_of`; `ETag` is `"<epoch>-<seq>"`, so `If-None-Match` turns a poll into a 304.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::Caller;
+use super::error::{ApiError, ErrorBody};
+use super::state::AppState;
+use crate::account::Snapshot;
+
+/// Order statuses that are still working (not terminal).
+pub const WORKING_STATUSES: [&str; 7] = [
+    "Received",
+    "Routed",
+    "In Flight",
+    "Live",
+    "Contingent",
+    "Cancel Requested",
+    "Replace Requested",
+];
+/// Every order status tastytrade documents.
+pub const ALL_STATUSES: [&str; 13] = [
+    "Received",
+    "Routed",
+    "In Flight",
+    "Live",
+    "Filled",
+    "Cancelled",
+    "Expired",
+    "Rejected",
+    "Contingent",
+    "Cancel Requested",
+    "Replace Requested",
+    "Removed",
+    "Partially Removed",
+];
+
+/// One part of an account, exact at `seq`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Part<T: ToSchema> {
+    /// The account's public id.
+    pub account: String,
+    /// The sequence number this body is exact at.
+    pub seq: u64,
+    /// When it was read.
+    pub as_of: DateTime<Utc>,
+    #[serde(flatten)]
+    pub body: T,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BalanceBody {
+    /// tastytrade `AccountBalance`, masked; money as decimal strings.
+    #[schema(value_type = Option<Object>)]
+    pub balance: Option<Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PositionsBody {
+    /// tastytrade `CurrentPosition` objects, masked.
+    #[schema(value_type = Vec<Object>)]
+    pub positions: Vec<Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrdersBody {
+    /// tastytrade `Order` objects, masked, by id.
+    #[schema(value_type = Vec<Object>)]
+    pub orders: Vec<Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ComplexOrdersBody {
+    /// tastytrade `ComplexOrder` objects, masked, by id.
+    #[schema(value_type = Vec<Object>)]
+    pub complex_orders: Vec<Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TradingStatusBody {
+    /// tastytrade `TradingStatus`, masked.
+    #[schema(value_type = Option<Object>)]
+    pub trading_status: Option<Value>,
+}
+
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documents the query; read from a map so unknown keys get a clear 400
+pub struct PositionsQuery {
+    /// Only positions whose `underlying-symbol` is this (case-insensitive), e.g. `SPY`.
+    underlying: Option<String>,
+    /// Only this `instrument-type`, e.g. `Equity Option`.
+    instrument_type: Option<String>,
+}
+
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documents the query; read from a map so unknown keys get a clear 400
+pub struct OrdersQuery {
+    /// `working` (default: Received, Routed, In Flight, Live, Contingent, Cancel Requested,
+    /// Replace Requested), `all` (today's orders, terminal ones included), or a comma list of
+    /// statuses (`Filled,Cancelled`).
+    status: Option<String>,
+}
+
+/// Refuses query keys outside `allowed`, naming them.
+fn only(query: &HashMap<String, String>, allowed: &[&str]) -> Result<(), ApiError> {
+    let mut unknown: Vec<&str> = query
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !allowed.contains(k))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    unknown.sort_unstable();
+    let allowed = if allowed.is_empty() {
+        "none".to_string()
+    } else {
+        allowed.join(", ")
+    };
+    Err(ApiError::BadRequest(format!(
+        "unknown query parameter(s) {}; accepted: {allowed}",
+        unknown.join(", ")
+    )))
+}
+
+fn etag(snapshot: &Snapshot) -> String {
+    format!("\"{}-{}\"", snapshot.epoch, snapshot.seq)
+}
+
+/// 304 when the caller already holds this version.
+fn not_modified(headers: &HeaderMap, tag: &str) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|candidate| candidate.trim() == tag || candidate.trim() == "*")
+        })
+}
+
+/// Answers with `body` (or 304), tagged with the snapshot's version.
+pub fn versioned<T: Serialize>(headers: &HeaderMap, snapshot: &Snapshot, body: T) -> Response {
+    let tag = etag(snapshot);
+    let mut response = if not_modified(headers, &tag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        Json(body).into_response()
+    };
+    if let Ok(value) = HeaderValue::from_str(&tag) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+fn part<T: ToSchema>(snapshot: &Snapshot, body: T) -> Part<T> {
+    Part {
+        account: snapshot.account.clone(),
+        seq: snapshot.seq,
+        as_of: snapshot.as_of,
+        body,
+    }
+}
+
+fn read(app: &AppState, caller: &Caller, id: &str) -> Result<Snapshot, ApiError> {
+    Ok(caller.account(app, id)?.snapshot())
+}
+
+/// The account's balance.
+#[utoipa::path(get, path = "/v1/accounts/{id}/balance", tag = "accounts",
+    params(("id" = String, Path, description = "The account's public id"), ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
+    responses(
+        (status = 200, description = "The balance, exact at `seq`", body = Part<BalanceBody>, headers(("ETag" = String, description = "\"<epoch>-<seq>\""))),
+        (status = 304, description = "Unchanged since the ETag given"),
+        (status = 400, description = "Unknown query parameter", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The key may not see this account", body = ErrorBody),
+        (status = 404, description = "No account with that id", body = ErrorBody),
+    ),
+    security((), ("api_key" = [])))]
+pub async fn balance(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    only(&query, &[])?;
+    let snapshot = read(&app, &caller, &id)?;
+    let body = part(
+        &snapshot,
+        BalanceBody {
+            balance: snapshot.balance.clone(),
+        },
+    );
+    Ok(versioned(&headers, &snapshot, body))
+}
+
+fn matches_ci(value: Option<&Value>, wanted: &str) -> bool {
+    value
+        .and_then(Value::as_str)
+        .is_some_and(|v| v.eq_ignore_ascii_case(wanted))
+}
+
+/// The account's positions.
+#[utoipa::path(get, path = "/v1/accounts/{id}/positions", tag = "accounts",
+    params(("id" = String, Path, description = "The account's public id"), PositionsQuery, ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
+    responses(
+        (status = 200, description = "Positions, exact at `seq`", body = Part<PositionsBody>, headers(("ETag" = String, description = "\"<epoch>-<seq>\""))),
+        (status = 304, description = "Unchanged since the ETag given"),
+        (status = 400, description = "Unknown query parameter", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The key may not see this account", body = ErrorBody),
+        (status = 404, description = "No account with that id", body = ErrorBody),
+    ),
+    security((), ("api_key" = [])))]
+pub async fn positions(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    only(&query, &["underlying", "instrument_type"])?;
+    let snapshot = read(&app, &caller, &id)?;
+    let positions = snapshot
+        .positions
+        .iter()
+        .filter(|p| {
+            query
+                .get("underlying")
+                .is_none_or(|u| matches_ci(p.get("underlying-symbol"), u))
+        })
+        .filter(|p| {
+            query
+                .get("instrument_type")
+                .is_none_or(|t| matches_ci(p.get("instrument-type"), t))
+        })
+        .cloned()
+        .collect();
+    let body = part(&snapshot, PositionsBody { positions });
+    Ok(versioned(&headers, &snapshot, body))
+}
+
+/// Which statuses an `OrdersQuery.status` selects.
+fn statuses(filter: Option<&str>) -> Result<Option<Vec<String>>, ApiError> {
+    match filter.map(str::trim) {
+        None | Some("") | Some("working") => Ok(Some(
+            WORKING_STATUSES.iter().map(|s| s.to_string()).collect(),
+        )),
+        Some("all") => Ok(None),
+        Some(list) => {
+            let mut chosen = Vec::new();
+            for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                match ALL_STATUSES.iter().find(|s| s.eq_ignore_ascii_case(name)) {
+                    Some(status) => chosen.push(status.to_string()),
+                    None => {
+                        return Err(ApiError::BadRequest(format!(
+                            "status must be `working`, `all` or a comma list of: {}",
+                            ALL_STATUSES.join(", ")
+                        )));
+                    }
+                }
+            }
+            Ok(Some(chosen))
+        }
+    }
+}
+
+/// The account's orders of today: working ones by default.
+#[utoipa::path(get, path = "/v1/accounts/{id}/orders", tag = "accounts",
+    params(("id" = String, Path, description = "The account's public id"), OrdersQuery, ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
+    responses(
+        (status = 200, description = "Orders, exact at `seq`", body = Part<OrdersBody>, headers(("ETag" = String, description = "\"<epoch>-<seq>\""))),
+        (status = 304, description = "Unchanged since the ETag given"),
+        (status = 400, description = "Unknown status or query parameter", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The key may not see this account", body = ErrorBody),
+        (status = 404, description = "No account with that id", body = ErrorBody),
+    ),
+    security((), ("api_key" = [])))]
+pub async fn orders(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    only(&query, &["status"])?;
+    let wanted = statuses(query.get("status").map(String::as_str))?;
+    let snapshot = read(&app, &caller, &id)?;
+    let orders = snapshot
+        .orders
+        .iter()
+        .filter(|o| match &wanted {
+            None => true,
+            Some(list) => o
+                .get("status")
+                .and_then(Value::as_str)
+                .is_some_and(|s| list.iter().any(|w| w == s)),
+        })
+        .cloned()
+        .collect();
+    let body = part(&snapshot, OrdersBody { orders });
+    Ok(versioned(&headers, &snapshot, body))
+}
+
+/// The account's complex orders (OCO, OTOCO, ...).
+#[utoipa::path(get, path = "/v1/accounts/{id}/complex-orders", tag = "accounts",
+    params(("id" = String, Path, description = "The account's public id"), ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
+    responses(
+        (status = 200, description = "Complex orders, exact at `seq`", body = Part<ComplexOrdersBody>, headers(("ETag" = String, description = "\"<epoch>-<seq>\""))),
+        (status = 304, description = "Unchanged since the ETag given"),
+        (status = 400, description = "Unknown query parameter", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The key may not see this account", body = ErrorBody),
+        (status = 404, description = "No account with that id", body = ErrorBody),
+    ),
+    security((), ("api_key" = [])))]
+pub async fn complex_orders(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    only(&query, &[])?;
+    let snapshot = read(&app, &caller, &id)?;
+    let body = part(
+        &snapshot,
+        ComplexOrdersBody {
+            complex_orders: snapshot.complex_orders.clone(),
+        },
+    );
+    Ok(versioned(&headers, &snapshot, body))
+}
+
+/// The account's trading status.
+#[utoipa::path(get, path = "/v1/accounts/{id}/trading-status", tag = "accounts",
+    params(("id" = String, Path, description = "The account's public id"), ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
+    responses(
+        (status = 200, description = "Trading status, exact at `seq`", body = Part<TradingStatusBody>, headers(("ETag" = String, description = "\"<epoch>-<seq>\""))),
+        (status = 304, description = "Unchanged since the ETag given"),
+        (status = 400, description = "Unknown query parameter", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The key may not see this account", body = ErrorBody),
+        (status = 404, description = "No account with that id", body = ErrorBody),
+    ),
+    security((), ("api_key" = [])))]
+pub async fn trading_status(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    only(&query, &[])?;
+    let snapshot = read(&app, &caller, &id)?;
+    let body = part(
+        &snapshot,
+        TradingStatusBody {
+            trading_status: snapshot.trading_status.clone(),
+        },
+    );
+    Ok(versioned(&headers, &snapshot, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_filters() {
+        assert_eq!(
+            statuses(None).unwrap().unwrap().len(),
+            WORKING_STATUSES.len()
+        );
+        assert_eq!(statuses(Some("all")).unwrap(), None);
+        assert_eq!(
+            statuses(Some("filled, cancelled")).unwrap(),
+            Some(vec!["Filled".to_string(), "Cancelled".to_string()])
+        );
+        assert!(statuses(Some("Done")).is_err());
+    }
+
+    #[test]
+    fn unknown_query_keys_are_named() {
+        let query: HashMap<String, String> = [("colour".to_string(), "red".to_string())].into();
+        let error = only(&query, &["status"]).unwrap_err().to_string();
+        assert_eq!(error, "unknown query parameter(s) colour; accepted: status");
+    }
+}

@@ -1,0 +1,124 @@
+//! Prometheus metrics, named in one place: what the upstream side, the accounts and the
+//! streams record, and the process-wide recorder `/metrics` renders. Labels carry public
+//! ids, event types and transports only, never an account number.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::model::LinkState;
+
+/// The recorder is process-wide: the first gateway in a process installs it, later ones
+/// (tests start many) share it.
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the recorder if nothing did yet; returns the handle to render with.
+pub fn install() -> Option<PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let lag_buckets = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(EVENT_LAG.into()), &lag_buckets)
+                .ok()?;
+            match builder.install_recorder() {
+                Ok(handle) => Some(handle),
+                Err(error) => {
+                    tracing::warn!(%error, "could not install the metrics recorder; /metrics will be empty");
+                    None
+                }
+            }
+        })
+        .clone()
+}
+
+pub const SUBSCRIBERS: &str = "ttgw_subscribers";
+pub const EVENTS_PUBLISHED: &str = "ttgw_events_published_total";
+pub const EVENTS_DELIVERED: &str = "ttgw_events_delivered_total";
+pub const SLOW_CONSUMER_CUTS: &str = "ttgw_slow_consumer_cuts_total";
+pub const STREAM_STARTS: &str = "ttgw_stream_starts_total";
+pub const UPSTREAM_RECONNECTS: &str = "ttgw_upstream_reconnects_total";
+pub const RESYNC_EVENTS: &str = "ttgw_resync_events_total";
+pub const UPSTREAM_SKIPPED: &str = "ttgw_upstream_skipped_total";
+pub const UPSTREAM_STATE: &str = "ttgw_upstream_state";
+pub const EVENT_LAG: &str = "ttgw_event_lag_seconds";
+
+/// Counts an open subscriber for as long as it lives.
+pub struct SubscriberGauge(&'static str);
+
+impl SubscriberGauge {
+    pub fn open(transport: &'static str) -> Self {
+        gauge!(SUBSCRIBERS, "transport" => transport).increment(1.0);
+        Self(transport)
+    }
+}
+
+impl Drop for SubscriberGauge {
+    fn drop(&mut self) {
+        gauge!(SUBSCRIBERS, "transport" => self.0).decrement(1.0);
+    }
+}
+
+pub fn published(account: &str, kind: &str) {
+    counter!(EVENTS_PUBLISHED, "account" => account.to_string(), "type" => kind.to_string())
+        .increment(1);
+}
+
+/// One event sent to one subscriber; `upstream_ms` is tastytrade's timestamp, if any.
+pub fn delivered(transport: &'static str, kind: &str, upstream_ms: Option<i64>) {
+    counter!(EVENTS_DELIVERED, "transport" => transport, "type" => kind.to_string()).increment(1);
+    if let Some(ms) = upstream_ms {
+        let lag = chrono::Utc::now()
+            .timestamp_millis()
+            .saturating_sub(ms)
+            .max(0);
+        histogram!(EVENT_LAG, "transport" => transport)
+            .record(Duration::from_millis(lag as u64).as_secs_f64());
+    }
+}
+
+pub fn slow_consumer(transport: &'static str) {
+    counter!(SLOW_CONSUMER_CUTS, "transport" => transport).increment(1);
+}
+
+/// How a stream started: `snapshot`, `replay` (a resume served from the journal) or `reset`.
+pub fn stream_start(transport: &'static str, how: &'static str) {
+    counter!(STREAM_STARTS, "transport" => transport, "start" => how).increment(1);
+}
+
+pub fn reconnect(account: &str) {
+    counter!(UPSTREAM_RECONNECTS, "account" => account.to_string()).increment(1);
+}
+
+pub fn resync_events(account: &str, count: usize) {
+    counter!(RESYNC_EVENTS, "account" => account.to_string()).increment(count as u64);
+}
+
+/// Upstream input skipped or passed through: `reason` is `frame` (unreadable), `invalid`
+/// (broken shape) or `unknown_type` (passed through).
+pub fn upstream_skipped(account: &str, reason: &'static str, count: u64) {
+    counter!(UPSTREAM_SKIPPED, "account" => account.to_string(), "reason" => reason)
+        .increment(count);
+}
+
+/// One gauge per (account, state): 1 for the current state, 0 for the others.
+pub fn upstream_state(account: &str, state: LinkState) {
+    for candidate in [
+        LinkState::Connecting,
+        LinkState::Resyncing,
+        LinkState::Live,
+        LinkState::BackingOff,
+        LinkState::Stopped,
+    ] {
+        let name = match candidate {
+            LinkState::Connecting => "connecting",
+            LinkState::Resyncing => "resyncing",
+            LinkState::Live => "live",
+            LinkState::BackingOff => "backing_off",
+            LinkState::Stopped => "stopped",
+        };
+        let value = if candidate == state { 1.0 } else { 0.0 };
+        gauge!(UPSTREAM_STATE, "account" => account.to_string(), "state" => name).set(value);
+    }
+}
