@@ -266,6 +266,7 @@ pub async fn start(config: Config) -> Result<Gateway, StartError> {
     let app = api::router(AppState {
         keys: Arc::new(config.api_keys.clone()),
         keep_alive: config.sse_keepalive,
+        cors_origins: Arc::new(config.cors_origins.clone()),
         metrics: crate::metrics::install(),
         registry: registry.clone(),
         shutdown: shutdown_rx.clone(),

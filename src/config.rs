@@ -87,6 +87,10 @@ pub struct ServeArgs {
     /// repeat the flag, or separate keys with `;` in the env var.
     #[arg(long = "api-key", env = "TTGW_API_KEYS", hide_env_values = true, value_delimiter = ';', value_parser = secret)]
     pub api_keys: Vec<SecretString>,
+    /// Browser origins allowed to call the API (CORS) and open WebSockets, comma-separated
+    /// (`https://app.example.com`); none by default.
+    #[arg(long, env = "TTGW_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
     /// Seconds a stream may stay silent before a keep-alive comment (SSE) (1-15).
     #[arg(long, env = "TTGW_SSE_KEEPALIVE_SECS", default_value_t = 15)]
     pub sse_keepalive_secs: u64,
@@ -148,6 +152,7 @@ pub struct Config {
     pub ring_max_age: Duration,
     pub subscriber_queue: usize,
     pub api_keys: ApiKeys,
+    pub cors_origins: Vec<axum::http::HeaderValue>,
     pub sse_keepalive: Duration,
     pub log_format: LogFormat,
     pub sim_rate: f64,
@@ -325,7 +330,18 @@ impl Config {
             ));
         }
 
+        let mut cors_origins = Vec::new();
+        for origin in args
+            .cors_origins
+            .iter()
+            .map(|o| o.trim())
+            .filter(|o| !o.is_empty())
+        {
+            cors_origins.push(parse_origin(origin)?);
+        }
+
         Ok(Self {
+            cors_origins,
             listen: args.listen,
             upstream: args.upstream,
             endpoints,
@@ -346,6 +362,28 @@ impl Config {
             sim_token_ttl: Duration::from_secs(args.sim_token_ttl_secs),
         })
     }
+}
+
+/// An origin as browsers send it: `scheme://host[:port]`, nothing after.
+fn parse_origin(origin: &str) -> Result<axum::http::HeaderValue, ConfigError> {
+    let url = reqwest::Url::parse(origin)
+        .map_err(|e| bad("cors-origins", format!("`{origin}` is not an origin ({e})")))?;
+    let bare = url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && !origin.ends_with('/');
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() || !bare {
+        return Err(bad(
+            "cors-origins",
+            format!("`{origin}` must be scheme://host[:port], like https://app.example.com"),
+        ));
+    }
+    axum::http::HeaderValue::from_str(origin).map_err(|_| {
+        bad(
+            "cors-origins",
+            format!("`{origin}` is not a valid header value"),
+        )
+    })
 }
 
 fn check_url(key: &'static str, url: &str, schemes: &[&str]) -> Result<(), ConfigError> {

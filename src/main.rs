@@ -106,6 +106,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
     if demo {
         println!("  demo mode on loopback runs without consumer auth");
     }
+    println!("  dashboard:   {url}/");
     println!("  API docs:    {url}/docs");
     println!("  accounts:    curl -s {url}/v1/accounts");
     println!("  snapshot:    curl -s {url}/v1/accounts/{first}/snapshot");

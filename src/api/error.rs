@@ -14,6 +14,8 @@ pub enum ApiError {
     Unauthorized,
     #[error("this API key may not see that account")]
     Forbidden,
+    #[error("this browser origin may not open WebSockets here (see --cors-origins)")]
+    OriginNotAllowed,
     #[error("no account with that id; GET /v1/accounts lists them")]
     UnknownAccount,
     #[error("{0}")]
@@ -24,7 +26,7 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::OriginNotAllowed => StatusCode::FORBIDDEN,
             Self::UnknownAccount => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
         }
@@ -34,6 +36,7 @@ impl ApiError {
         match self {
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
+            Self::OriginNotAllowed => "origin_not_allowed",
             Self::UnknownAccount => "unknown_account",
             Self::BadRequest(_) => "bad_request",
         }

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod dashboard;
 pub mod error;
 pub mod feed;
 pub mod health;
@@ -13,6 +14,10 @@ pub mod state;
 pub mod ws;
 
 use axum::Router;
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use tower::ServiceBuilder;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -72,6 +77,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(metrics::metrics))
+        .routes(routes!(dashboard::page))
 }
 
 /// The OpenAPI document, as served at `/openapi.json`.
@@ -79,14 +85,46 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api_router().split_for_parts().1
 }
 
-/// The whole HTTP application.
+/// The whole HTTP application: routes, request ids, request logging (path only: the query
+/// may hold `access_token`) and, when origins are listed, CORS.
 pub fn router(state: AppState) -> Router {
     let (router, api) = api_router().split_for_parts();
     let docs = SwaggerUi::new("/docs")
         .url("/openapi.json", api)
         .config(Config::new(["/openapi.json"]).validator_url("none"));
+    let cors = cors_layer(&state.cors_origins);
+    let trace = TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+        let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
+    });
     router
         .merge(docs)
-        .layer(TraceLayer::new_for_http())
+        .layer(cors)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(trace)
+                .layer(PropagateRequestIdLayer::x_request_id()),
+        )
         .with_state(state)
+}
+
+/// CORS for the listed origins only: preflights answered, credentials allowed for them;
+/// any other origin gets no CORS headers (so browsers refuse it).
+fn cors_layer(origins: &[HeaderValue]) -> CorsLayer {
+    if origins.is_empty() {
+        return CorsLayer::new();
+    }
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins.iter().cloned()))
+        .allow_methods([Method::GET, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::IF_NONE_MATCH,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("last-event-id"),
+        ])
+        .expose_headers([header::ETAG, HeaderName::from_static("x-request-id")])
+        .allow_credentials(true)
+        .max_age(std::time::Duration::from_secs(600))
 }

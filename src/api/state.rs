@@ -20,6 +20,8 @@ pub struct AppState {
     pub keys: Arc<ApiKeys>,
     /// How long a stream may stay silent before a keep-alive.
     pub keep_alive: Duration,
+    /// Origins allowed to call from browsers (CORS, and the WebSocket `Origin` check).
+    pub cors_origins: Arc<Vec<axum::http::HeaderValue>>,
     /// Renders `/metrics`; `None` when no recorder could be installed.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }

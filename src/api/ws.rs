@@ -16,13 +16,14 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Caller;
-use super::error::ErrorBody;
+use super::error::{ApiError, ErrorBody};
 use super::feed::{Feed, Item, Resume};
 use super::state::AppState;
 
@@ -58,15 +59,39 @@ enum ClientMessage {
     responses(
         (status = 101, description = "Switching to WebSocket"),
         (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "A browser origin that is not allowed (--cors-origins)", body = ErrorBody),
     ),
     security((), ("api_key" = [])))]
 pub async fn upgrade(
     State(app): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     ws: WebSocketUpgrade,
-) -> Response {
-    ws.max_message_size(64 * 1024)
-        .on_upgrade(move |socket| session(app, caller, socket))
+) -> Result<Response, ApiError> {
+    if !origin_allowed(&app, &headers) {
+        return Err(ApiError::OriginNotAllowed);
+    }
+    Ok(ws
+        .max_message_size(64 * 1024)
+        .on_upgrade(move |socket| session(app, caller, socket)))
+}
+
+/// Browsers send `Origin` on WebSocket upgrades and apply no CORS to them, so the gateway
+/// checks: no `Origin` (not a browser), the gateway's own origin, or a listed one.
+fn origin_allowed(app: &AppState, headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    if app.cors_origins.iter().any(|allowed| allowed == origin) {
+        return true;
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, rest)| rest);
+    matches!((host, origin_host), (Some(host), Some(origin_host)) if host.eq_ignore_ascii_case(origin_host))
 }
 
 fn text(value: Value) -> Message {
