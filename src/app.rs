@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use crate::account::registry::public_ids;
 use crate::account::{Account, AccountInfo, JournalLimits, Registry};
 use crate::api::{self, AppState};
-use crate::config::{Config, Endpoints};
+use crate::config::{Config, Endpoints, TlsFiles};
 use crate::mask::{Masker, mask_number};
 use crate::sim::{self, SimConfig, SimHandle};
 use crate::upstream::UpstreamError;
@@ -37,6 +37,8 @@ pub enum StartError {
     UnknownAccount(String),
     #[error("the customer has no open account to serve")]
     NoAccounts,
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("could not build the HTTP client: {0}")]
     HttpClient(String),
 }
@@ -44,6 +46,8 @@ pub enum StartError {
 /// A running gateway.
 pub struct Gateway {
     pub addr: SocketAddr,
+    /// Serving HTTPS.
+    pub tls: bool,
     /// The embedded simulator, in demo mode.
     pub sim: Option<SimHandle>,
     pub registry: Arc<Registry>,
@@ -54,7 +58,8 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops accepting, ends every stream and upstream socket, within a bounded time.
@@ -109,6 +114,51 @@ async fn list_accounts(
             }
         }
     }
+}
+
+/// HTTP/1.1 on a plain socket, until the shutdown signal.
+fn serve_plain(
+    listener: TcpListener,
+    app: axum::Router,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let stop = async move { api::sse::shutdown_signal(&mut stop).await };
+        if let Err(error) = axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::error!(%error, "HTTP server failed");
+        }
+    })
+}
+
+/// HTTPS with HTTP/2 and HTTP/1.1 (ALPN), until the shutdown signal.
+async fn serve_tls(
+    listener: TcpListener,
+    app: axum::Router,
+    mut stop: watch::Receiver<bool>,
+    tls: &TlsFiles,
+) -> Result<JoinHandle<()>, StartError> {
+    let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+        .await
+        .map_err(|e| StartError::Tls(e.to_string()))?;
+    let listener = listener
+        .into_std()
+        .map_err(|e| StartError::Tls(e.to_string()))?;
+    let server = axum_server::from_tcp_rustls(listener, rustls)
+        .map_err(|e| StartError::Tls(e.to_string()))?;
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        api::sse::shutdown_signal(&mut stop).await;
+        stopper.graceful_shutdown(Some(Duration::from_secs(5)));
+    });
+    Ok(tokio::spawn(async move {
+        if let Err(error) = server.handle(handle).serve(app.into_make_service()).await {
+            tracing::error!(%error, "HTTPS server failed");
+        }
+    }))
 }
 
 /// Starts the gateway as configured.
@@ -271,19 +321,14 @@ pub async fn start(config: Config) -> Result<Gateway, StartError> {
         registry: registry.clone(),
         shutdown: shutdown_rx.clone(),
     });
-    let mut server_stop = shutdown_rx;
-    let server = tokio::spawn(async move {
-        let stop = async move { api::sse::shutdown_signal(&mut server_stop).await };
-        if let Err(error) = axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            tracing::error!(%error, "HTTP server failed");
-        }
-    });
+    let server = match &config.tls {
+        None => serve_plain(listener, app, shutdown_rx),
+        Some(tls) => serve_tls(listener, app, shutdown_rx, tls).await?,
+    };
     tracing::info!(%addr, epoch = %epoch, accounts = registry.all().len(), "gateway listening");
     Ok(Gateway {
         addr,
+        tls: config.tls.is_some(),
         sim,
         registry,
         shutdown,

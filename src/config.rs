@@ -91,6 +91,12 @@ pub struct ServeArgs {
     /// (`https://app.example.com`); none by default.
     #[arg(long, env = "TTGW_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+    /// PEM certificate chain: serve HTTPS (HTTP/2 and HTTP/1.1) instead of HTTP (with --tls-key).
+    #[arg(long, env = "TTGW_TLS_CERT")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "TTGW_TLS_KEY")]
+    pub tls_key: Option<std::path::PathBuf>,
     /// Seconds a stream may stay silent before a keep-alive comment (SSE) (1-15).
     #[arg(long, env = "TTGW_SSE_KEEPALIVE_SECS", default_value_t = 15)]
     pub sse_keepalive_secs: u64,
@@ -136,6 +142,13 @@ pub enum Endpoints {
     },
 }
 
+/// Certificate and key files for HTTPS.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
 /// Validated settings for `serve`.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -153,6 +166,7 @@ pub struct Config {
     pub subscriber_queue: usize,
     pub api_keys: ApiKeys,
     pub cors_origins: Vec<axum::http::HeaderValue>,
+    pub tls: Option<TlsFiles>,
     pub sse_keepalive: Duration,
     pub log_format: LogFormat,
     pub sim_rate: f64,
@@ -340,7 +354,24 @@ impl Config {
             cors_origins.push(parse_origin(origin)?);
         }
 
+        let tls = match (args.tls_cert, args.tls_key) {
+            (Some(cert), Some(key)) => {
+                for (name, path) in [("tls-cert", &cert), ("tls-key", &key)] {
+                    if !path.is_file() {
+                        return Err(bad(
+                            name,
+                            format!("{} is not a readable file", path.display()),
+                        ));
+                    }
+                }
+                Some(TlsFiles { cert, key })
+            }
+            (None, None) => None,
+            _ => return Err(bad("tls-cert", "--tls-cert and --tls-key go together")),
+        };
+
         Ok(Self {
+            tls,
             cors_origins,
             listen: args.listen,
             upstream: args.upstream,

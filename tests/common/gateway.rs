@@ -27,6 +27,14 @@ struct Cli {
     serve: ServeArgs,
 }
 
+/// A validated config from gateway flags, as the binary would build it.
+pub fn config(flags: &[&str]) -> Config {
+    let mut args = vec!["tastytrade-gateway"];
+    args.extend_from_slice(flags);
+    let cli = Cli::try_parse_from(args).expect("flags parse");
+    Config::from_args(cli.serve).expect("config is valid")
+}
+
 /// A running gateway plus what the tests need to talk to it and to its simulator.
 pub struct TestGateway {
     pub gateway: Gateway,
@@ -45,8 +53,7 @@ impl TestGateway {
             args.extend_from_slice(&["--sim-rate", "0"]);
         }
         args.extend_from_slice(extra);
-        let cli = Cli::try_parse_from(args).expect("flags parse");
-        let config = Config::from_args(cli.serve).expect("config is valid");
+        let config = config(&args[1..]);
         let gateway = app::start(config).await.expect("gateway starts");
         let url = gateway.url();
         let sim_url = gateway
