@@ -39,6 +39,10 @@ fn secret(text: &str) -> Result<SecretString, std::convert::Infallible> {
 /// `tastytrade-gateway serve`.
 #[derive(Args, Clone)]
 pub struct ServeArgs {
+    /// A TOML file with any of these settings (keys are the flag names); flags and
+    /// environment variables win over it.
+    #[arg(long, env = "TTGW_CONFIG")]
+    pub config: Option<std::path::PathBuf>,
     /// Address to serve HTTP on.
     #[arg(long, env = "TTGW_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -426,6 +430,73 @@ fn check_url(key: &'static str, url: &str, schemes: &[&str]) -> Result<(), Confi
         ));
     }
     Ok(())
+}
+
+/// Turns a TOML config file into command-line arguments for `command` (the `serve`
+/// command). Keys are the flags' names (`heartbeat-secs = 20`, `accounts = ["main=5WT00000"]`,
+/// `api-key = ["reader:SECRET:*"]`); arrays repeat the flag. Keys that `explicit` says were
+/// given as a flag or an environment variable are left out, so those win over the file.
+pub fn file_arguments(
+    path: &std::path::Path,
+    command: &clap::Command,
+    explicit: impl Fn(&str) -> bool,
+) -> Result<Vec<String>, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| bad("config", format!("cannot read {}: {e}", path.display())))?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        bad(
+            "config",
+            format!("{} is not valid TOML: {}", path.display(), e.message()),
+        )
+    })?;
+    let flags: Vec<(String, String)> = command
+        .get_arguments()
+        .filter_map(|arg| Some((arg.get_id().to_string(), arg.get_long()?.to_string())))
+        .filter(|(id, _)| id != "config")
+        .collect();
+    let mut out = Vec::new();
+    for (key, value) in &table {
+        let Some((id, long)) = flags
+            .iter()
+            .find(|(id, long)| long == key || id.replace('_', "-") == *key)
+        else {
+            let known: Vec<&str> = flags.iter().map(|(_, long)| long.as_str()).collect();
+            return Err(ConfigError {
+                key: "config",
+                message: format!(
+                    "unknown key `{key}` in {}; keys are: {}",
+                    path.display(),
+                    known.join(", ")
+                ),
+            });
+        };
+        if explicit(id) {
+            continue;
+        }
+        let scalars = match value {
+            toml::Value::Array(items) => items.iter().collect::<Vec<_>>(),
+            other => vec![other],
+        };
+        for scalar in scalars {
+            let text = match scalar {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                _ => {
+                    return Err(ConfigError {
+                        key: "config",
+                        message: format!(
+                            "`{key}` must be a string, number, boolean or a list of them"
+                        ),
+                    });
+                }
+            };
+            out.push(format!("--{long}"));
+            out.push(text);
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

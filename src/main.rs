@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
-use tastytrade_gateway::config::{Config, Endpoints, LogFormat, ServeArgs};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use tastytrade_gateway::config::{self, Config, Endpoints, LogFormat, ServeArgs};
 use tastytrade_gateway::sim::{self, SimConfig};
 use tastytrade_gateway::{api, app, telemetry};
 
@@ -151,8 +151,59 @@ async fn simulate(args: SimulateArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn main() -> ExitCode {
+/// Parses the command line; with `--config FILE`, parses again with the file's settings
+/// added wherever no flag or environment variable gave them.
+fn parse_cli() -> Result<Cli, String> {
     let cli = Cli::parse();
+    let (serve, subcommand) = match &cli.command {
+        None => (&cli.serve, false),
+        Some(Command::Serve(args)) => (args.as_ref(), true),
+        _ => return Ok(cli),
+    };
+    let Some(path) = serve.config.clone() else {
+        return Ok(cli);
+    };
+    let command = Cli::command();
+    let matches = command.clone().get_matches();
+    let serve_matches = if subcommand {
+        matches.subcommand_matches("serve").unwrap_or(&matches)
+    } else {
+        &matches
+    };
+    let explicit = |id: &str| {
+        matches!(
+            serve_matches.value_source(id),
+            Some(clap::parser::ValueSource::CommandLine | clap::parser::ValueSource::EnvVariable)
+        )
+    };
+    let serve_command = if subcommand {
+        command
+            .find_subcommand("serve")
+            .cloned()
+            .unwrap_or(command.clone())
+    } else {
+        command.clone()
+    };
+    let extra = config::file_arguments(&path, &serve_command, explicit)
+        .map_err(|e| format!("invalid setting {e}"))?;
+    let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let at = if subcommand {
+        argv.iter().position(|a| a == "serve").map_or(1, |i| i + 1)
+    } else {
+        1
+    };
+    argv.splice(at..at, extra.into_iter().map(Into::into));
+    Cli::try_parse_from(argv).map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = match parse_cli() {
+        Ok(cli) => cli,
+        Err(error) => {
+            eprintln!("tastytrade-gateway: {error}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {

@@ -87,7 +87,7 @@ async fn every_part_route_answers_with_seq_as_of_and_its_part() {
         "today's orders, terminal ones too"
     );
     let (_, cancelled) = gw
-        .get("/v1/accounts/individual/orders?status=cancelled")
+        .get("/v1/accounts/individual/orders?status=Cancelled")
         .await;
     assert_eq!(ids(&cancelled), vec![300_102]);
 

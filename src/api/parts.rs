@@ -111,6 +111,9 @@ pub struct OrdersQuery {
     /// `working` (default: Received, Routed, In Flight, Live, Contingent, Cancel Requested,
     /// Replace Requested), `all` (today's orders, terminal ones included), or a comma list of
     /// statuses (`Filled,Cancelled`).
+    #[param(
+        pattern = r"^(working|all|(Received|Routed|In Flight|Live|Filled|Cancelled|Expired|Rejected|Contingent|Cancel Requested|Replace Requested|Removed|Partially Removed)(,(Received|Routed|In Flight|Live|Filled|Cancelled|Expired|Rejected|Contingent|Cancel Requested|Replace Requested|Removed|Partially Removed))*)$"
+    )]
     status: Option<String>,
 }
 
@@ -257,28 +260,30 @@ pub async fn positions(
     Ok(versioned(&headers, &snapshot, body))
 }
 
-/// Which statuses an `OrdersQuery.status` selects.
+/// Which statuses an `OrdersQuery.status` selects: exactly what its documented pattern
+/// accepts (`working`, `all`, or a comma list of tastytrade's status names).
 fn statuses(filter: Option<&str>) -> Result<Option<Vec<String>>, ApiError> {
-    match filter.map(str::trim) {
-        None | Some("") | Some("working") => Ok(Some(
+    match filter {
+        None | Some("working") => Ok(Some(
             WORKING_STATUSES.iter().map(|s| s.to_string()).collect(),
         )),
         Some("all") => Ok(None),
-        Some(list) => {
-            let mut chosen = Vec::new();
-            for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                match ALL_STATUSES.iter().find(|s| s.eq_ignore_ascii_case(name)) {
-                    Some(status) => chosen.push(status.to_string()),
-                    None => {
-                        return Err(ApiError::BadRequest(format!(
-                            "status must be `working`, `all` or a comma list of: {}",
-                            ALL_STATUSES.join(", ")
-                        )));
-                    }
-                }
-            }
-            Ok(Some(chosen))
-        }
+        Some(list) => list
+            .split(',')
+            .map(|name| {
+                ALL_STATUSES
+                    .iter()
+                    .find(|s| **s == name)
+                    .map(|s| s.to_string())
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "status must be `working`, `all` or a comma list of: {}",
+                    ALL_STATUSES.join(", ")
+                ))
+            }),
     }
 }
 
@@ -392,10 +397,12 @@ mod tests {
         );
         assert_eq!(statuses(Some("all")).unwrap(), None);
         assert_eq!(
-            statuses(Some("filled, cancelled")).unwrap(),
+            statuses(Some("Filled,Cancelled")).unwrap(),
             Some(vec!["Filled".to_string(), "Cancelled".to_string()])
         );
-        assert!(statuses(Some("Done")).is_err());
+        for refused in ["Done", "", "filled", "Filled,", "Filled, Cancelled"] {
+            assert!(statuses(Some(refused)).is_err(), "{refused:?}");
+        }
     }
 
     #[test]
