@@ -1,7 +1,10 @@
-//! Logging: `tracing` with a human format or one JSON object per line. Log lines carry
-//! public ids and masked texts only; secrets live in `secrecy` types and are never logged.
+//! Logging: `tracing` with a human format or one JSON object per line, and, with the cargo
+//! feature `otlp`, spans exported over OTLP/HTTP to `OTEL_EXPORTER_OTLP_ENDPOINT`. Log lines
+//! carry public ids and masked texts only; secrets live in `secrecy` types and are never logged.
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::LogFormat;
 
@@ -9,11 +12,66 @@ use crate::config::LogFormat;
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Pretty => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let (pretty, json) = match format {
+        LogFormat::Pretty => (
+            Some(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)),
+            None,
+        ),
+        LogFormat::Json => (
+            None,
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_writer(std::io::stderr),
+            ),
+        ),
     };
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(pretty)
+        .with(json);
+    #[cfg(feature = "otlp")]
+    let registry = registry.with(otlp::layer());
+    let _ = registry.try_init();
+}
+
+#[cfg(feature = "otlp")]
+mod otlp {
+    //! The OTLP span exporter, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+
+    use opentelemetry::trace::TracerProvider;
+    use opentelemetry_otlp::{SpanExporter, WithExportConfig};
+    use opentelemetry_sdk::Resource;
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::registry::LookupSpan;
+
+    pub fn layer<S>() -> Option<Box<dyn Layer<S> + Send + Sync>>
+    where
+        S: tracing::Subscriber + for<'span> LookupSpan<'span> + Send + Sync,
+    {
+        let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok()?;
+        let exporter = match SpanExporter::builder()
+            .with_http()
+            .with_endpoint(endpoint)
+            .build()
+        {
+            Ok(exporter) => exporter,
+            Err(error) => {
+                eprintln!("tastytrade-gateway: OTLP exporter not started: {error}");
+                return None;
+            }
+        };
+        let provider = SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(
+                Resource::builder()
+                    .with_service_name("tastytrade-gateway")
+                    .build(),
+            )
+            .build();
+        let tracer = provider.tracer("tastytrade-gateway");
+        Some(tracing_opentelemetry::layer().with_tracer(tracer).boxed())
+    }
 }
