@@ -271,7 +271,10 @@ async fn silent_stream_is_caught_by_the_reconcile_watchdog() {
         upstream["reconnects"], 0,
         "the reconcile found the changes without a reconnect: {upstream}"
     );
-    assert!(upstream["resync_events"].as_u64().unwrap() >= 3, "{upstream}");
+    assert!(
+        upstream["resync_events"].as_u64().unwrap() >= 3,
+        "{upstream}"
+    );
     gw.sim_delete("/sim/faults").await;
     drop(sse);
     gw.assert_no_leaks();
