@@ -495,10 +495,6 @@ async fn sse_over_tls_and_http2() {
     std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
 
     let config = common::gateway::config(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--sim-rate",
-        "0",
         "--tls-cert",
         cert.to_str().unwrap(),
         "--tls-key",

@@ -153,6 +153,7 @@ impl Account {
         source: Source,
     ) -> Applied {
         self.masker.mask_value(&mut data);
+        state::normalize(kind, &mut data);
         let mut inner = self.lock();
         if source == Source::Stream {
             inner.status.last_event_at = Some(Utc::now());
@@ -168,6 +169,9 @@ impl Account {
     /// events; returns how many there were.
     pub fn resync(&self, mut baseline: AccountState) -> usize {
         self.mask_state(&mut baseline);
+        for order in baseline.orders.values_mut() {
+            state::normalize("Order", order);
+        }
         let mut inner = self.lock();
         let events = inner.state.diff(&baseline);
         let mut published = 0;

@@ -101,7 +101,18 @@ fn loses_fills(current: &Value, incoming: &Value) -> bool {
 /// The order with repeated `fill-id`s in a leg kept once (a fill is never counted twice).
 fn dedupe_fills(order: &Value) -> Value {
     let mut order = order.clone();
-    if let Some(legs) = order.get_mut("legs").and_then(Value::as_array_mut) {
+    normalize("Order", &mut order);
+    order
+}
+
+/// Brings an object to the form the state holds, so that what is published is exactly what
+/// is held: an order's repeated `fill-id`s in a leg are kept once. Call before `apply` on
+/// anything that will be published.
+pub fn normalize(kind: &str, data: &mut Value) {
+    if kind != "Order" {
+        return;
+    }
+    if let Some(legs) = data.get_mut("legs").and_then(Value::as_array_mut) {
         for leg in legs {
             if let Some(fills) = leg.get_mut("fills").and_then(Value::as_array_mut) {
                 let mut seen = std::collections::HashSet::new();
@@ -109,7 +120,6 @@ fn dedupe_fills(order: &Value) -> Value {
             }
         }
     }
-    order
 }
 
 /// What applying one event did.

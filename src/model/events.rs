@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::wire_types::{de_opt_decimal, de_opt_millis, de_opt_text};
+use super::wire_types::{de_list, de_opt_decimal, de_opt_millis, de_opt_text};
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "kebab-case", default)]
@@ -33,6 +33,7 @@ pub struct Leg {
     pub quantity: Option<Decimal>,
     #[serde(deserialize_with = "de_opt_decimal")]
     pub remaining_quantity: Option<Decimal>,
+    #[serde(deserialize_with = "de_list")]
     pub fills: Vec<Fill>,
 }
 
@@ -65,6 +66,7 @@ pub struct Order {
     pub complex_order_id: Option<String>,
     #[serde(deserialize_with = "de_opt_decimal")]
     pub leg_count: Option<Decimal>,
+    #[serde(deserialize_with = "de_list")]
     pub legs: Vec<Leg>,
 }
 
@@ -86,6 +88,7 @@ pub struct ComplexOrder {
     pub account_number: Option<String>,
     #[serde(rename = "type")]
     pub kind: Option<String>,
+    #[serde(deserialize_with = "de_list")]
     pub orders: Vec<Order>,
     pub trigger_order: Option<Order>,
     #[serde(deserialize_with = "de_opt_millis")]
@@ -224,6 +227,7 @@ pub struct PublicWatchlist {
     pub group_name: Option<String>,
     #[serde(deserialize_with = "de_opt_decimal")]
     pub order_index: Option<Decimal>,
+    #[serde(deserialize_with = "de_list")]
     pub watchlist_entries: Vec<Value>,
 }
 
@@ -312,6 +316,10 @@ mod tests {
     fn broken_shapes_fail_and_unknown_types_pass() {
         assert!(AccountEvent::parse("Order", &json!([1])).is_err());
         assert!(AccountEvent::parse("Order", &json!({"legs": "nope"})).is_err());
+        assert!(
+            AccountEvent::parse("Order", &json!({"legs": null, "user-id": null})).is_ok(),
+            "a null list is an empty one"
+        );
         assert_eq!(
             AccountEvent::parse("MarginRequirement", &json!({"a": 1})).unwrap(),
             AccountEvent::Unknown

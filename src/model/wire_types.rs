@@ -77,6 +77,14 @@ pub fn de_opt_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<
     })
 }
 
+/// serde helper: a list where `null` reads as empty, like an absent one (pitfall 11); anything
+/// else that is not a list is still an error (a broken shape).
+pub fn de_list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Vec<T>, D::Error> {
+    Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
+}
+
 /// serde helper: an optional time as epoch milliseconds, from an integer or any ISO form.
 pub fn de_opt_millis<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
     let value = Option::<Value>::deserialize(deserializer)?;

@@ -201,6 +201,8 @@ pub struct SimStats {
     pub heartbeats_too_fast: AtomicU64,
     pub failed_auth_messages: AtomicU64,
     pub expired_token_messages: AtomicU64,
+    /// Error replies sent (`failed`, `not-implemented`, `connect-not-completed`).
+    pub error_replies: AtomicU64,
     pub idle_closes: AtomicU64,
     pub notifications_sent: AtomicU64,
     pub tokens_issued: AtomicU64,
@@ -358,6 +360,7 @@ impl Sim {
             "heartbeats_too_fast": load(&s.heartbeats_too_fast),
             "failed_auth_messages": load(&s.failed_auth_messages),
             "expired_token_messages": load(&s.expired_token_messages),
+            "error_replies": load(&s.error_replies),
             "idle_closes": load(&s.idle_closes),
             "notifications_sent": load(&s.notifications_sent),
             "tokens_issued": load(&s.tokens_issued),

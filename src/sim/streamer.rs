@@ -314,12 +314,24 @@ fn connect_accounts(value: Option<&Value>) -> Option<Vec<String>> {
     }
 }
 
+/// An error reply, counted in `error_replies`.
+fn refuse(
+    sim: &Sim,
+    action: &str,
+    session_id: &str,
+    message: &str,
+    request_id: Option<&Value>,
+) -> String {
+    SimStats::bump(&sim.stats.error_replies);
+    action_error(action, session_id, message, request_id)
+}
+
 /// Handles one client message; returns the frames to send back and whether it counts as activity.
 fn handle_action(sim: &Sim, subs: &mut Subscriptions, text: &str) -> (Vec<String>, bool) {
     SimStats::bump(&sim.stats.messages_received);
     let sid = subs.session_id.clone();
     let Ok(Value::Object(message)) = serde_json::from_str::<Value>(text) else {
-        return (vec![action_error("", &sid, "not-implemented", None)], false);
+        return (vec![refuse(sim, "", &sid, "not-implemented", None)], false);
     };
     let action = message
         .get("action")
@@ -339,7 +351,7 @@ fn handle_action(sim: &Sim, subs: &mut Subscriptions, text: &str) -> (Vec<String
                 SimStats::bump(&sim.stats.expired_token_messages);
             }
             return (
-                vec![action_error(&action, &sid, "failed", request_id)],
+                vec![refuse(sim, &action, &sid, "failed", request_id)],
                 false,
             );
         }
@@ -353,10 +365,11 @@ fn handle_action(sim: &Sim, subs: &mut Subscriptions, text: &str) -> (Vec<String
                     subs.connected = true;
                     vec![ack("connect", &sid, Some(json!(accounts)), request_id)]
                 }
-                _ => vec![action_error("connect", &sid, "failed", request_id)],
+                _ => vec![refuse(sim, "connect", &sid, "failed", request_id)],
             }
         }
-        "heartbeat" if !subs.connected => vec![action_error(
+        "heartbeat" if !subs.connected => vec![refuse(
+            sim,
             "heartbeat",
             &sid,
             "not-implemented",
@@ -377,7 +390,8 @@ fn handle_action(sim: &Sim, subs: &mut Subscriptions, text: &str) -> (Vec<String
         "public-watchlists-subscribe" | "quote-alerts-subscribe" | "user-message-subscribe"
             if !subs.connected =>
         {
-            vec![action_error(
+            vec![refuse(
+                sim,
                 &action,
                 &sid,
                 "connect-not-completed",
@@ -406,7 +420,7 @@ fn handle_action(sim: &Sim, subs: &mut Subscriptions, text: &str) -> (Vec<String
                 request_id,
             )]
         }
-        _ => vec![action_error(&action, &sid, "not-implemented", request_id)],
+        _ => vec![refuse(sim, &action, &sid, "not-implemented", request_id)],
     };
     (reply, true)
 }

@@ -1,8 +1,9 @@
 //! One task per account holding its Account Streamer socket: connect -> `connect` action ->
 //! ack -> buffer events while the REST baseline is read -> resync (differences published as
-//! events) -> apply the buffer -> live, with heartbeats (never before the ack) and an ack
-//! watchdog. Any failure ends the socket; the task backs off with full jitter and starts
-//! over, ALWAYS re-reading the baseline, because tastytrade replays nothing.
+//! events) -> apply the buffer -> live, with heartbeats (never before the ack, each one a full
+//! period after the previous one's ack, so tastytrade never sees two closer than the period)
+//! and an ack watchdog. Any failure ends the socket; the task backs off with full jitter and
+//! starts over, ALWAYS re-reading the baseline, because tastytrade replays nothing.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -135,6 +136,8 @@ async fn connection(
         socket,
         next_request_id: 1,
         awaiting_heartbeat: None,
+        next_heartbeat: far_future(),
+        last_token: None,
         buffer: Vec::new(),
         link,
     };
@@ -155,6 +158,7 @@ async fn connection(
             .find(|r| r.action == "connect" && r.request_id.is_none_or(|id| id == connect_id))
         {
             if reply.ok {
+                conn.next_heartbeat = Instant::now() + settings.heartbeat;
                 break;
             }
             if reply.message.as_deref() == Some("failed") {
@@ -180,9 +184,6 @@ async fn connection(
     *attempt = 0;
 
     // Live.
-    let mut heartbeat =
-        tokio::time::interval_at(Instant::now() + settings.heartbeat, settings.heartbeat);
-    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut reconcile =
         tokio::time::interval_at(Instant::now() + settings.reconcile, settings.reconcile);
     reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -192,6 +193,7 @@ async fn connection(
         let ack_deadline = conn
             .awaiting_heartbeat
             .map(|(_, sent)| sent + settings.request_timeout);
+        let heartbeat_due = conn.next_heartbeat;
         tokio::select! {
             frames = conn.next_frames() => {
                 let replies = frames?;
@@ -201,7 +203,7 @@ async fn connection(
                     apply(link, notification);
                 }
             }
-            _ = heartbeat.tick() => conn.heartbeat().await?,
+            _ = sleep_until(heartbeat_due) => conn.heartbeat().await?,
             _ = sleep_until(ack_deadline.unwrap_or_else(far_future)), if ack_deadline.is_some() => {
                 return Err(UpstreamError::Streamer("heartbeat ack missing".into()));
             }
@@ -266,6 +268,13 @@ struct Connection<'a> {
     socket: Socket,
     next_request_id: u64,
     awaiting_heartbeat: Option<(u64, Instant)>,
+    /// When the next heartbeat is due: a period after the connect ack or the last heartbeat
+    /// ack (far off while one is awaited). Spacing by acks, not by a fixed clock, keeps every
+    /// gap tastytrade measures at or above the period even when a send is late (a token
+    /// refresh, a busy runtime), as the official JS SDK does.
+    next_heartbeat: Instant,
+    /// The token the last action carried: the one to drop when tastytrade answers `failed`.
+    last_token: Option<SecretString>,
     /// Notifications read but not yet applied.
     buffer: Vec<Notification>,
     link: &'a AccountLink,
@@ -284,6 +293,7 @@ impl Connection<'_> {
         if let Some(value) = value {
             message["value"] = value;
         }
+        self.last_token = Some(token.clone());
         self.socket
             .send(Message::text(message.to_string()))
             .await
@@ -297,6 +307,7 @@ impl Connection<'_> {
         if self.awaiting_heartbeat.is_none() {
             self.awaiting_heartbeat = Some((id, Instant::now()));
         }
+        self.next_heartbeat = far_future();
         Ok(())
     }
 
@@ -347,9 +358,13 @@ impl Connection<'_> {
         for reply in replies {
             if !reply.ok {
                 let message = reply.message.unwrap_or_default();
-                if message == "failed" {
-                    let token = self.link.tokens.header().await?;
-                    self.link.tokens.invalidate(&token).await;
+                // Drop the refused token, not whichever is current: another socket may
+                // already hold a fresh one (and asking for one here could mint it just to
+                // throw it away).
+                if message == "failed"
+                    && let Some(token) = &self.last_token
+                {
+                    self.link.tokens.invalidate(token).await;
                 }
                 return Err(UpstreamError::Streamer(format!(
                     "{} refused: {message}",
@@ -361,6 +376,7 @@ impl Connection<'_> {
                 && reply.request_id.is_none_or(|r| r >= id)
             {
                 self.awaiting_heartbeat = None;
+                self.next_heartbeat = Instant::now() + self.link.settings.heartbeat;
             }
         }
         Ok(())
@@ -371,20 +387,17 @@ impl Connection<'_> {
         &mut self,
         work: impl Future<Output = T>,
     ) -> Result<T, UpstreamError> {
-        let settings = &self.link.settings;
-        let mut heartbeat =
-            tokio::time::interval_at(Instant::now() + settings.heartbeat, settings.heartbeat);
-        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let deadline = Instant::now() + settings.request_timeout * 3;
+        let deadline = Instant::now() + self.link.settings.request_timeout * 3;
         tokio::pin!(work);
         loop {
+            let heartbeat_due = self.next_heartbeat;
             tokio::select! {
                 result = &mut work => return Ok(result),
                 frames = self.next_frames() => {
                     let replies = frames?;
                     self.on_replies(replies).await?;
                 }
-                _ = heartbeat.tick() => self.heartbeat().await?,
+                _ = sleep_until(heartbeat_due) => self.heartbeat().await?,
                 _ = sleep_until(deadline) => return Err(UpstreamError::Timeout("the REST baseline")),
             }
         }

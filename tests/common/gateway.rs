@@ -27,10 +27,14 @@ struct Cli {
     serve: ServeArgs,
 }
 
-/// A validated config from gateway flags, as the binary would build it.
-pub fn config(flags: &[&str]) -> Config {
-    let mut args = vec!["tastytrade-gateway"];
-    args.extend_from_slice(flags);
+/// The configuration `TestGateway::start` uses: demo mode on 127.0.0.1:0, the market script
+/// paused unless `--sim-rate` is among `extra`, then `extra`.
+pub fn config(extra: &[&str]) -> Config {
+    let mut args = vec!["tastytrade-gateway", "--listen", "127.0.0.1:0"];
+    if !extra.contains(&"--sim-rate") {
+        args.extend_from_slice(&["--sim-rate", "0"]);
+    }
+    args.extend_from_slice(extra);
     let cli = Cli::try_parse_from(args).expect("flags parse");
     Config::from_args(cli.serve).expect("config is valid")
 }
@@ -48,13 +52,7 @@ pub struct TestGateway {
 impl TestGateway {
     /// Starts the gateway in demo mode with the market script paused; `extra` are more flags.
     pub async fn start(extra: &[&str]) -> Self {
-        let mut args = vec!["tastytrade-gateway", "--listen", "127.0.0.1:0"];
-        if !extra.contains(&"--sim-rate") {
-            args.extend_from_slice(&["--sim-rate", "0"]);
-        }
-        args.extend_from_slice(extra);
-        let config = config(&args[1..]);
-        let gateway = app::start(config).await.expect("gateway starts");
+        let gateway = app::start(config(extra)).await.expect("gateway starts");
         let url = gateway.url();
         let sim_url = gateway
             .sim
@@ -151,6 +149,44 @@ impl TestGateway {
             serde_json::json!({"type": kind, "data": data}),
         )
         .await;
+    }
+
+    /// Sends a raw text frame to the streamer sockets subscribed to `number` (the simulator's
+    /// truth is not touched).
+    pub async fn inject_raw(&self, number: &str, raw: &str) {
+        self.sim_post(
+            &format!("/sim/accounts/{number}/events"),
+            serde_json::json!({ "raw": raw }),
+        )
+        .await;
+    }
+
+    /// One counter of the simulator's `GET /sim/stats`.
+    pub async fn sim_stat(&self, name: &str) -> u64 {
+        let stats = self.sim_get("/sim/stats").await;
+        stats[name]
+            .as_u64()
+            .unwrap_or_else(|| panic!("stat {name} missing in {stats}"))
+    }
+
+    /// `GET /v1/accounts/{public_id}/snapshot`, which must answer 200.
+    pub async fn snapshot(&self, public_id: &str) -> Value {
+        let (status, body) = self
+            .get(&format!("/v1/accounts/{public_id}/snapshot"))
+            .await;
+        assert_eq!(status, 200, "snapshot of {public_id}: {body}");
+        body
+    }
+
+    /// Opens the account's SSE stream and reads its first event, the snapshot.
+    pub async fn subscribed(&self, public_id: &str) -> (SseClient, SseEvent) {
+        let mut sse = self
+            .sse(&format!("/v1/accounts/{public_id}/events"), None)
+            .await;
+        assert_eq!(sse.status, 200);
+        let first = sse.next(Duration::from_secs(5)).await;
+        assert_eq!(first.event, "snapshot");
+        (sse, first)
     }
 
     /// The upstream status of one account, from `GET /v1/accounts`.
@@ -304,6 +340,14 @@ impl SseClient {
         }
     }
 
+    /// The next event, or `None` when none came within `limit` or the stream ended.
+    pub async fn try_next(&mut self, limit: Duration) -> Option<SseEvent> {
+        tokio::time::timeout(limit, self.events.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
     /// The next event of type `kind`, skipping others, or a test failure after `limit`.
     pub async fn next_of(&mut self, kind: &str, limit: Duration) -> SseEvent {
         let deadline = tokio::time::Instant::now() + limit;
@@ -311,6 +355,18 @@ impl SseClient {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let event = self.next(left).await;
             if event.event == kind {
+                return event;
+            }
+        }
+    }
+
+    /// The next event that is not an upstream `status` change, or a test failure after `limit`.
+    pub async fn next_change(&mut self, limit: Duration) -> SseEvent {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let event = self.next(left).await;
+            if event.event != "status" {
                 return event;
             }
         }
@@ -364,6 +420,17 @@ pub fn position_of(v: &Value) -> String {
         v["symbol"].as_str().unwrap_or_default(),
         v["instrument-type"].as_str().unwrap_or_default()
     )
+}
+
+/// A gateway snapshot in the simulator's truth shape, to compare two snapshots with `same_state`.
+pub fn as_truth(snapshot: &Value) -> Value {
+    serde_json::json!({
+        "balance": snapshot["balance"],
+        "positions": snapshot["positions"],
+        "orders": snapshot["orders"],
+        "complex-orders": snapshot["complex_orders"],
+        "trading-status": snapshot["trading_status"],
+    })
 }
 
 /// Compares a gateway snapshot with the simulator's (masked) truth, field by field.
