@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::account::registry::public_ids;
+use crate::account::registry::{USER_STREAM_ID, public_ids};
 use crate::account::{Account, AccountInfo, JournalLimits, Registry};
 use crate::api::{self, AppState};
 use crate::config::{Config, Endpoints, TlsFiles};
@@ -19,7 +19,7 @@ use crate::sim::{self, SimConfig, SimHandle};
 use crate::upstream::UpstreamError;
 use crate::upstream::rest::{CustomerAccount, RestClient};
 use crate::upstream::session::TokenSource;
-use crate::upstream::streamer::{self, AccountLink, StreamerSettings};
+use crate::upstream::streamer::{self, AccountLink, StreamerSettings, UserSubscriptions};
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -161,6 +161,46 @@ async fn serve_tls(
     }))
 }
 
+/// The account-independent stream and its subscriptions, when any is enabled.
+async fn user_subscriptions(
+    config: &Config,
+    rest: &RestClient,
+    epoch: &Arc<str>,
+    masker: &Arc<Masker>,
+    limits: JournalLimits,
+) -> Option<UserSubscriptions> {
+    let mut actions = Vec::new();
+    if config.quote_alerts {
+        actions.push(("quote-alerts-subscribe", None));
+    }
+    if config.public_watchlists {
+        actions.push(("public-watchlists-subscribe", None));
+    }
+    if config.user_messages {
+        match rest.user_external_id().await {
+            Ok(external_id) => actions.push((
+                "user-message-subscribe",
+                Some(serde_json::json!(external_id)),
+            )),
+            Err(error) => {
+                tracing::warn!(%error, "user messages are off: the user's external id could not be read")
+            }
+        }
+    }
+    if actions.is_empty() {
+        return None;
+    }
+    let info = AccountInfo {
+        public_id: USER_STREAM_ID.to_string(),
+        masked_number: String::new(),
+        nickname: Some("quote alerts, public watchlists, user messages".into()),
+        account_type: None,
+    };
+    let stream = Arc::new(Account::new(info, epoch.clone(), masker.clone(), limits));
+    stream.update_status(|s| s.state = crate::model::LinkState::Live);
+    Some(UserSubscriptions { actions, stream })
+}
+
 /// Starts the gateway as configured.
 pub async fn start(config: Config) -> Result<Gateway, StartError> {
     let sim = match config.endpoints {
@@ -265,7 +305,11 @@ pub async fn start(config: Config) -> Result<Gateway, StartError> {
         )));
         numbers.push(customer_account.number);
     }
-    let registry = Arc::new(Registry::new(accounts));
+    let user = user_subscriptions(&config, &rest, &epoch, &masker, limits).await;
+    let registry = Arc::new(Registry::new(
+        accounts,
+        user.as_ref().map(|u| u.stream.clone()),
+    ));
 
     let (shutdown, shutdown_rx) = watch::channel(false);
     let settings = StreamerSettings {
@@ -279,13 +323,16 @@ pub async fn start(config: Config) -> Result<Gateway, StartError> {
         .all()
         .iter()
         .zip(numbers)
-        .map(|(account, number)| {
+        .enumerate()
+        .map(|(index, (account, number))| {
             let link = AccountLink {
                 account: account.clone(),
                 number,
                 rest: rest.clone(),
                 tokens: tokens.clone(),
                 settings: settings.clone(),
+                // One socket carries the account-independent subscriptions: the first one.
+                user: if index == 0 { user.clone() } else { None },
             };
             tokio::spawn(streamer::run(link, shutdown_rx.clone()))
         })

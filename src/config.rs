@@ -75,6 +75,15 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub accounts: Vec<String>,
+    /// Subscribe to the user's quote alerts (published on the `user` stream).
+    #[arg(long, env = "TTGW_QUOTE_ALERTS")]
+    pub quote_alerts: bool,
+    /// Subscribe to tastytrade's public watchlists (published on the `user` stream).
+    #[arg(long, env = "TTGW_PUBLIC_WATCHLISTS")]
+    pub public_watchlists: bool,
+    /// Subscribe to the user's messages (published on the `user` stream).
+    #[arg(long, env = "TTGW_USER_MESSAGES")]
+    pub user_messages: bool,
     /// Seconds between streamer heartbeats (tastytrade accepts 2-60).
     #[arg(long, env = "TTGW_HEARTBEAT_SECS", default_value_t = 20)]
     pub heartbeat_secs: u64,
@@ -162,6 +171,9 @@ pub struct Config {
     pub credentials: Credentials,
     pub accounts: Vec<AccountChoice>,
     pub heartbeat: Duration,
+    pub quote_alerts: bool,
+    pub public_watchlists: bool,
+    pub user_messages: bool,
     pub token_refresh_margin: Duration,
     pub reconcile: Duration,
     pub backoff_cap: Duration,
@@ -383,6 +395,9 @@ impl Config {
             credentials,
             accounts: parse_accounts(&args.accounts)?,
             heartbeat: Duration::from_secs(args.heartbeat_secs),
+            quote_alerts: args.quote_alerts,
+            public_watchlists: args.public_watchlists,
+            user_messages: args.user_messages,
             token_refresh_margin: Duration::from_secs(args.token_refresh_margin_secs),
             reconcile: Duration::from_secs(args.reconcile_secs),
             backoff_cap: Duration::from_secs(args.backoff_cap_secs),

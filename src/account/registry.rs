@@ -11,19 +11,38 @@ use crate::mask::Masker;
 #[derive(Default)]
 pub struct Registry {
     accounts: Vec<Arc<Account>>,
+    /// The account-independent stream (quote alerts, watchlists, user messages), if subscribed.
+    user: Option<Arc<Account>>,
 }
 
+/// The public id of the account-independent stream; never given to an account.
+pub const USER_STREAM_ID: &str = "user";
+
 impl Registry {
-    pub fn new(accounts: Vec<Arc<Account>>) -> Self {
-        Self { accounts }
+    pub fn new(accounts: Vec<Arc<Account>>, user: Option<Arc<Account>>) -> Self {
+        Self { accounts, user }
     }
 
+    /// An account, or the account-independent stream (`user`).
     pub fn get(&self, public_id: &str) -> Option<&Arc<Account>> {
-        self.accounts.iter().find(|a| a.info.public_id == public_id)
+        self.accounts
+            .iter()
+            .chain(self.user.iter())
+            .find(|a| a.info.public_id == public_id)
     }
 
+    /// The served accounts.
     pub fn all(&self) -> &[Arc<Account>] {
         &self.accounts
+    }
+
+    /// The accounts and, if there is one, the account-independent stream.
+    pub fn streams(&self) -> Vec<Arc<Account>> {
+        self.accounts
+            .iter()
+            .chain(self.user.iter())
+            .cloned()
+            .collect()
     }
 }
 
@@ -42,7 +61,8 @@ fn slug(text: &str) -> String {
 
 /// Whether an operator-given alias is usable as a public id.
 pub fn valid_alias(alias: &str) -> bool {
-    !alias.is_empty()
+    alias != USER_STREAM_ID
+        && !alias.is_empty()
         && alias.len() <= 40
         && alias
             .chars()
@@ -56,6 +76,7 @@ pub fn public_ids(accounts: &[(Option<String>, Option<String>)], masker: &Masker
         .iter()
         .filter_map(|(alias, _)| alias.clone())
         .collect();
+    taken.insert(USER_STREAM_ID.to_string());
     accounts
         .iter()
         .enumerate()
@@ -95,13 +116,21 @@ mod tests {
                 (Some("main".into()), Some("Individual".into())),
                 (None, Some("Roth IRA".into())),
                 (None, Some("5WT31842".into())),
+                (None, Some("User".into())),
                 (None, None),
             ],
             &masker,
         );
         assert_eq!(
             ids,
-            vec!["roth-ira", "main", "roth-ira-2", "account-4", "account-5"]
+            vec![
+                "roth-ira",
+                "main",
+                "roth-ira-2",
+                "account-4",
+                "user-2",
+                "account-6"
+            ]
         );
     }
 
@@ -110,5 +139,9 @@ mod tests {
         assert!(valid_alias("main_1"));
         assert!(!valid_alias("a b"));
         assert!(!valid_alias(""));
+        assert!(
+            !valid_alias("user"),
+            "reserved for the account-independent stream"
+        );
     }
 }

@@ -151,6 +151,15 @@ impl Caller {
         Ok(account)
     }
 
+    /// Every stream the caller may see: its accounts, then the account-independent stream.
+    pub fn visible_streams(&self, app: &AppState) -> Vec<Arc<Account>> {
+        app.registry
+            .streams()
+            .into_iter()
+            .filter(|a| self.scope.allows(&a.info.public_id))
+            .collect()
+    }
+
     /// Every account the caller may see, in registry order.
     pub fn visible(&self, app: &AppState) -> Vec<Arc<Account>> {
         app.registry

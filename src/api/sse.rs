@@ -182,7 +182,7 @@ pub async fn all_events(
     Query(query): Query<EventsQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let accounts = caller.visible(&app);
+    let accounts = caller.visible_streams(&app);
     let resume = resume_text(&headers, &query)
         .map(|t| parse_combined_id(&t))
         .unwrap_or_default();

@@ -120,7 +120,7 @@ fn subscribe(
     resume: std::collections::HashMap<String, String>,
 ) -> Result<(Feed, Message), Message> {
     let wanted = if accounts.is_empty() || accounts.iter().any(|a| a == "*") {
-        caller.visible(app)
+        caller.visible_streams(app)
     } else {
         let mut chosen = Vec::new();
         for public_id in &accounts {

@@ -120,6 +120,18 @@ impl RestClient {
             .collect())
     }
 
+    /// The user's `external-id` (what `user-message-subscribe` takes).
+    pub async fn user_external_id(&self) -> Result<String, UpstreamError> {
+        let body = self.get("customer", "/customers/me", &[]).await?;
+        body.pointer("/data/external-id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or(UpstreamError::Body {
+                what: "customer",
+                detail: "no data.external-id".into(),
+            })
+    }
+
     /// Reads the whole baseline of one account.
     pub async fn baseline(&self, number: &str) -> Result<AccountState, UpstreamError> {
         let base = format!("/accounts/{number}");

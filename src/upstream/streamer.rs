@@ -52,7 +52,30 @@ pub struct AccountLink {
     pub rest: Arc<RestClient>,
     pub tokens: Arc<TokenSource>,
     pub settings: StreamerSettings,
+    /// Account-independent subscriptions this socket carries (one socket carries them all).
+    pub user: Option<UserSubscriptions>,
 }
+
+/// Account-independent streams: quote alerts, public watchlists, user messages. They are
+/// subscribed after `connect` on one account's socket and published on their own stream.
+#[derive(Clone)]
+pub struct UserSubscriptions {
+    /// `(action, value)`: `quote-alerts-subscribe`, `public-watchlists-subscribe`,
+    /// `user-message-subscribe` with the user's external id.
+    pub actions: Vec<(&'static str, Option<Value>)>,
+    /// Where their events are published.
+    pub stream: Arc<Account>,
+}
+
+/// Event types that belong to the user, not to an account.
+pub const USER_EVENT_TYPES: [&str; 3] = ["QuoteAlert", "PublicWatchlists", "UserMessage"];
+
+/// The actions an account-independent subscription is made with.
+const SUBSCRIBE_ACTIONS: [&str; 3] = [
+    "quote-alerts-subscribe",
+    "public-watchlists-subscribe",
+    "user-message-subscribe",
+];
 
 /// The delay before reconnect attempt `attempt` (0-based): full jitter over an exponential
 /// ceiling starting at 500 ms, capped.
@@ -171,6 +194,14 @@ async fn connection(
         }
     }
 
+    // Account-independent subscriptions, only ever after the connect ack.
+    if let Some(user) = &link.user {
+        for (action, value) in &user.actions {
+            let token = link.tokens.header().await?;
+            conn.send_action(action, value.clone(), &token).await?;
+        }
+    }
+
     // Baseline while buffering; heartbeats keep flowing.
     link.set_state(LinkState::Resyncing);
     let baseline = conn
@@ -245,22 +276,26 @@ fn apply(link: &AccountLink, notification: Notification) {
         data,
         timestamp,
     } = notification;
-    let id = &link.account.info.public_id;
+    let target = match &link.user {
+        Some(user) if USER_EVENT_TYPES.contains(&kind.as_str()) => &user.stream,
+        _ => &link.account,
+    };
+    let id = &target.info.public_id;
     match AccountEvent::parse(&kind, &data) {
         Err(error) => {
             tracing::warn!(account = %id, kind, %error, "skipped an event whose shape is broken");
-            link.account.update_status(|s| s.invalid_events += 1);
+            target.update_status(|s| s.invalid_events += 1);
             return;
         }
         Ok(AccountEvent::Unknown) => {
             tracing::debug!(account = %id, kind, "passing through an event of an unknown type");
-            link.account.update_status(|s| s.unknown_events += 1);
+            target.update_status(|s| s.unknown_events += 1);
         }
         Ok(_) => {}
     }
-    if link.account.ingest(&kind, data, timestamp, Source::Stream) == Applied::Invalid {
+    if target.ingest(&kind, data, timestamp, Source::Stream) == Applied::Invalid {
         tracing::warn!(account = %id, kind, "skipped an event without its key fields");
-        link.account.update_status(|s| s.invalid_events += 1);
+        target.update_status(|s| s.invalid_events += 1);
     }
 }
 
@@ -356,6 +391,14 @@ impl Connection<'_> {
     /// Handles acks and errors while live.
     async fn on_replies(&mut self, replies: Vec<Reply>) -> Result<(), UpstreamError> {
         for reply in replies {
+            if !reply.ok
+                && SUBSCRIBE_ACTIONS.contains(&reply.action.as_str())
+                && reply.message.as_deref() != Some("failed")
+            {
+                // An optional stream tastytrade will not give is no reason to drop the account's.
+                tracing::warn!(action = %reply.action, message = ?reply.message, "tastytrade refused an optional subscription");
+                continue;
+            }
             if !reply.ok {
                 let message = reply.message.unwrap_or_default();
                 // Drop the refused token, not whichever is current: another socket may
