@@ -71,6 +71,18 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api_router().split_for_parts().1
 }
 
+/// The span of one request: its method and matched route, never the raw URI, whose query
+/// may hold an `access_token` and whose path may hold whatever a caller typed (a full
+/// account number, say).
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(axum::extract::MatchedPath::as_str)
+        .unwrap_or("(unmatched)");
+    tracing::debug_span!("request", method = %request.method(), route = %route, version = ?request.version())
+}
+
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let (router, api) = api_router().split_for_parts();
@@ -79,6 +91,6 @@ pub fn router(state: AppState) -> Router {
         .config(Config::new(["/openapi.json"]).validator_url("none"));
     router
         .merge(docs)
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }

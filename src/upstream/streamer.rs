@@ -243,6 +243,9 @@ fn apply(link: &AccountLink, notification: Notification) {
         data,
         timestamp,
     } = notification;
+    // The type is upstream text like the data: an account number in it is masked before it
+    // reaches a log line, an SSE `event:` line or an envelope.
+    let kind = link.account.mask_text(&kind);
     let id = &link.account.info.public_id;
     match AccountEvent::parse(&kind, &data) {
         Err(error) => {
