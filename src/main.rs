@@ -78,6 +78,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
     };
     telemetry::init(config.log_format);
     let demo = matches!(config.endpoints, Endpoints::EmbeddedSimulator);
+    let open = config.api_keys.is_empty();
     let gateway = match app::start(config).await {
         Ok(gateway) => gateway,
         Err(error) => {
@@ -103,7 +104,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
             sim.api_url()
         );
     }
-    if demo {
+    if demo && open {
         println!("  demo mode on loopback runs without consumer auth");
     }
     println!("  dashboard:   {url}/");

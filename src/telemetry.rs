@@ -8,10 +8,27 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::LogFormat;
 
+/// Crates whose trace output would carry secrets.
+const TRANSPORT_CRATES: [&str; 6] = [
+    "tungstenite",
+    "tokio_tungstenite",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "reqwest",
+];
+
 /// Installs the global subscriber; `RUST_LOG` overrides the default level (`info`).
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env()
+    let mut filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info"));
+    // At trace level these crates log whole frames and headers, tokens and account numbers
+    // included; whatever RUST_LOG asks, they stop at debug.
+    for capped in TRANSPORT_CRATES {
+        if let Ok(directive) = format!("{capped}=debug").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     let (pretty, json) = match format {
         LogFormat::Pretty => (
             Some(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)),

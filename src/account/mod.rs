@@ -144,6 +144,12 @@ impl Account {
         &self.epoch
     }
 
+    /// `text` with every configured account number masked (for upstream texts that are not
+    /// part of an object, such as an event's type).
+    pub fn mask_text(&self, text: &str) -> String {
+        self.masker.mask_text(text)
+    }
+
     /// Applies one upstream notification; returns what it did.
     pub fn ingest(
         &self,

@@ -156,8 +156,11 @@ impl Feed {
         if self.ended {
             return None;
         }
+        // Measured from the last item handed out, not from the last event received: events
+        // that are filtered out or already delivered must not hold back the keep-alive.
+        let idle = tokio::time::sleep(keep_alive);
+        tokio::pin!(idle);
         loop {
-            let idle = tokio::time::sleep(keep_alive);
             tokio::select! {
                 received = self.live.next() => match received {
                     Some(Ok(event)) => {
@@ -173,7 +176,7 @@ impl Feed {
                     }
                     None => return None,
                 },
-                _ = idle => return Some(Item::Idle),
+                _ = &mut idle => return Some(Item::Idle),
                 _ = super::sse::shutdown_signal(&mut self.shutdown) => {
                     self.ended = true;
                     return Some(Item::ShuttingDown);

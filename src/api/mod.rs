@@ -85,25 +85,38 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api_router().split_for_parts().1
 }
 
-/// The whole HTTP application: routes, request ids, request logging (path only: the query
-/// may hold `access_token`) and, when origins are listed, CORS.
+/// The span of one request: its method, matched route and request id, never the raw URI,
+/// whose query may hold an `access_token` and whose path may hold whatever a caller typed
+/// (a full account number, say).
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(axum::extract::MatchedPath::as_str)
+        .unwrap_or("(unmatched)");
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::debug_span!("request", method = %request.method(), route = %route, version = ?request.version(), request_id)
+}
+
+/// The whole HTTP application: routes, request ids, request logging (method and route only)
+/// and, when origins are listed, CORS.
 pub fn router(state: AppState) -> Router {
     let (router, api) = api_router().split_for_parts();
     let docs = SwaggerUi::new("/docs")
         .url("/openapi.json", api)
         .config(Config::new(["/openapi.json"]).validator_url("none"));
     let cors = cors_layer(&state.cors_origins);
-    let trace = TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
-        let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
-        tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
-    });
     router
         .merge(docs)
         .layer(cors)
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-                .layer(trace)
+                .layer(TraceLayer::new_for_http().make_span_with(request_span))
                 .layer(PropagateRequestIdLayer::x_request_id()),
         )
         .with_state(state)

@@ -276,6 +276,9 @@ fn apply(link: &AccountLink, notification: Notification) {
         data,
         timestamp,
     } = notification;
+    // The type is upstream text like the data: an account number in it is masked before it
+    // reaches a log line, an SSE `event:` line or an envelope.
+    let kind = link.account.mask_text(&kind);
     let target = match &link.user {
         Some(user) if USER_EVENT_TYPES.contains(&kind.as_str()) => &user.stream,
         _ => &link.account,

@@ -47,11 +47,19 @@ pub struct TestGateway {
     pub sim_url: String,
     /// Every byte received from the gateway, for the leak scan.
     pub received: Arc<Mutex<Vec<u8>>>,
+    /// The API key the helpers present (`Authorization: Bearer`), when the gateway has keys.
+    pub key: Option<String>,
 }
 
 impl TestGateway {
     /// Starts the gateway in demo mode with the market script paused; `extra` are more flags.
     pub async fn start(extra: &[&str]) -> Self {
+        Self::start_as(extra, None).await
+    }
+
+    /// Like [`TestGateway::start`], for a gateway with `--api-key`s: the helpers (`get`,
+    /// `sse`, the readiness wait) present `key`.
+    pub async fn start_as(extra: &[&str], key: Option<&str>) -> Self {
         let gateway = app::start(config(extra)).await.expect("gateway starts");
         let url = gateway.url();
         let sim_url = gateway
@@ -65,6 +73,7 @@ impl TestGateway {
             url,
             sim_url,
             received: Arc::default(),
+            key: key.map(str::to_string),
         };
         this.wait_live().await;
         this
@@ -72,12 +81,11 @@ impl TestGateway {
 
     /// GETs a gateway path; returns status and JSON body (recorded for the leak scan).
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.url))
-            .send()
-            .await
-            .expect("gateway answers");
+        let mut request = self.http.get(format!("{}{path}", self.url));
+        if let Some(key) = &self.key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.expect("gateway answers");
         let status = response.status().as_u16();
         let headers = format!("{:?}", response.headers());
         let bytes = response.bytes().await.expect("body");
@@ -225,10 +233,18 @@ impl TestGateway {
 
     /// Opens an SSE stream on a gateway path.
     pub async fn sse(&self, path: &str, last_event_id: Option<&str>) -> SseClient {
-        SseClient::connect(
+        let bearer = self.key.as_ref().map(|k| format!("Bearer {k}"));
+        let mut headers = Vec::new();
+        if let Some(id) = last_event_id {
+            headers.push(("last-event-id", id));
+        }
+        if let Some(bearer) = &bearer {
+            headers.push(("authorization", bearer.as_str()));
+        }
+        SseClient::connect_with(
             &self.http,
             &format!("{}{path}", self.url),
-            last_event_id,
+            &headers,
             self.received.clone(),
         )
         .await
@@ -280,9 +296,23 @@ impl SseClient {
         last_event_id: Option<&str>,
         received: Arc<Mutex<Vec<u8>>>,
     ) -> Self {
+        let headers: Vec<(&str, &str)> = last_event_id
+            .map(|id| ("last-event-id", id))
+            .into_iter()
+            .collect();
+        Self::connect_with(http, url, &headers, received).await
+    }
+
+    /// Opens `url` with extra request headers (`last-event-id`, `authorization`, ...).
+    pub async fn connect_with(
+        http: &reqwest::Client,
+        url: &str,
+        headers: &[(&str, &str)],
+        received: Arc<Mutex<Vec<u8>>>,
+    ) -> Self {
         let mut request = http.get(url).header("accept", "text/event-stream");
-        if let Some(id) = last_event_id {
-            request = request.header("last-event-id", id);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let response = request.send().await.expect("SSE request");
         let status = response.status().as_u16();

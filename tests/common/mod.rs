@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod gateway;
+pub mod streams;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -1,0 +1,328 @@
+//! Leak scan: every byte the tests receive (headers, bodies, SSE, WebSocket messages and
+//! close reasons) and every log line of the run is scanned for the full account numbers,
+//! the simulator's tokens, its demo credentials and the API-key secrets: 0 hits. Logs are
+//! captured by a global tracing subscriber at the gateway's levels (`info,tower_http=info`)
+//! plus `debug` for `tastytrade_gateway`, in both log formats, while a workload with upstream
+//! faults (drop, expire-tokens, rest-errors, malformed), REST calls (including a 404 for a
+//! full account number), SSE with `access_token=` and WebSocket runs.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use common::gateway::{TestGateway, wait_until};
+use common::streams::{LeakScan, RawHttp, gateway_ws, ws_close, ws_json, ws_send, ws_url};
+use futures::SinkExt;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+const INDIVIDUAL: &str = "5WT31842";
+const ROTH: &str = "5WU09822";
+const SECOND: Duration = Duration::from_secs(1);
+/// The gateway's default filter (`src/telemetry.rs`) plus debug for the gateway itself.
+const FILTER: &str = "info,tower_http=info,tastytrade_gateway=debug";
+/// What `RUST_LOG=debug` adds about requests: tower-http's events in the gateway's request
+/// spans.
+const REQUESTS: &str = "tower_http=debug,tastytrade_gateway::api=debug";
+
+/// Everything logged in this test binary: at the gateway's levels in both log formats, plus
+/// the request logging an operator gets with `RUST_LOG=debug`.
+fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer: Arc<Mutex<Vec<u8>>> = Arc::default();
+        let writer = |buffer: &Arc<Mutex<Vec<u8>>>| {
+            let buffer = buffer.clone();
+            move || Capture(buffer.clone())
+        };
+        tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(writer(&buffer))
+                    .with_filter(EnvFilter::new(FILTER)),
+            )
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_writer(writer(&buffer))
+                    .with_filter(EnvFilter::new(FILTER)),
+            )
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(writer(&buffer))
+                    .with_filter(EnvFilter::new(REQUESTS)),
+            )
+            .try_init()
+            .expect("the only global subscriber of this binary");
+        buffer
+    })
+}
+
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn log_text() -> String {
+    String::from_utf8_lossy(&logs().lock().unwrap()).to_string()
+}
+
+/// Waits until the accounts' upstreams together have reconnected more than `before` times
+/// and all are live; returns the total reconnect count.
+async fn live_again(gw: &TestGateway, before: u64) -> u64 {
+    let deadline = tokio::time::Instant::now() + 20 * SECOND;
+    loop {
+        let (_, body) = gw.get("/v1/accounts").await;
+        let accounts = body["accounts"].as_array().cloned().unwrap_or_default();
+        let reconnects: u64 = accounts
+            .iter()
+            .map(|a| a["upstream"]["reconnects"].as_u64().unwrap_or_default())
+            .sum();
+        if reconnects > before && accounts.iter().all(|a| a["upstream"]["state"] == "live") {
+            return reconnects;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no reconnect to live within 20 s: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn get_with(
+    gw: &TestGateway,
+    scan: &LeakScan,
+    path: &str,
+    bearer: Option<&str>,
+) -> (u16, Value) {
+    let mut request = gw.http.get(format!("{}{path}", gw.url));
+    if let Some(secret) = bearer {
+        request = request.bearer_auth(secret);
+    }
+    let response = request.send().await.expect("gateway answers");
+    let status = response.status().as_u16();
+    scan.scan(
+        "response headers",
+        format!("{:?}", response.headers()).as_bytes(),
+    );
+    let body = response.bytes().await.expect("body");
+    scan.scan("response body", &body);
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_received_and_nothing_logged_holds_an_account_number_or_a_secret() {
+    logs();
+    let gw = TestGateway::start_as(
+        &[
+            "--api-key",
+            "ops:t0ken:*",
+            "--api-key",
+            "reader:s3cret:individual",
+            "--heartbeat-secs",
+            "2",
+            "--backoff-cap-secs",
+            "1",
+        ],
+        Some("t0ken"),
+    )
+    .await;
+    let scan = LeakScan::new(&["t0ken", "s3cret"]);
+
+    // Streams: SSE with the key in the query (as EventSource must), SSE with the header, WS.
+    let mut sse_query = RawHttp::get(
+        gw.gateway.addr,
+        "/v1/accounts/individual/events?access_token=s3cret",
+        &[],
+        None,
+        Some(&scan),
+    )
+    .await;
+    assert_eq!(sse_query.head.status, 200);
+    scan.scan("response head", sse_query.head.raw.as_bytes());
+    let mut sse_all = RawHttp::get(
+        gw.gateway.addr,
+        "/v1/events",
+        &[("Authorization", "Bearer t0ken")],
+        None,
+        Some(&scan),
+    )
+    .await;
+    let mut ws = gateway_ws(&ws_url(&gw.url, "?access_token=t0ken"), None).await;
+    ws_send(&mut ws, json!({"op": "subscribe", "accounts": ["*"]})).await;
+    assert_eq!(ws_json(&mut ws, 5 * SECOND, &scan).await["type"], "ack");
+    let ws_reader = tokio::spawn({
+        let scan = scan.clone();
+        async move {
+            // Reads every message until the gateway closes the socket at shutdown.
+            ws_close(&mut ws, 120 * SECOND, &scan).await
+        }
+    });
+
+    gw.sim_post("/sim/script", json!({"paused": false, "rate": 20}))
+        .await;
+
+    // Upstream faults, one after another, each until the account is live again.
+    let mut reconnects = 0;
+    gw.sim_post("/sim/faults/drop", json!({"account": INDIVIDUAL}))
+        .await;
+    reconnects = live_again(&gw, reconnects).await;
+    gw.sim_post("/sim/faults/expire-tokens", json!({})).await;
+    wait_until("an expired token was refused", 20 * SECOND, || async {
+        gw.sim_get("/sim/stats").await["expired_token_messages"]
+            .as_u64()
+            .unwrap_or_default()
+            > 0
+    })
+    .await;
+    reconnects = live_again(&gw, reconnects).await;
+    gw.sim_post(
+        "/sim/faults/rest-errors",
+        json!({"count": 3, "status": 500}),
+    )
+    .await;
+    gw.sim_post("/sim/faults/drop", json!({"account": INDIVIDUAL}))
+        .await;
+    reconnects = live_again(&gw, reconnects).await;
+    gw.sim_post(
+        "/sim/faults/rest-errors",
+        json!({"count": 1, "status": 429, "retry_after_secs": 1}),
+    )
+    .await;
+    gw.sim_post("/sim/faults/drop", json!({"account": ROTH}))
+        .await;
+    let reconnects = live_again(&gw, reconnects).await;
+    assert!(reconnects >= 4, "every fault cost a reconnect");
+    gw.sim_post("/sim/faults/malformed", json!({"account": INDIVIDUAL}))
+        .await;
+    wait_until("the malformed frame was skipped", 10 * SECOND, || async {
+        gw.upstream("individual").await["skipped_frames"]
+            .as_u64()
+            .unwrap_or_default()
+            > 0
+    })
+    .await;
+    // Upstream objects that carry account numbers where nobody expects them: in unknown
+    // fields, nested, as keys, in an unknown event type, in the event type itself.
+    gw.inject(
+        INDIVIDUAL,
+        "Order",
+        json!({"id": 556001, "status": "Live", "updated-at": 4_102_444_800_000_i64,
+               "notes": [format!("from {ROTH} to {INDIVIDUAL}")], ROTH: {"x": INDIVIDUAL}}),
+    )
+    .await;
+    gw.inject(
+        INDIVIDUAL,
+        "BrandNewThing",
+        json!({"owner": INDIVIDUAL, "deep": {"deeper": [ROTH]}}),
+    )
+    .await;
+    gw.sim_post(
+        &format!("/sim/accounts/{INDIVIDUAL}/events"),
+        json!({"raw": json!({"type": format!("Alert{INDIVIDUAL}"), "data": {"n": 1}}).to_string()}),
+    )
+    .await;
+    gw.sim_post(
+        &format!("/sim/accounts/{INDIVIDUAL}/events"),
+        json!({"raw": format!("{{\"type\":\"Order\",\"data\":{{\"account-number\":\"{INDIVIDUAL}\"}}")}),
+    )
+    .await;
+
+    // REST, including full account numbers in paths and wrong keys.
+    for (path, bearer, expected) in [
+        ("/v1/accounts", Some("t0ken"), 200),
+        ("/v1/accounts/individual/snapshot", Some("t0ken"), 200),
+        ("/v1/accounts/roth-ira/snapshot", Some("s3cret"), 403),
+        ("/v1/accounts/5WT31842/snapshot", Some("t0ken"), 404),
+        ("/v1/accounts/5WU09822/events?access_token=t0ken", None, 404),
+        (
+            "/v1/accounts/5WT31842/snapshot?access_token=wrong-s3cret",
+            None,
+            401,
+        ),
+        ("/v1/accounts", Some("5WT31842"), 401),
+        ("/readyz", None, 200),
+        ("/healthz", None, 200),
+    ] {
+        let (status, _) = get_with(&gw, &scan, path, bearer).await;
+        assert_eq!(status, expected, "{path}");
+    }
+    // A WebSocket that misbehaves and asks for a full account number.
+    let mut other = gateway_ws(&ws_url(&gw.url, ""), Some("s3cret")).await;
+    other.send(Message::text("{oops")).await.unwrap();
+    assert_eq!(
+        ws_json(&mut other, 5 * SECOND, &scan).await["code"],
+        "bad_message"
+    );
+    ws_send(
+        &mut other,
+        json!({"op": "subscribe", "accounts": [INDIVIDUAL], "resume": {INDIVIDUAL: "x-1"}}),
+    )
+    .await;
+    assert_eq!(
+        ws_json(&mut other, 5 * SECOND, &scan).await["code"],
+        "unknown_account"
+    );
+    drop(other);
+
+    // Let the streams carry all of it, then shut down (logs of the shutdown count too).
+    let deadline = tokio::time::Instant::now() + 10 * SECOND;
+    loop {
+        sse_query.read_quiet(Duration::from_millis(50)).await;
+        sse_all.read_quiet(Duration::from_millis(50)).await;
+        let text = sse_all.text();
+        if text.contains("556001") && text.contains("BrandNewThing") && text.contains("Alert") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the streams did not carry the injected events within 10 s"
+        );
+    }
+    gw.sim_post("/sim/script", json!({"paused": true})).await;
+    gw.stop().await;
+    sse_query.read_to_end(10 * SECOND).await;
+    sse_all.read_to_end(10 * SECOND).await;
+    let (code, _, messages) = tokio::time::timeout(20 * SECOND, ws_reader)
+        .await
+        .expect("the WebSocket closes at shutdown")
+        .unwrap();
+    assert_eq!(code, 1001);
+    assert!(messages.len() > 10, "the WebSocket carried the workload");
+    assert!(sse_all.text().contains("***1842"), "masked forms are shown");
+    scan.assert_clean(50_000);
+
+    // The logs: clean, captured, and about the workload.
+    let text = log_text();
+    let logs_scan = LeakScan::new(&["t0ken", "s3cret"]);
+    logs_scan.scan("the logs", text.as_bytes());
+    logs_scan.assert_clean(20_000);
+    for expected in [
+        "gateway listening",
+        "upstream connection failed; reconnecting",
+        "skipped an upstream frame",
+        "passing through an event of an unknown type",
+        "\"message\":\"gateway listening\"",
+        "started processing request",
+        "request{method=GET route=/v1/accounts/{id}/snapshot version=HTTP/1.1 request_id=",
+        "request{method=GET route=/v1/accounts/{id}/events version=HTTP/1.1 request_id=",
+    ] {
+        assert!(text.contains(expected), "the logs hold {expected:?}");
+    }
+}
