@@ -180,21 +180,48 @@ fn part<T: ToSchema>(snapshot: &Snapshot, body: T) -> Part<T> {
     }
 }
 
-fn read(app: &AppState, caller: &Caller, id: &str) -> Result<Snapshot, ApiError> {
-    Ok(caller.account(app, id)?.snapshot())
+/// Answers a part route: checks the query keys, reads the account's snapshot (404/403 as
+/// due), builds the part from it and tags the answer with its version (or answers 304).
+fn answer<T: ToSchema + Serialize>(
+    app: &AppState,
+    caller: &Caller,
+    id: &str,
+    query: &HashMap<String, String>,
+    allowed: &[&str],
+    headers: &HeaderMap,
+    body: impl FnOnce(&Snapshot) -> Result<T, ApiError>,
+) -> Result<Response, ApiError> {
+    only(query, allowed)?;
+    let snapshot = caller.account(app, id)?.snapshot();
+    let part = part(&snapshot, body(&snapshot)?);
+    Ok(versioned(headers, &snapshot, part))
+}
+
+/// The error answers every part route shares.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // describes responses; never built
+pub enum PartErrors {
+    /// Unchanged since the ETag given (If-None-Match)
+    #[response(status = 304)]
+    NotModified,
+    /// Unknown query parameter or value
+    #[response(status = 400)]
+    BadRequest(ErrorBody),
+    /// No valid API key
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// The key may not see this account
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    /// No account with that id
+    #[response(status = 404)]
+    NotFound(ErrorBody),
 }
 
 /// The account's balance.
 #[utoipa::path(get, path = "/v1/accounts/{id}/balance", tag = "accounts",
     params(("id" = String, Path, description = "The account's public id"), ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
-    responses(
-        (status = 200, description = "The balance, exact at `seq`", body = Part<BalanceBody>, headers(("ETag" = String, description = "\"<epoch>-<seq>\""))),
-        (status = 304, description = "Unchanged since the ETag given"),
-        (status = 400, description = "Unknown query parameter", body = ErrorBody),
-        (status = 401, description = "No valid API key", body = ErrorBody),
-        (status = 403, description = "The key may not see this account", body = ErrorBody),
-        (status = 404, description = "No account with that id", body = ErrorBody),
-    ),
+    responses((status = 200, description = "The balance, exact at `seq`", body = Part<BalanceBody>, headers(("ETag" = String, description = "\"<epoch>-<seq>\""))), PartErrors),
     security((), ("api_key" = [])))]
 pub async fn balance(
     State(app): State<AppState>,
@@ -203,15 +230,11 @@ pub async fn balance(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    only(&query, &[])?;
-    let snapshot = read(&app, &caller, &id)?;
-    let body = part(
-        &snapshot,
-        BalanceBody {
-            balance: snapshot.balance.clone(),
-        },
-    );
-    Ok(versioned(&headers, &snapshot, body))
+    answer(&app, &caller, &id, &query, &[], &headers, |s| {
+        Ok(BalanceBody {
+            balance: s.balance.clone(),
+        })
+    })
 }
 
 fn matches_ci(value: Option<&Value>, wanted: &str) -> bool {
@@ -223,14 +246,7 @@ fn matches_ci(value: Option<&Value>, wanted: &str) -> bool {
 /// The account's positions.
 #[utoipa::path(get, path = "/v1/accounts/{id}/positions", tag = "accounts",
     params(("id" = String, Path, description = "The account's public id"), PositionsQuery, ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
-    responses(
-        (status = 200, description = "Positions, exact at `seq`", body = Part<PositionsBody>, headers(("ETag" = String, description = "\"<epoch>-<seq>\""))),
-        (status = 304, description = "Unchanged since the ETag given"),
-        (status = 400, description = "Unknown query parameter", body = ErrorBody),
-        (status = 401, description = "No valid API key", body = ErrorBody),
-        (status = 403, description = "The key may not see this account", body = ErrorBody),
-        (status = 404, description = "No account with that id", body = ErrorBody),
-    ),
+    responses((status = 200, description = "Positions, exact at `seq`", body = Part<PositionsBody>, headers(("ETag" = String, description = "\"<epoch>-<seq>\""))), PartErrors),
     security((), ("api_key" = [])))]
 pub async fn positions(
     State(app): State<AppState>,
@@ -239,25 +255,32 @@ pub async fn positions(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    only(&query, &["underlying", "instrument_type"])?;
-    let snapshot = read(&app, &caller, &id)?;
-    let positions = snapshot
-        .positions
-        .iter()
-        .filter(|p| {
-            query
-                .get("underlying")
-                .is_none_or(|u| matches_ci(p.get("underlying-symbol"), u))
-        })
-        .filter(|p| {
-            query
-                .get("instrument_type")
-                .is_none_or(|t| matches_ci(p.get("instrument-type"), t))
-        })
-        .cloned()
-        .collect();
-    let body = part(&snapshot, PositionsBody { positions });
-    Ok(versioned(&headers, &snapshot, body))
+    answer(
+        &app,
+        &caller,
+        &id,
+        &query,
+        &["underlying", "instrument_type"],
+        &headers,
+        |s| {
+            let positions = s
+                .positions
+                .iter()
+                .filter(|p| {
+                    query
+                        .get("underlying")
+                        .is_none_or(|u| matches_ci(p.get("underlying-symbol"), u))
+                })
+                .filter(|p| {
+                    query
+                        .get("instrument_type")
+                        .is_none_or(|t| matches_ci(p.get("instrument-type"), t))
+                })
+                .cloned()
+                .collect();
+            Ok(PositionsBody { positions })
+        },
+    )
 }
 
 /// Which statuses an `OrdersQuery.status` selects: exactly what its documented pattern
@@ -290,14 +313,7 @@ fn statuses(filter: Option<&str>) -> Result<Option<Vec<String>>, ApiError> {
 /// The account's orders of today: working ones by default.
 #[utoipa::path(get, path = "/v1/accounts/{id}/orders", tag = "accounts",
     params(("id" = String, Path, description = "The account's public id"), OrdersQuery, ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
-    responses(
-        (status = 200, description = "Orders, exact at `seq`", body = Part<OrdersBody>, headers(("ETag" = String, description = "\"<epoch>-<seq>\""))),
-        (status = 304, description = "Unchanged since the ETag given"),
-        (status = 400, description = "Unknown status or query parameter", body = ErrorBody),
-        (status = 401, description = "No valid API key", body = ErrorBody),
-        (status = 403, description = "The key may not see this account", body = ErrorBody),
-        (status = 404, description = "No account with that id", body = ErrorBody),
-    ),
+    responses((status = 200, description = "Orders, exact at `seq`", body = Part<OrdersBody>, headers(("ETag" = String, description = "\"<epoch>-<seq>\""))), PartErrors),
     security((), ("api_key" = [])))]
 pub async fn orders(
     State(app): State<AppState>,
@@ -306,36 +322,28 @@ pub async fn orders(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    only(&query, &["status"])?;
-    let wanted = statuses(query.get("status").map(String::as_str))?;
-    let snapshot = read(&app, &caller, &id)?;
-    let orders = snapshot
-        .orders
-        .iter()
-        .filter(|o| match &wanted {
-            None => true,
-            Some(list) => o
-                .get("status")
-                .and_then(Value::as_str)
-                .is_some_and(|s| list.iter().any(|w| w == s)),
-        })
-        .cloned()
-        .collect();
-    let body = part(&snapshot, OrdersBody { orders });
-    Ok(versioned(&headers, &snapshot, body))
+    answer(&app, &caller, &id, &query, &["status"], &headers, |s| {
+        let wanted = statuses(query.get("status").map(String::as_str))?;
+        let orders = s
+            .orders
+            .iter()
+            .filter(|o| match &wanted {
+                None => true,
+                Some(list) => o
+                    .get("status")
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| list.iter().any(|w| w == s)),
+            })
+            .cloned()
+            .collect();
+        Ok(OrdersBody { orders })
+    })
 }
 
 /// The account's complex orders (OCO, OTOCO, ...).
 #[utoipa::path(get, path = "/v1/accounts/{id}/complex-orders", tag = "accounts",
     params(("id" = String, Path, description = "The account's public id"), ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
-    responses(
-        (status = 200, description = "Complex orders, exact at `seq`", body = Part<ComplexOrdersBody>, headers(("ETag" = String, description = "\"<epoch>-<seq>\""))),
-        (status = 304, description = "Unchanged since the ETag given"),
-        (status = 400, description = "Unknown query parameter", body = ErrorBody),
-        (status = 401, description = "No valid API key", body = ErrorBody),
-        (status = 403, description = "The key may not see this account", body = ErrorBody),
-        (status = 404, description = "No account with that id", body = ErrorBody),
-    ),
+    responses((status = 200, description = "Complex orders, exact at `seq`", body = Part<ComplexOrdersBody>, headers(("ETag" = String, description = "\"<epoch>-<seq>\""))), PartErrors),
     security((), ("api_key" = [])))]
 pub async fn complex_orders(
     State(app): State<AppState>,
@@ -344,28 +352,17 @@ pub async fn complex_orders(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    only(&query, &[])?;
-    let snapshot = read(&app, &caller, &id)?;
-    let body = part(
-        &snapshot,
-        ComplexOrdersBody {
-            complex_orders: snapshot.complex_orders.clone(),
-        },
-    );
-    Ok(versioned(&headers, &snapshot, body))
+    answer(&app, &caller, &id, &query, &[], &headers, |s| {
+        Ok(ComplexOrdersBody {
+            complex_orders: s.complex_orders.clone(),
+        })
+    })
 }
 
 /// The account's trading status.
 #[utoipa::path(get, path = "/v1/accounts/{id}/trading-status", tag = "accounts",
     params(("id" = String, Path, description = "The account's public id"), ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
-    responses(
-        (status = 200, description = "Trading status, exact at `seq`", body = Part<TradingStatusBody>, headers(("ETag" = String, description = "\"<epoch>-<seq>\""))),
-        (status = 304, description = "Unchanged since the ETag given"),
-        (status = 400, description = "Unknown query parameter", body = ErrorBody),
-        (status = 401, description = "No valid API key", body = ErrorBody),
-        (status = 403, description = "The key may not see this account", body = ErrorBody),
-        (status = 404, description = "No account with that id", body = ErrorBody),
-    ),
+    responses((status = 200, description = "Trading status, exact at `seq`", body = Part<TradingStatusBody>, headers(("ETag" = String, description = "\"<epoch>-<seq>\""))), PartErrors),
     security((), ("api_key" = [])))]
 pub async fn trading_status(
     State(app): State<AppState>,
@@ -374,15 +371,11 @@ pub async fn trading_status(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    only(&query, &[])?;
-    let snapshot = read(&app, &caller, &id)?;
-    let body = part(
-        &snapshot,
-        TradingStatusBody {
-            trading_status: snapshot.trading_status.clone(),
-        },
-    );
-    Ok(versioned(&headers, &snapshot, body))
+    answer(&app, &caller, &id, &query, &[], &headers, |s| {
+        Ok(TradingStatusBody {
+            trading_status: s.trading_status.clone(),
+        })
+    })
 }
 
 #[cfg(test)]
