@@ -17,7 +17,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::demo_data;
-use super::state::{Sim, SimStats, TokenCheck, TokenKind};
+use super::state::{Sim, SimAccount, SimStats, TokenCheck, TokenKind};
 use super::wire::{SimError, data_envelope, id_text, items_envelope, rest_error};
 
 type Result<T> = std::result::Result<T, SimError>;
@@ -117,6 +117,23 @@ fn account_access(sim: &Sim, headers: &HeaderMap, number: &str) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Authorizes, checks the account, and reads what `pick` wants of it.
+fn read_account<T>(
+    sim: &Sim,
+    headers: &HeaderMap,
+    number: &str,
+    pick: impl FnOnce(&SimAccount) -> T,
+) -> Result<T> {
+    account_access(sim, headers, number)?;
+    sim.lock().account(number).map(pick).ok_or_else(|| {
+        SimError::new(
+            StatusCode::NOT_FOUND,
+            "record_not_found",
+            "Account not found",
+        )
+    })
 }
 
 /// Reads a JSON or form-encoded body into string fields.
@@ -268,15 +285,10 @@ async fn positions(
     headers: HeaderMap,
     Path(number): Path<String>,
 ) -> Response {
-    if let Err(error) = account_access(&sim, &headers, &number) {
-        return error.into_response();
+    match read_account(&sim, &headers, &number, |a| a.positions.clone()) {
+        Ok(items) => items_envelope(items, &format!("/accounts/{number}/positions")),
+        Err(error) => error.into_response(),
     }
-    let items = sim
-        .lock()
-        .account(&number)
-        .map(|a| a.positions.clone())
-        .unwrap_or_default();
-    items_envelope(items, &format!("/accounts/{number}/positions"))
 }
 
 /// Today's orders, every status, paginated as tastytrade paginates (`per-page`, `page-offset`).
@@ -354,15 +366,10 @@ async fn complex_orders(
     headers: HeaderMap,
     Path(number): Path<String>,
 ) -> Response {
-    if let Err(error) = account_access(&sim, &headers, &number) {
-        return error.into_response();
+    match read_account(&sim, &headers, &number, |a| a.complex_orders.clone()) {
+        Ok(items) => items_envelope(items, &format!("/accounts/{number}/complex-orders/live")),
+        Err(error) => error.into_response(),
     }
-    let items = sim
-        .lock()
-        .account(&number)
-        .map(|a| a.complex_orders.clone())
-        .unwrap_or_default();
-    items_envelope(items, &format!("/accounts/{number}/complex-orders/live"))
 }
 
 async fn trading_status(
@@ -370,13 +377,8 @@ async fn trading_status(
     headers: HeaderMap,
     Path(number): Path<String>,
 ) -> Response {
-    if let Err(error) = account_access(&sim, &headers, &number) {
-        return error.into_response();
+    match read_account(&sim, &headers, &number, |a| a.trading_status.clone()) {
+        Ok(status) => data_envelope(status, &format!("/accounts/{number}/trading-status")),
+        Err(error) => error.into_response(),
     }
-    let status = sim
-        .lock()
-        .account(&number)
-        .map(|a| a.trading_status.clone())
-        .unwrap_or_default();
-    data_envelope(status, &format!("/accounts/{number}/trading-status"))
 }
