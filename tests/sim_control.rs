@@ -10,6 +10,7 @@ use common::*;
 use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tastytrade_gateway::sim::SimConfig;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, error::ProtocolError};
@@ -798,5 +799,84 @@ async fn rest_baseline_equals_truth_after_the_script_ran() {
     }
     let truth = sim.truth(INDIVIDUAL).await;
     assert_ne!(truth, initial, "the script changed the truth");
+    sim.shutdown().await;
+}
+
+/// Runs the market script fast on a connected socket until it has sent at least `orders`
+/// `Order` and `complex` `ComplexOrder` notifications; returns every notification it sent.
+async fn script_notifications(sim: &TestSim, orders: usize, complex: usize) -> Vec<Value> {
+    let bearer = sim.bearer().await;
+    let (mut ws, _) = sim.connected_ws(&bearer, &[INDIVIDUAL, ROTH]).await;
+    let (status, _) = sim
+        .control("/sim/script", json!({"paused": false, "rate": 200}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut events = Vec::new();
+    let count =
+        |events: &[Value], kind: &str| events.iter().filter(|e| e["type"] == json!(kind)).count();
+    while count(&events, "Order") < orders || count(&events, "ComplexOrder") < complex {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "the script sent too few orders in 30 s");
+        events.extend(unwrap_frame(&next_json(&mut ws, left).await));
+    }
+    let (status, _) = sim.control("/sim/script", json!({"paused": true})).await;
+    assert_eq!(status, StatusCode::OK);
+    events
+}
+
+/// tastyware parses `user-id` and the values of `related-orders` entries as strings and stops
+/// its streamer on anything else (shared/protocol §8): the script writes strings by default.
+#[tokio::test]
+async fn market_script_writes_user_ids_and_related_orders_as_strings() {
+    let sim = TestSim::paused().await;
+    let events = script_notifications(&sim, 60, 2).await;
+    for event in &events {
+        let data = &event["data"];
+        match event["type"].as_str() {
+            Some("Order") => assert!(data["user-id"].is_string(), "{event}"),
+            Some("ComplexOrder") => {
+                for child in data["orders"].as_array().expect("orders") {
+                    assert!(child["user-id"].is_string(), "{event}");
+                }
+                let related = data["related-orders"].as_array().expect("related-orders");
+                assert!(!related.is_empty(), "{event}");
+                for entry in related {
+                    let entry = entry.as_object().expect("an object");
+                    assert!(entry.values().all(Value::is_string), "{event}");
+                    assert!(entry.contains_key("id") && entry.contains_key("complex-order-id"));
+                }
+            }
+            Some("AccountBalance") => {
+                assert_eq!(
+                    data["unsettled-cryptocurrency-fiat-amount"],
+                    json!("0.0"),
+                    "{event}"
+                );
+                assert_eq!(
+                    data["unsettled-cryptocurrency-fiat-effect"],
+                    json!("None"),
+                    "{event}"
+                );
+            }
+            _ => {}
+        }
+    }
+    sim.shutdown().await;
+
+    // With `numeric_user_ids`, about a quarter of the script's new orders carry a number.
+    let sim = TestSim::start(SimConfig {
+        numeric_user_ids: true,
+        ..paused_config()
+    })
+    .await;
+    let events = script_notifications(&sim, 60, 0).await;
+    let user_ids: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == json!("Order"))
+        .map(|e| &e["data"]["user-id"])
+        .collect();
+    assert!(user_ids.iter().any(|u| u.is_number()), "{user_ids:?}");
+    assert!(user_ids.iter().any(|u| u.is_string()), "{user_ids:?}");
     sim.shutdown().await;
 }

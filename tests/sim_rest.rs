@@ -383,6 +383,155 @@ async fn customer_and_accounts() {
     sim.shutdown().await;
 }
 
+/// Asserts that `object` has every one of `fields`, each non-null.
+fn assert_fields(object: &Value, fields: &[&str], what: &str) {
+    let missing: Vec<&&str> = fields
+        .iter()
+        .filter(|f| object.get(**f).is_none_or(Value::is_null))
+        .collect();
+    assert!(missing.is_empty(), "{what} lacks {missing:?}: {object}");
+}
+
+/// tastyware (`tastytrade` 13.x) refuses a `Customer` or an `AccountBalance` without any of
+/// the fields its models require; shared/protocol §3.5 and §8 list them as tastytrade's.
+#[tokio::test]
+async fn customer_and_balance_carry_every_field_tastyware_requires() {
+    let sim = TestSim::paused().await;
+    let bearer = sim.bearer().await;
+
+    let me = sim.get_ok("/customers/me", &bearer).await;
+    let customer = &me["data"];
+    assert_fields(
+        customer,
+        &[
+            "id",
+            "first-name",
+            "last-name",
+            "address",
+            "mailing-address",
+            "is-foreign",
+            "usa-citizenship-type",
+            "mobile-phone-number",
+            "birth-date",
+            "email",
+            "tax-number-type",
+            "subject-to-tax-withholding",
+            "has-industry-affiliation",
+            "has-listed-affiliation",
+            "has-political-affiliation",
+            "has-delayed-quotes",
+            "has-pending-or-approved-application",
+            "is-professional",
+            "permitted-account-types",
+            "created-at",
+        ],
+        "customer",
+    );
+    assert_eq!(customer["tax-number-type"], json!("SSN"));
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(customer["created-at"].as_str().expect("string"))
+            .is_ok(),
+        "created-at is an ISO timestamp: {customer}"
+    );
+    assert_fields(
+        &customer["person"],
+        &[
+            "external-id",
+            "first-name",
+            "last-name",
+            "citizenship-country",
+            "usa-citizenship-type",
+            "employment-status",
+            "marital-status",
+            "number-of-dependents",
+        ],
+        "customer person",
+    );
+    assert_fields(
+        &customer["customer-suitability"],
+        &[
+            "id",
+            "annual-net-income",
+            "covered-options-trading-experience",
+            "employment-status",
+            "futures-trading-experience",
+            "liquid-net-worth",
+            "marital-status",
+            "net-worth",
+            "number-of-dependents",
+            "stock-trading-experience",
+            "uncovered-options-trading-experience",
+        ],
+        "customer suitability",
+    );
+
+    for account in [INDIVIDUAL, ROTH, CLOSED] {
+        let body = sim
+            .get_ok(&format!("/accounts/{account}/balances/USD"), &bearer)
+            .await;
+        let balance = &body["data"];
+        assert_fields(
+            balance,
+            &[
+                "account-number",
+                "cash-balance",
+                "long-equity-value",
+                "short-equity-value",
+                "long-derivative-value",
+                "short-derivative-value",
+                "long-futures-value",
+                "short-futures-value",
+                "long-futures-derivative-value",
+                "short-futures-derivative-value",
+                "long-margineable-value",
+                "short-margineable-value",
+                "margin-equity",
+                "equity-buying-power",
+                "derivative-buying-power",
+                "day-trading-buying-power",
+                "futures-margin-requirement",
+                "available-trading-funds",
+                "maintenance-requirement",
+                "maintenance-call-value",
+                "reg-t-call-value",
+                "day-trading-call-value",
+                "day-equity-call-value",
+                "net-liquidating-value",
+                "cash-available-to-withdraw",
+                "day-trade-excess",
+                "pending-cash",
+                "long-cryptocurrency-value",
+                "short-cryptocurrency-value",
+                "cryptocurrency-margin-requirement",
+                "unsettled-cryptocurrency-fiat-amount",
+                "closed-loop-available-balance",
+                "equity-offering-margin-requirement",
+                "long-bond-value",
+                "bond-margin-requirement",
+                "used-derivative-buying-power",
+                "snapshot-date",
+                "reg-t-margin-requirement",
+                "futures-overnight-margin-requirement",
+                "futures-intraday-margin-requirement",
+                "maintenance-excess",
+                "pending-margin-interest",
+                "effective-cryptocurrency-buying-power",
+                "updated-at",
+            ],
+            account,
+        );
+        assert_eq!(
+            balance["unsettled-cryptocurrency-fiat-amount"],
+            json!("0.0")
+        );
+        assert_eq!(
+            balance["unsettled-cryptocurrency-fiat-effect"],
+            json!("None")
+        );
+    }
+    sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn balances_in_both_paths() {
     let sim = TestSim::paused().await;
@@ -552,7 +701,8 @@ async fn live_orders_paginate() {
     let live = &items[0];
     assert_eq!(live["price"], json!("220.0"));
     assert_eq!(live["price-effect"], json!("Debit"));
-    assert_eq!(live["user-id"], json!(99));
+    // tastyware parses `user-id` as a string: the simulator writes strings by default.
+    assert_eq!(live["user-id"], json!("99"));
     assert!(live["updated-at"].is_i64());
     assert_eq!(live["legs"][0]["symbol"], json!("AAPL"));
     assert_eq!(live["legs"][0]["quantity"], json!(10));
@@ -590,6 +740,30 @@ async fn live_orders_paginate() {
     assert_eq!(roth_items[0]["id"], json!(300201));
     assert_eq!(roth_items[0]["legs"][0]["action"], json!("Sell to Close"));
     assert_eq!(roth_items[0]["price-effect"], json!("Credit"));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn numeric_user_ids_setting_writes_a_number_in_one_demo_order() {
+    let sim = TestSim::start(SimConfig {
+        numeric_user_ids: true,
+        ..paused_config()
+    })
+    .await;
+    let bearer = sim.bearer().await;
+    let body = sim
+        .get_ok(&format!("/accounts/{INDIVIDUAL}/orders/live"), &bearer)
+        .await;
+    let user_ids: Vec<(Value, Value)> = body["data"]["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|o| (o["id"].clone(), o["user-id"].clone()))
+        .collect();
+    assert_eq!(
+        user_ids,
+        vec![(json!(300101), json!(99)), (json!(300102), json!("99"))]
+    );
     sim.shutdown().await;
 }
 

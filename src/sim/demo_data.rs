@@ -171,7 +171,8 @@ pub struct OrderSpec {
     pub price: Decimal,
     pub order_type: &'static str,
     pub time_in_force: &'static str,
-    /// tastyware reads `user-id` as a string; captured frames carry a number. Both occur.
+    /// tastyware reads `user-id` as a string; captured frames carry a number. Both occur; the
+    /// simulator writes strings unless `SimConfig::numeric_user_ids` is on.
     pub user_id_as_number: bool,
 }
 
@@ -263,6 +264,10 @@ fn balance(
         "long-cryptocurrency-value": "0.0",
         "short-cryptocurrency-value": "0.0",
         "cryptocurrency-margin-requirement": "0.0",
+        "unsettled-cryptocurrency-fiat-amount": "0.0",
+        "unsettled-cryptocurrency-fiat-effect": "None",
+        "previous-day-cryptocurrency-fiat-amount": "0.0",
+        "previous-day-cryptocurrency-fiat-effect": "None",
         "closed-loop-available-balance": money(cash),
         "equity-offering-margin-requirement": "0.0",
         "long-bond-value": "0.0",
@@ -401,7 +406,8 @@ fn working_order(
 }
 
 /// The demo customer's accounts, as tastytrade would hold them at the start of a day.
-pub fn accounts(rng: &mut StdRng) -> Vec<SimAccount> {
+/// `numeric_user_ids` makes one working order carry `user-id` as a number (see `SimConfig`).
+pub fn accounts(rng: &mut StdRng, numeric_user_ids: bool) -> Vec<SimAccount> {
     let individual = "5WT31842";
     let roth = "5WU09822";
     let closed = "5WV55120";
@@ -433,7 +439,7 @@ pub fn accounts(rng: &mut StdRng) -> Vec<SimAccount> {
                     "10",
                     "220.0",
                     "Live",
-                    true,
+                    numeric_user_ids,
                 ),
                 working_order(
                     individual,
@@ -496,6 +502,7 @@ pub fn customer() -> Value {
         "email": "demo@example.invalid",
         "username": "demotrader",
         "mobile-phone-number": "+15555550100",
+        "tax-number-type": "SSN",
         "usa-citizenship-type": "Citizen",
         "is-foreign": false,
         "regulatory-domain": "USA",
@@ -513,6 +520,7 @@ pub fn customer() -> Value {
         "has-delayed-quotes": false,
         "has-pending-or-approved-application": false,
         "identifiable-type": "Person",
+        "created-at": "2024-12-09T15:04:11.000+00:00",
         "permitted-account-types": [
             {"name": "Individual", "description": "Individual Account", "is-tax-advantaged": false, "has-multiple-owners": false, "is-publicly-available": true, "margin-types": [{"name": "Cash", "is-margin": false}, {"name": "Reg T", "is-margin": true}]},
             {"name": "Roth IRA", "description": "Roth IRA", "is-tax-advantaged": true, "has-multiple-owners": false, "is-publicly-available": true, "margin-types": [{"name": "Cash", "is-margin": false}]},
@@ -520,7 +528,7 @@ pub fn customer() -> Value {
         "address": {"street-one": "1 Demo Way", "city": "Chicago", "state-region": "IL", "postal-code": "60606", "country": "USA", "is-foreign": false, "is-domestic": true},
         "mailing-address": {"street-one": "1 Demo Way", "city": "Chicago", "state-region": "IL", "postal-code": "60606", "country": "USA", "is-foreign": false, "is-domestic": true},
         "customer-suitability": {"id": 1, "annual-net-income": 100_000, "covered-options-trading-experience": "Extensive", "employment-status": "Employed", "futures-trading-experience": "Limited", "liquid-net-worth": 250_000, "marital-status": "Single", "net-worth": 500_000, "number-of-dependents": 0, "stock-trading-experience": "Extensive", "tax-bracket": "24", "uncovered-options-trading-experience": "Limited"},
-        "person": {"external-id": "P0001234567", "first-name": "Demo", "last-name": "Trader", "birth-date": "1985-03-14", "citizenship-country": "USA", "usa-citizenship-type": "Citizen", "marital-status": "Single", "number-of-dependents": 0},
+        "person": {"external-id": "P0001234567", "first-name": "Demo", "last-name": "Trader", "birth-date": "1985-03-14", "citizenship-country": "USA", "usa-citizenship-type": "Citizen", "employment-status": "Employed", "occupation": "Trader", "marital-status": "Single", "number-of-dependents": 0},
         "family-member-names": "",
         "user-id": "99",
     })

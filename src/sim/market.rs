@@ -169,6 +169,13 @@ fn new_order(sim: &Sim, state: &mut SimState, market: &mut Market, account: &str
     let price = (inst.price_value() * (Decimal::ONE + drift)).round_dp(2);
     let id = state.next_order_id;
     state.next_order_id += 1;
+    let time_in_force = if state.rng.random_bool(0.7) {
+        "Day"
+    } else {
+        "GTC"
+    };
+    // Drawn either way, so the seeded script is the same with or without numeric user ids.
+    let numeric_user_id = state.rng.random_bool(0.25);
     let spec = OrderSpec {
         id,
         account: account.to_string(),
@@ -177,12 +184,8 @@ fn new_order(sim: &Sim, state: &mut SimState, market: &mut Market, account: &str
         size,
         price,
         order_type: "Limit",
-        time_in_force: if state.rng.random_bool(0.7) {
-            "Day"
-        } else {
-            "GTC"
-        },
-        user_id_as_number: state.rng.random_bool(0.25),
+        time_in_force,
+        user_id_as_number: numeric_user_id && sim.config.numeric_user_ids,
     };
     let order = demo_data::order(&spec, state.next_updated_ms());
     sim.emit_account(state, account, vec![("Order".into(), order)], false);
@@ -452,7 +455,8 @@ fn toggle_complex(sim: &Sim, state: &mut SimState, account: &str) {
             }
             let related: Vec<Value> = children
                 .iter()
-                .map(|c| json!({"id": c["id"], "complex-order-id": complex_id, "complex-order-tag": c["complex-order-tag"], "status": "Live"}))
+                // Strings: tastyware (`list[dict[str, str]]`) and swagger-derived clients type them so.
+                .map(|c| json!({"id": id_text(c.get("id")), "complex-order-id": complex_id.to_string(), "complex-order-tag": c["complex-order-tag"], "status": "Live"}))
                 .collect();
             let complex = json!({
                 "id": complex_id,

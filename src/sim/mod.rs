@@ -64,6 +64,9 @@ pub struct SimConfig {
     pub heartbeat_window: Duration,
     /// Whether WebSocket pings count as activity (tastyware 12+ sends no `heartbeat` action).
     pub pings_count_as_heartbeat: bool,
+    /// Whether some orders carry `user-id` as a number, as captured frames do. Off by default:
+    /// tastyware parses `user-id` as a string and fails on a number (shared/protocol §8).
+    pub numeric_user_ids: bool,
     pub credentials: SimCredentials,
 }
 
@@ -77,6 +80,7 @@ impl Default for SimConfig {
             token_ttl: Duration::from_secs(900),
             heartbeat_window: Duration::from_secs(60),
             pings_count_as_heartbeat: true,
+            numeric_user_ids: false,
             credentials: SimCredentials::default(),
         }
     }

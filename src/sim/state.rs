@@ -227,7 +227,7 @@ pub struct Sim {
 impl Sim {
     pub fn new(config: SimConfig, stop: watch::Receiver<bool>) -> Self {
         let mut rng = StdRng::seed_from_u64(config.seed);
-        let accounts = demo_data::accounts(&mut rng);
+        let accounts = demo_data::accounts(&mut rng, config.numeric_user_ids);
         let (hub, _) = broadcast::channel(65_536);
         let script = watch::channel(ScriptSettings {
             paused: config.paused,
