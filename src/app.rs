@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -124,6 +125,11 @@ fn serve_plain(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let stop = async move { api::sse::shutdown_signal(&mut stop).await };
+        // Stream frames are small and must leave at once: without TCP_NODELAY, Nagle holds
+        // one back until the subscriber's delayed ACK (up to 40 ms on Linux).
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         if let Err(error) = axum::serve(listener, app)
             .with_graceful_shutdown(stop)
             .await
