@@ -76,7 +76,7 @@ fn bench(c: &mut Criterion) {
             .map(|_| {
                 Feed::open(
                     "sse",
-                    &[target.clone()],
+                    std::slice::from_ref(&target),
                     &Resume::new(),
                     None,
                     shutdown.clone(),

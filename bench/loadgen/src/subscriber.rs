@@ -49,10 +49,10 @@ pub async fn run(
         Transport::Sse => sse(source, &spec, &shared, &connecting, stop, &mut tracker).await,
         Transport::Ws => ws(source, &spec, &shared, &connecting, stop, &mut tracker).await,
     };
-    if let Err(error) = result {
-        if shared.errors.fetch_add(1, Ordering::Relaxed) < 3 {
-            eprintln!("loadgen: subscriber failed: {error:#}");
-        }
+    if let Err(error) = result
+        && shared.errors.fetch_add(1, Ordering::Relaxed) < 3
+    {
+        eprintln!("loadgen: subscriber failed: {error:#}");
     }
     tracker
 }
