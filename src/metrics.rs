@@ -14,6 +14,9 @@ use crate::model::LinkState;
 /// (tests start many) share it.
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
+/// How often histogram samples are folded in when nobody scrapes /metrics.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
 /// Installs the recorder if nothing did yet; returns the handle to render with.
 pub fn install() -> Option<PrometheusHandle> {
     HANDLE
@@ -23,7 +26,21 @@ pub fn install() -> Option<PrometheusHandle> {
                 .set_buckets_for_metric(Matcher::Full(EVENT_LAG.into()), &lag_buckets)
                 .ok()?;
             match builder.install_recorder() {
-                Ok(handle) => Some(handle),
+                Ok(handle) => {
+                    // Histograms keep every sample until upkeep folds them in; /metrics runs
+                    // it, but without a scraper the lag histogram (a sample per delivery)
+                    // would grow without bound.
+                    let upkeep = handle.clone();
+                    let _ = std::thread::Builder::new()
+                        .name("metrics-upkeep".into())
+                        .spawn(move || {
+                            loop {
+                                std::thread::sleep(UPKEEP_EVERY);
+                                upkeep.run_upkeep();
+                            }
+                        });
+                    Some(handle)
+                }
                 Err(error) => {
                     tracing::warn!(%error, "could not install the metrics recorder; /metrics will be empty");
                     None
