@@ -47,6 +47,7 @@ pub struct Feed {
     /// `sse` or `ws`, for the metrics.
     transport: &'static str,
     _gauge: crate::metrics::SubscriberGauge,
+    deliveries: crate::metrics::Deliveries,
 }
 
 /// A resume position per account: `public id -> (epoch, seq)`.
@@ -111,6 +112,7 @@ impl Feed {
             ended: false,
             transport,
             _gauge: crate::metrics::SubscriberGauge::open(transport),
+            deliveries: crate::metrics::Deliveries::new(transport),
         }
     }
 
@@ -146,7 +148,7 @@ impl Feed {
                 Item::Event(event) => {
                     let event = event.clone();
                     if self.advance(&event.account, event.seq) && self.wanted(&event) {
-                        crate::metrics::delivered(self.transport, &event.kind, event.upstream_ms);
+                        self.deliveries.record(&event.kind, event.upstream_ms);
                         return Some(item);
                     }
                 }
@@ -162,7 +164,7 @@ impl Feed {
                 received = self.live.next() => match received {
                     Some(Ok(event)) => {
                         if self.advance(&event.account, event.seq) && self.wanted(&event) {
-                            crate::metrics::delivered(self.transport, &event.kind, event.upstream_ms);
+                            self.deliveries.record(&event.kind, event.upstream_ms);
                             return Some(Item::Event(event));
                         }
                     }
