@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use futures::stream::{SelectAll, Stream, StreamExt};
 use tokio::sync::watch;
+use tokio::time::{Instant, Sleep};
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
@@ -48,6 +49,10 @@ pub struct Feed {
     transport: &'static str,
     _gauge: crate::metrics::SubscriberGauge,
     deliveries: crate::metrics::Deliveries,
+    /// The keep-alive timer, armed on the first wait.
+    idle: Option<Pin<Box<Sleep>>>,
+    /// When an item was last handed out (the keep-alive counts from there).
+    last_sent: Instant,
 }
 
 /// A resume position per account: `public id -> (epoch, seq)`.
@@ -113,6 +118,8 @@ impl Feed {
             transport,
             _gauge: crate::metrics::SubscriberGauge::open(transport),
             deliveries: crate::metrics::Deliveries::new(transport),
+            idle: None,
+            last_sent: Instant::now(),
         }
     }
 
@@ -158,13 +165,20 @@ impl Feed {
         if self.ended {
             return None;
         }
+        // The keep-alive timer is armed once and moved only when it fires before the stream
+        // was silent for `keep_alive`: a delivery then costs no timer (de)registration.
         loop {
-            let idle = tokio::time::sleep(keep_alive);
+            let idle = self
+                .idle
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(keep_alive)));
             tokio::select! {
+                // Ready events first: the other branches then are not even polled.
+                biased;
                 received = self.live.next() => match received {
                     Some(Ok(event)) => {
                         if self.advance(&event.account, event.seq) && self.wanted(&event) {
                             self.deliveries.record(&event.kind, event.upstream_ms);
+                            self.last_sent = Instant::now();
                             return Some(Item::Event(event));
                         }
                     }
@@ -175,7 +189,17 @@ impl Feed {
                     }
                     None => return None,
                 },
-                _ = idle => return Some(Item::Idle),
+                _ = idle.as_mut() => {
+                    let (now, due) = (Instant::now(), self.last_sent + keep_alive);
+                    let Some(idle) = self.idle.as_mut() else { continue };
+                    if due > now {
+                        idle.as_mut().reset(due);
+                        continue;
+                    }
+                    self.last_sent = now;
+                    idle.as_mut().reset(now + keep_alive);
+                    return Some(Item::Idle);
+                }
                 _ = super::sse::shutdown_signal(&mut self.shutdown) => {
                     self.ended = true;
                     return Some(Item::ShuttingDown);
