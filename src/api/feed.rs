@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{SelectAll, Stream, StreamExt};
+use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 use tokio_stream::wrappers::BroadcastStream;
@@ -34,12 +35,33 @@ pub enum Item {
     Idle,
 }
 
-type Live = Pin<Box<dyn Stream<Item = Result<Arc<Published>, BroadcastStreamRecvError>> + Send>>;
+type Merged = Pin<Box<dyn Stream<Item = Result<Arc<Published>, BroadcastStreamRecvError>> + Send>>;
+
+/// The live buses of a feed. One account (the common case) is read straight off its
+/// receiver: merging costs a boxed future and a task node per event and subscriber.
+enum Live {
+    One(broadcast::Receiver<Arc<Published>>),
+    Many(SelectAll<Merged>),
+}
+
+impl Live {
+    /// The next event (cancel-safe), `None` once every bus closed.
+    async fn next(&mut self) -> Option<Result<Arc<Published>, BroadcastStreamRecvError>> {
+        match self {
+            Live::One(receiver) => match receiver.recv().await {
+                Ok(event) => Some(Ok(event)),
+                Err(RecvError::Lagged(n)) => Some(Err(BroadcastStreamRecvError::Lagged(n))),
+                Err(RecvError::Closed) => None,
+            },
+            Live::Many(all) => all.next().await,
+        }
+    }
+}
 
 pub struct Feed {
     epoch: String,
     initial: VecDeque<Item>,
-    live: SelectAll<Live>,
+    live: Live,
     /// (public id, last seq delivered or skipped), in subscription order.
     positions: Vec<(String, u64)>,
     types: Option<HashSet<String>>,
@@ -72,7 +94,7 @@ impl Feed {
             .map(|a| a.epoch().to_string())
             .unwrap_or_default();
         let mut initial = VecDeque::new();
-        let mut live = SelectAll::new();
+        let mut receivers = Vec::with_capacity(accounts.len());
         let mut positions = Vec::with_capacity(accounts.len());
         for account in accounts {
             let id = account.info.public_id.clone();
@@ -105,8 +127,18 @@ impl Feed {
                 }
             };
             positions.push((id, position));
-            live.push(Box::pin(BroadcastStream::new(receiver)) as Live);
+            receivers.push(receiver);
         }
+        let live = if receivers.len() == 1 {
+            Live::One(receivers.remove(0))
+        } else {
+            Live::Many(
+                receivers
+                    .into_iter()
+                    .map(|r| Box::pin(BroadcastStream::new(r)) as Merged)
+                    .collect(),
+            )
+        };
         Self {
             epoch,
             initial,
