@@ -9,7 +9,8 @@
 # upstream simulator share CPU 1. Each run gets a freshly started server.
 #
 # Settings (environment): QUICK=1 (short runs, small sizes), ONLY=gateway|nchan,
-# DURATION (seconds per fan-out run, default 10), OUT (result directory).
+# DURATION (seconds per fan-out run, default 10), OUT (result directory),
+# WORKLOADS (only these labels, e.g. "fan-1k idle-19k"), SKIP_BUILD=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -25,11 +26,14 @@ if [ ! -e /usr/lib/nginx/modules/ngx_nchan_module.so ] || ! command -v nginx >/d
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light libnginx-mod-nchan >/dev/null
 fi
 
-echo "== cargo build --release (gateway + loadgen)"
-jobs=""
-if awk '{exit !($1 > 0.7)}' /proc/loadavg; then jobs="-j 1"; fi
-# shellcheck disable=SC2086
-cargo build --release --locked $jobs -p tastytrade-gateway -p loadgen
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+  echo "== cargo build --release (gateway + loadgen)"
+  jobs=""
+  # Other builds on the machine: don't crowd them.
+  if awk '{exit !($1 > 0.7)}' /proc/loadavg; then jobs="-j 1"; fi
+  # shellcheck disable=SC2086
+  cargo build --release --locked $jobs -p tastytrade-gateway -p loadgen
+fi
 
 QUICK="${QUICK:-0}"
 ONLY="${ONLY:-}"
@@ -140,6 +144,13 @@ else
   fanout=("fan-100:100:100" "fan-1k:1000:100" "fan-10k:10000:10")
   closed=("max-100:100" "max-1k:1000" "max-10k:10000")
   idle=("idle-5k:5000" "idle-10k:10000" "idle-19k:19000")
+fi
+if [ -n "${WORKLOADS:-}" ]; then
+  # Only the labels named in WORKLOADS (space-separated), e.g. WORKLOADS="fan-1k idle-19k".
+  keep() { local w out=(); for w in "$@"; do [[ " $WORKLOADS " == *" ${w%%:*} "* ]] && out+=("$w"); done; echo "${out[@]}"; }
+  read -r -a fanout <<<"$(keep "${fanout[@]}")"
+  read -r -a closed <<<"$(keep "${closed[@]}")"
+  read -r -a idle <<<"$(keep "${idle[@]}")"
 fi
 servers=(gateway nchan)
 [ -n "$ONLY" ] && servers=("$ONLY")
