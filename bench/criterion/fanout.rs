@@ -13,6 +13,10 @@ use tastytrade_gateway::api::feed::{Feed, Item, Resume};
 use tastytrade_gateway::mask::Masker;
 use tastytrade_gateway::model::Source;
 
+/// The gateway binary's allocator, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn account() -> Arc<Account> {
     let info = AccountInfo {
         public_id: "individual".into(),

@@ -15,6 +15,10 @@ use tastytrade_gateway::model::Source;
 use tastytrade_gateway::model::events::AccountEvent;
 use tastytrade_gateway::upstream::wire::{self, Frame};
 
+/// The gateway binary's allocator, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const NUMBER: &str = "5WT31842";
 
 /// An `Order` notification shaped like the simulator's (and tastytrade's). `updated-at` is
