@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::sync::{Semaphore, watch};
 
 use http::Url;
@@ -118,6 +119,16 @@ struct RunArgs {
     /// Writes the report as JSON here too.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Spreads the subscribers over this many processes (this one and N-1 children), for
+    /// more subscribers than one process may hold descriptors for. Not with --rate 0.
+    #[arg(long, default_value_t = 1)]
+    procs: usize,
+    /// Internal: this process is child N of --procs, driven over stdio.
+    #[arg(long, hide = true)]
+    child: Option<usize>,
+    /// Internal: the run's counter base, shared with the children.
+    #[arg(long, hide = true)]
+    base: Option<u64>,
 }
 
 #[derive(Args)]
@@ -139,9 +150,14 @@ struct SmokeArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => runtime(args.threads)
-            .and_then(|rt| rt.block_on(run(*args)))
-            .map(|r| r.passed),
+        Command::Run(args) => match args.child {
+            Some(index) => runtime(args.threads)
+                .and_then(|rt| rt.block_on(run_child(*args, index)))
+                .map(|()| true),
+            None => runtime(args.threads)
+                .and_then(|rt| rt.block_on(run(*args)))
+                .map(|r| r.passed),
+        },
         Command::Smoke(args) => runtime(1).and_then(|rt| rt.block_on(smoke(args))),
         Command::Table { files } => table(&files).map(|()| true),
     };
@@ -177,48 +193,179 @@ fn load_average() -> String {
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-async fn run(args: RunArgs) -> anyhow::Result<Report> {
+/// The subscribers of one process, running.
+struct Fleet {
+    shared: Arc<track::Shared>,
+    tasks: Vec<tokio::task::JoinHandle<track::Tracker>>,
+    stop: watch::Sender<bool>,
+}
+
+/// Which of the run's subscribers process `index` of `procs` holds: `(first, count)`.
+fn share(subscribers: usize, procs: usize, index: usize) -> (usize, usize) {
+    let (each, extra) = (subscribers / procs, subscribers % procs);
+    (
+        index * each + index.min(extra),
+        each + usize::from(index < extra),
+    )
+}
+
+/// Opens this process's subscribers and waits until each is connected or failed.
+async fn open_fleet(
+    args: &RunArgs,
+    base: u64,
+    first: usize,
+    count: usize,
+) -> anyhow::Result<Fleet> {
     let limit = procfs::raise_fd_limit();
-    if (limit as usize) < args.subscribers + 64 {
-        bail!(
-            "{} subscribers need more descriptors than the limit {limit}",
-            args.subscribers
-        );
+    if (limit as usize) < count + 64 {
+        bail!("{count} subscribers need more descriptors than the limit {limit}: use --procs");
     }
-    let sub_url = Url::parse(&args.sub)?;
+    let shared = track::Shared::new(base, count, args.window as usize);
+    let spec = Arc::new(Spec {
+        url: Url::parse(&args.sub)?,
+        transport: args.transport,
+        ws_subscribe: args.ws_subscribe.clone(),
+    });
+    let (stop, stop_rx) = watch::channel(false);
+    let connecting = Arc::new(Semaphore::new(args.connect_concurrency.max(1)));
+    let tasks = (first..first + count)
+        .map(|i| {
+            tokio::spawn(subscriber::run(
+                http::source(i, args.sources),
+                spec.clone(),
+                shared.clone(),
+                connecting.clone(),
+                stop_rx.clone(),
+            ))
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while shared.ready.load(Ordering::Relaxed) + (shared.errors.load(Ordering::Relaxed) as usize)
+        < count
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(Fleet {
+        shared,
+        tasks,
+        stop,
+    })
+}
+
+impl Fleet {
+    /// Waits until every subscriber has the `sent` events (or an error, or the drain time).
+    async fn drain(&self, sent: u64, seconds: f64) {
+        let expected = sent * self.shared.subscribers as u64;
+        let until = Instant::now() + Duration::from_secs_f64(seconds);
+        while self.shared.delivered.load(Ordering::Relaxed) < expected
+            && self.shared.errors.load(Ordering::Relaxed) == 0
+            && Instant::now() < until
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Stops the subscribers and sums what they saw; events never seen count as gaps.
+    async fn finish(self, sent: u64) -> anyhow::Result<track::Tally> {
+        let _ = self.stop.send(true);
+        let mut tally = track::Tally {
+            connected: self.shared.ready.load(Ordering::Relaxed),
+            ..track::Tally::default()
+        };
+        for task in self.tasks {
+            let mut tracker = task.await.context("a subscriber task panicked")?;
+            tracker.finish(sent);
+            tally.add(&tracker);
+        }
+        tally.errors = self.shared.errors.load(Ordering::Relaxed);
+        Ok(tally)
+    }
+}
+
+/// Another loadgen process holding a share of the subscribers; it says `READY` once they
+/// are connected, is told `SENT <n>` after publishing, and answers `RESULT <tally json>`.
+struct Child {
+    process: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl Child {
+    fn spawn(index: usize, base: u64) -> anyhow::Result<Self> {
+        let mut process = tokio::process::Command::new(std::env::current_exe()?)
+            .args(std::env::args_os().skip(1))
+            .args(["--child", &index.to_string(), "--base", &base.to_string()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting a loadgen child")?;
+        let stdin = process.stdin.take().context("child stdin")?;
+        let stdout = process.stdout.take().context("child stdout")?;
+        Ok(Self {
+            process,
+            stdin,
+            lines: tokio::io::BufReader::new(stdout).lines(),
+        })
+    }
+
+    /// The payload of the next line starting with `tag`.
+    async fn expect(&mut self, tag: &str) -> anyhow::Result<String> {
+        let line = tokio::time::timeout(Duration::from_secs(180), self.lines.next_line())
+            .await
+            .with_context(|| format!("a child did not say {tag} in time"))??
+            .with_context(|| format!("a child ended before {tag}"))?;
+        line.strip_prefix(tag)
+            .map(|rest| rest.trim().to_string())
+            .with_context(|| format!("a child said {line:?}, not {tag}"))
+    }
+}
+
+/// A child process: its share of the subscribers, driven by the parent over stdio.
+async fn run_child(args: RunArgs, index: usize) -> anyhow::Result<()> {
+    let base = args.base.context("--child needs --base")?;
+    let (first, count) = share(args.subscribers, args.procs, index);
+    let fleet = open_fleet(&args, base, first, count).await?;
+    let mut out = tokio::io::stdout();
+    out.write_all(format!("READY {}\n", fleet.shared.ready.load(Ordering::Relaxed)).as_bytes())
+        .await?;
+    out.flush().await?;
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let line = lines.next_line().await?.context("the parent went away")?;
+    let sent: u64 = line
+        .strip_prefix("SENT ")
+        .and_then(|n| n.trim().parse().ok())
+        .with_context(|| format!("expected SENT <n>, got {line:?}"))?;
+    fleet.drain(sent, args.drain).await;
+    let mut tally = fleet.finish(sent).await?;
+    tally.cpu_secs = procfs::own_cpu_secs();
+    out.write_all(format!("RESULT {}\n", serde_json::to_string(&tally)?).as_bytes())
+        .await?;
+    out.flush().await?;
+    Ok(())
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<Report> {
+    let procs = args.procs.max(1);
+    if procs > 1 && args.mode == Mode::Fanout && args.rate <= 0.0 {
+        bail!("the closed loop needs every subscriber in one process: --procs 1 with --rate 0");
+    }
     let pub_url = Url::parse(&args.publish)?;
     let load_before = load_average();
     let before = procfs::sample(&args.pids);
 
     // Counters above any earlier run's: microseconds since the epoch.
     let base = track::now_ns() / 1_000;
-    let shared = track::Shared::new(base, args.subscribers, args.window as usize);
-    let spec = Arc::new(Spec {
-        url: sub_url,
-        transport: args.transport,
-        ws_subscribe: args.ws_subscribe.clone(),
-    });
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let connecting = Arc::new(Semaphore::new(args.connect_concurrency.max(1)));
-    let mut tasks = Vec::with_capacity(args.subscribers);
-    for i in 0..args.subscribers {
-        tasks.push(tokio::spawn(subscriber::run(
-            http::source(i, args.sources),
-            spec.clone(),
-            shared.clone(),
-            connecting.clone(),
-            stop_rx.clone(),
-        )));
+    let mut children = (1..procs)
+        .map(|i| Child::spawn(i, base))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (first, count) = share(args.subscribers, procs, 0);
+    let fleet = open_fleet(&args, base, first, count).await?;
+    let mut connected = fleet.shared.ready.load(Ordering::Relaxed);
+    for child in &mut children {
+        connected += child.expect("READY").await?.parse::<usize>().unwrap_or(0);
     }
-    // Every subscriber connected (or failed).
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while shared.ready.load(Ordering::Relaxed) + (shared.errors.load(Ordering::Relaxed) as usize)
-        < args.subscribers
-        && Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let connected = shared.ready.load(Ordering::Relaxed);
     // Let the server's allocations settle before reading its memory.
     tokio::time::sleep(Duration::from_secs(if args.mode == Mode::Idle {
         2
@@ -258,32 +405,32 @@ async fn run(args: RunArgs) -> anyhow::Result<Report> {
     };
     let cpu_before = procfs::sample(&args.pids);
     let own_before = procfs::own_cpu_secs();
-    let outcome = publish::run(&plan, shared.clone()).await?;
-    let expected = outcome.sent * args.subscribers as u64;
-    let drain_until = Instant::now() + Duration::from_secs_f64(args.drain);
-    while shared.delivered.load(Ordering::Relaxed) < expected
-        && shared.errors.load(Ordering::Relaxed) == 0
-        && Instant::now() < drain_until
-    {
-        tokio::time::sleep(Duration::from_millis(5)).await;
+    let outcome = publish::run(&plan, fleet.shared.clone()).await?;
+    for child in &mut children {
+        child
+            .stdin
+            .write_all(format!("SENT {}\n", outcome.sent).as_bytes())
+            .await?;
+        child.stdin.flush().await?;
+    }
+    fleet.drain(outcome.sent, args.drain).await;
+    let mut tally = fleet.finish(outcome.sent).await?;
+    for mut child in children {
+        let result = child.expect("RESULT").await?;
+        tally.merge(serde_json::from_str(&result).context("a child's RESULT")?);
+        let _ = child.process.wait().await;
     }
     let cpu_after = procfs::sample(&args.pids);
     let own_after = procfs::own_cpu_secs();
-    let _ = stop_tx.send(true);
 
-    let mut latencies = Vec::new();
-    let (mut gaps, mut duplicates, mut delivered, mut last_ns) = (0, 0, 0, outcome.ended_ns);
-    for task in tasks {
-        let mut tracker = task.await.context("a subscriber task panicked")?;
-        tracker.finish(outcome.sent);
-        gaps += tracker.gaps;
-        duplicates += tracker.duplicates;
-        delivered += tracker.received;
-        last_ns = last_ns.max(tracker.last_at_ns);
-        latencies.append(&mut tracker.latencies_us);
-    }
-    let seconds = (last_ns.saturating_sub(outcome.started_ns)) as f64 / 1e9;
+    let expected = outcome.sent * args.subscribers as u64;
+    let seconds = (tally
+        .last_at_ns
+        .max(outcome.ended_ns)
+        .saturating_sub(outcome.started_ns)) as f64
+        / 1e9;
     let server_cpu = cpu_after.cpu_secs - cpu_before.cpu_secs;
+    let delivered = tally.delivered;
     let mut report = Report {
         label: args.label.clone(),
         server: args.server.clone(),
@@ -306,10 +453,10 @@ async fn run(args: RunArgs) -> anyhow::Result<Report> {
         } else {
             0.0
         },
-        latency: Latency::of(&mut latencies),
-        gaps,
-        duplicates,
-        errors: shared.errors.load(Ordering::Relaxed) + u64::from(outcome.stalled),
+        latency: Latency::of(&tally.latency_us),
+        gaps: tally.gaps,
+        duplicates: tally.duplicates,
+        errors: tally.errors + u64::from(outcome.stalled),
         server_rss_mib_before: before.rss_bytes as f64 / MIB,
         server_rss_mib_connected: with_subscribers.rss_bytes as f64 / MIB,
         server_rss_mib_end: cpu_after.rss_bytes as f64 / MIB,
@@ -322,7 +469,9 @@ async fn run(args: RunArgs) -> anyhow::Result<Report> {
         } else {
             0.0
         },
-        loadgen_cpu_secs: own_after - own_before,
+        // Children's CPU is their whole life (connecting included); the parent's is the
+        // publishing and draining only.
+        loadgen_cpu_secs: own_after - own_before + tally.cpu_secs,
         seconds,
         load_before,
         passed: false,
@@ -382,6 +531,9 @@ async fn smoke(args: SmokeArgs) -> anyhow::Result<bool> {
             drain: 10.0,
             threads: 1,
             json: None,
+            procs: 1,
+            child: None,
+            base: None,
         };
         let report = run(run_args).await?;
         passed &= report.passed && report.delivered > 0;

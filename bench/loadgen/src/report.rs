@@ -1,6 +1,8 @@
 //! A run's result: computed from the subscribers' tallies, written as JSON and as a table,
 //! and the side-by-side table of several runs (gateway vs peer) with ratios.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -13,24 +15,45 @@ pub struct Latency {
 }
 
 impl Latency {
-    /// Percentiles of microsecond samples (sorted in place).
-    pub fn of(samples: &mut [u32]) -> Self {
-        if samples.is_empty() {
+    /// Percentiles of a histogram of microseconds (see [`quantize`]).
+    pub fn of(histogram: &BTreeMap<u32, u64>) -> Self {
+        let total: u64 = histogram.values().sum();
+        if total == 0 {
             return Self::default();
         }
-        samples.sort_unstable();
         let at = |q: f64| {
-            let i = ((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1;
-            samples[i] as f64 / 1000.0
+            let rank = ((total as f64 * q).ceil() as u64).clamp(1, total);
+            let mut seen = 0;
+            for (&us, &count) in histogram {
+                seen += count;
+                if seen >= rank {
+                    return us as f64 / 1000.0;
+                }
+            }
+            0.0
         };
         Self {
             p50_ms: at(0.50),
             p90_ms: at(0.90),
             p99_ms: at(0.99),
-            max_ms: samples[samples.len() - 1] as f64 / 1000.0,
-            samples: samples.len() as u64,
+            max_ms: histogram
+                .keys()
+                .next_back()
+                .map_or(0.0, |&us| us as f64 / 1000.0),
+            samples: total,
         }
     }
+}
+
+/// Microseconds kept to three significant digits (at most 0.1% off), so processes can send
+/// their latencies as a small histogram and the parent can merge them.
+pub fn quantize(us: u32) -> u32 {
+    let (mut value, mut scale) = (us, 1);
+    while value >= 1000 {
+        value /= 10;
+        scale *= 10;
+    }
+    value * scale
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -283,4 +306,24 @@ pub fn side_by_side(reports: &[Report]) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_of_a_histogram() {
+        let mut h = BTreeMap::new();
+        for us in 1..=100u32 {
+            *h.entry(quantize(us * 1000)).or_insert(0) += 1;
+        }
+        let l = Latency::of(&h);
+        assert_eq!(
+            (l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms),
+            (50.0, 90.0, 99.0, 100.0)
+        );
+        assert_eq!(quantize(123_456), 123_000);
+        assert_eq!(quantize(999), 999);
+    }
 }

@@ -2,6 +2,7 @@
 //! stamp; the tracker checks the counters arrive exactly once and in order (gaps and
 //! duplicates fail the run) and keeps each event's latency.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -138,6 +139,50 @@ impl Tracker {
         if sent + 1 > self.next {
             self.gaps += sent + 1 - self.next;
             self.next = sent + 1;
+        }
+    }
+}
+
+/// What a set of subscribers (one process's) saw, summed; what a child process sends its
+/// parent.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct Tally {
+    pub connected: usize,
+    pub errors: u64,
+    pub delivered: u64,
+    pub gaps: u64,
+    pub duplicates: u64,
+    pub last_at_ns: u64,
+    /// Latency histogram: quantised microseconds -> count.
+    pub latency_us: BTreeMap<u32, u64>,
+    /// A child's CPU seconds over its whole life (connecting included).
+    pub cpu_secs: f64,
+}
+
+impl Tally {
+    pub fn add(&mut self, tracker: &Tracker) {
+        self.delivered += tracker.received;
+        self.gaps += tracker.gaps;
+        self.duplicates += tracker.duplicates;
+        self.last_at_ns = self.last_at_ns.max(tracker.last_at_ns);
+        for &us in &tracker.latencies_us {
+            *self
+                .latency_us
+                .entry(crate::report::quantize(us))
+                .or_insert(0) += 1;
+        }
+    }
+
+    pub fn merge(&mut self, other: Tally) {
+        self.connected += other.connected;
+        self.errors += other.errors;
+        self.delivered += other.delivered;
+        self.gaps += other.gaps;
+        self.duplicates += other.duplicates;
+        self.last_at_ns = self.last_at_ns.max(other.last_at_ns);
+        self.cpu_secs += other.cpu_secs;
+        for (us, count) in other.latency_us {
+            *self.latency_us.entry(us).or_insert(0) += count;
         }
     }
 }
