@@ -9,6 +9,7 @@
 # upstream simulator share CPU 1. Each run gets a freshly started server.
 #
 # Settings (environment): QUICK=1 (short runs, small sizes), ONLY=gateway|nchan,
+# REPEAT=N (rounds; the table shows each figure's median),
 # DURATION (seconds per fan-out run, default 10), OUT (result directory),
 # WORKLOADS (only these labels, e.g. "fan-1k idle-19k"), SKIP_BUILD=1.
 set -euo pipefail
@@ -36,6 +37,7 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
 fi
 
 QUICK="${QUICK:-0}"
+REPEAT="${REPEAT:-1}"
 ONLY="${ONLY:-}"
 DURATION="${DURATION:-10}"
 out="${OUT:-$root/bench/out/$(date +%Y%m%d-%H%M%S)}"
@@ -129,7 +131,7 @@ run() {
   echo "== $label on $server (load: $(cut -d' ' -f1-3 /proc/loadavg))"
   "${client_cpu[@]}" "$bin/loadgen" run --server "$server" --label "$label" \
     --sub "$sub_url" --pub "$pub_url" --pub-kind "$pub_kind" "${server_pids[@]}" \
-    --json "$out/$label-$server.json" "$@" || echo "   ($label on $server: FAILED, see above)"
+    --json "$out/$label-$server-$round.json" "$@" || echo "   ($label on $server: FAILED, see above)"
   stop_all
 }
 
@@ -155,29 +157,33 @@ fi
 servers=(gateway nchan)
 [ -n "$ONLY" ] && servers=("$ONLY")
 
-for server in "${servers[@]}"; do
-  for w in "${fanout[@]}"; do
-    IFS=: read -r label n rate <<<"$w"
-    run "$server" "$label" --subscribers "$n" --rate "$rate" --duration "$DURATION"
-  done
-  for w in "${closed[@]}"; do
-    IFS=: read -r label n <<<"$w"
-    run "$server" "$label" --subscribers "$n" --rate 0 --duration "$DURATION"
-  done
-  for w in "${idle[@]}"; do
-    IFS=: read -r label n <<<"$w"
-    run "$server" "$label" --subscribers "$n" --mode idle --hold 3
+# Rounds alternate the servers, so a slow drift in the machine's load hits both alike.
+for round in $(seq 1 "$REPEAT"); do
+  for server in "${servers[@]}"; do
+    for w in "${fanout[@]}"; do
+      IFS=: read -r label n rate <<<"$w"
+      run "$server" "$label" --subscribers "$n" --rate "$rate" --duration "$DURATION"
+    done
+    for w in "${closed[@]}"; do
+      IFS=: read -r label n <<<"$w"
+      run "$server" "$label" --subscribers "$n" --rate 0 --duration "$DURATION"
+    done
+    for w in "${idle[@]}"; do
+      IFS=: read -r label n <<<"$w"
+      run "$server" "$label" --subscribers "$n" --mode idle --hold 3
+    done
   done
 done
 
 echo
 echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "== side by side (ratio = ${servers[0]} / ${servers[1]:-})"
+echo "== side by side (ratio = ${servers[0]} / ${servers[1]:-}; medians of $REPEAT round(s))"
 files=()
 for w in "${fanout[@]}" "${closed[@]}" "${idle[@]}"; do
   for server in "${servers[@]}"; do
-    f="$out/${w%%:*}-$server.json"
-    [ -e "$f" ] && files+=("$f")
+    for f in "$out/${w%%:*}-$server-"*.json; do
+      [ -e "$f" ] && files+=("$f")
+    done
   done
 done
 "$bin/loadgen" table "${files[@]}" | tee "$out/table.txt"

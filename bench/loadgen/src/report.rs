@@ -202,7 +202,8 @@ fn rate_text(rate: f64) -> String {
 }
 
 /// One side-by-side table: a row per label and metric, a column per server, and the ratio of
-/// the first server's figure to the second's.
+/// the first server's figure to the second's. Several runs of one label and server (rounds)
+/// show each figure's median; their checks pass only if every run passed.
 pub fn side_by_side(reports: &[Report]) -> String {
     let mut servers: Vec<&str> = Vec::new();
     let mut labels: Vec<&str> = Vec::new();
@@ -214,10 +215,20 @@ pub fn side_by_side(reports: &[Report]) -> String {
             labels.push(&r.label);
         }
     }
-    let find = |label: &str, server: &str| {
+    let runs = |label: &str, server: &str| -> Vec<&Report> {
         reports
             .iter()
-            .find(|r| r.label == label && r.server == server)
+            .filter(|r| r.label == label && r.server == server)
+            .collect()
+    };
+    let median = |label: &str, server: &str, get: fn(&Report) -> Option<f64>| {
+        let mut values: Vec<f64> = runs(label, server).into_iter().filter_map(get).collect();
+        values.sort_by(f64::total_cmp);
+        match values.len() {
+            0 => None,
+            n if n % 2 == 1 => Some(values[n / 2]),
+            n => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+        }
     };
     type Metric = (&'static str, fn(&Report) -> Option<f64>, &'static str);
     let metrics: [Metric; 8] = [
@@ -264,10 +275,7 @@ pub fn side_by_side(reports: &[Report]) -> String {
     out.push('\n');
     for label in &labels {
         for (name, get, format) in &metrics {
-            let values: Vec<Option<f64>> = servers
-                .iter()
-                .map(|s| find(label, s).and_then(get))
-                .collect();
+            let values: Vec<Option<f64>> = servers.iter().map(|s| median(label, s, *get)).collect();
             if values.iter().all(Option::is_none) {
                 continue;
             }
@@ -293,10 +301,13 @@ pub fn side_by_side(reports: &[Report]) -> String {
         }
         let status: Vec<String> = servers
             .iter()
-            .map(|s| match find(label, s) {
-                Some(r) if r.passed => "pass".to_string(),
-                Some(_) => "FAIL".to_string(),
-                None => "-".to_string(),
+            .map(|s| {
+                let all = runs(label, s);
+                match all.iter().filter(|r| !r.passed).count() {
+                    _ if all.is_empty() => "-".to_string(),
+                    0 => "pass".to_string(),
+                    failed => format!("FAIL {failed}/{}", all.len()),
+                }
             })
             .collect();
         out.push_str(&format!("{label:<14} {:<24}", "checks (gaps/dups/errors)"));
