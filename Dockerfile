@@ -4,6 +4,10 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY openapi ./openapi
+# The workspace names the load generator and the criterion benches: their sources must be
+# there for the manifest to load, though only the gateway is built.
+COPY bench/loadgen ./bench/loadgen
+COPY bench/criterion ./bench/criterion
 RUN cargo build --release --locked && strip target/release/tastytrade-gateway
 
 FROM debian:bookworm-slim

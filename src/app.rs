@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -124,7 +125,15 @@ fn serve_plain(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let stop = async move { api::sse::shutdown_signal(&mut stop).await };
-        if let Err(error) = axum::serve(listener, app)
+        // Stream frames are small and must leave at once: without TCP_NODELAY, Nagle holds
+        // one back until the subscriber's delayed ACK (up to 40 ms on Linux).
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        // A Router given as is would be deep-cloned for every connection (axum rebuilds its
+        // route table per connection, ~30 KiB here) and kept for as long as the connection
+        // lives, which for a stream is forever; the make-service shares one.
+        if let Err(error) = axum::serve(listener, app.into_make_service())
             .with_graceful_shutdown(stop)
             .await
         {

@@ -10,6 +10,9 @@ use serde_json::Value;
 pub struct Masker {
     /// (full number, masked form), longest first so that a number containing another wins.
     numbers: Vec<(String, String)>,
+    /// The first bytes of the numbers, as a bit set: a string with none of them cannot hold
+    /// a number, and most keys and values are rejected by this one pass over their bytes.
+    first_bytes: [u64; 4],
 }
 
 /// `***` followed by the last four characters of `number`.
@@ -34,7 +37,19 @@ impl Masker {
             .collect();
         numbers.sort_by_key(|(full, _)| std::cmp::Reverse(full.len()));
         numbers.dedup();
-        Self { numbers }
+        let mut first_bytes = [0u64; 4];
+        for byte in numbers.iter().filter_map(|(full, _)| full.bytes().next()) {
+            first_bytes[usize::from(byte / 64)] |= 1 << (byte % 64);
+        }
+        Self {
+            numbers,
+            first_bytes,
+        }
+    }
+
+    fn may_hold_a_number(&self, text: &str) -> bool {
+        text.bytes()
+            .any(|b| self.first_bytes[usize::from(b / 64)] & (1 << (b % 64)) != 0)
     }
 
     /// Masks every string in `value`, in place, keys included.
@@ -64,6 +79,9 @@ impl Masker {
 
     /// The masked form of `text` if it contains an account number, else `None`.
     pub fn mask_str(&self, text: &str) -> Option<String> {
+        if !self.may_hold_a_number(text) {
+            return None;
+        }
         let mut out: Option<String> = None;
         for (full, masked) in &self.numbers {
             let current = out.as_deref().unwrap_or(text);

@@ -3,9 +3,9 @@
 //! ids, event types and transports only, never an account number.
 
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use metrics::{counter, gauge, histogram};
+use metrics::{Counter, Histogram, counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::model::LinkState;
@@ -13,6 +13,9 @@ use crate::model::LinkState;
 /// The recorder is process-wide: the first gateway in a process installs it, later ones
 /// (tests start many) share it.
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// How often histogram samples are folded in when nobody scrapes /metrics.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// Installs the recorder if nothing did yet; returns the handle to render with.
 pub fn install() -> Option<PrometheusHandle> {
@@ -23,7 +26,21 @@ pub fn install() -> Option<PrometheusHandle> {
                 .set_buckets_for_metric(Matcher::Full(EVENT_LAG.into()), &lag_buckets)
                 .ok()?;
             match builder.install_recorder() {
-                Ok(handle) => Some(handle),
+                Ok(handle) => {
+                    // Histograms keep every sample until upkeep folds them in; /metrics runs
+                    // it, but without a scraper the lag histogram (a sample per delivery)
+                    // would grow without bound.
+                    let upkeep = handle.clone();
+                    let _ = std::thread::Builder::new()
+                        .name("metrics-upkeep".into())
+                        .spawn(move || {
+                            loop {
+                                std::thread::sleep(UPKEEP_EVERY);
+                                upkeep.run_upkeep();
+                            }
+                        });
+                    Some(handle)
+                }
                 Err(error) => {
                     tracing::warn!(%error, "could not install the metrics recorder; /metrics will be empty");
                     None
@@ -63,6 +80,48 @@ impl Drop for SubscriberGauge {
 pub fn published(account: &str, kind: &str) {
     counter!(EVENTS_PUBLISHED, "account" => account.to_string(), "type" => kind.to_string())
         .increment(1);
+}
+
+/// One subscriber's delivery metrics. A delivery is the hottest path (every event times
+/// every subscriber): a metric looked up by its labels costs an allocation and a hash of the
+/// labels each time, a kept handle only an atomic add.
+pub struct Deliveries {
+    transport: &'static str,
+    lag: Histogram,
+    /// Counters by event type (a handful; a short list beats a hash).
+    by_kind: Vec<(String, Counter)>,
+}
+
+impl Deliveries {
+    pub fn new(transport: &'static str) -> Self {
+        Self {
+            transport,
+            lag: histogram!(EVENT_LAG, "transport" => transport),
+            by_kind: Vec::new(),
+        }
+    }
+
+    /// One event sent; `upstream_ms` is tastytrade's timestamp, if any.
+    pub fn record(&mut self, kind: &str, upstream_ms: Option<i64>) {
+        let index = match self.by_kind.iter().position(|(k, _)| k == kind) {
+            Some(index) => index,
+            None => {
+                let transport = self.transport;
+                let count = counter!(EVENTS_DELIVERED, "transport" => transport, "type" => kind.to_string());
+                self.by_kind.push((kind.to_string(), count));
+                self.by_kind.len() - 1
+            }
+        };
+        self.by_kind[index].1.increment(1);
+        if let Some(ms) = upstream_ms {
+            // SystemTime, not chrono's Utc::now: no calendar arithmetic per delivery.
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(ms, |d| d.as_millis() as i64);
+            let lag = Duration::from_millis(now.saturating_sub(ms).max(0) as u64);
+            self.lag.record(lag.as_secs_f64());
+        }
+    }
 }
 
 /// One event sent to one subscriber; `upstream_ms` is tastytrade's timestamp, if any.

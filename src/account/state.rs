@@ -4,6 +4,7 @@
 //! instrument type (`quantity-direction: Zero` removes one). A REST baseline is diffed against
 //! the state into ordinary events, so "snapshot + events = state" survives every resync.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
@@ -99,10 +100,26 @@ fn loses_fills(current: &Value, incoming: &Value) -> bool {
 }
 
 /// The order with repeated `fill-id`s in a leg kept once (a fill is never counted twice).
-fn dedupe_fills(order: &Value) -> Value {
+/// Borrowed as it is when no leg repeats a fill (the usual case): no copy of the order.
+fn dedupe_fills(order: &Value) -> Cow<'_, Value> {
+    let repeats = |fills: &Vec<Value>| {
+        let mut seen = std::collections::HashSet::new();
+        !fills
+            .iter()
+            .all(|fill| id_text(fill.get("fill-id")).is_none_or(|id| seen.insert(id)))
+    };
+    let legs = order.get("legs").and_then(Value::as_array);
+    let any_repeat = legs.into_iter().flatten().any(|leg| {
+        leg.get("fills")
+            .and_then(Value::as_array)
+            .is_some_and(repeats)
+    });
+    if !any_repeat {
+        return Cow::Borrowed(order);
+    }
     let mut order = order.clone();
     normalize("Order", &mut order);
-    order
+    Cow::Owned(order)
 }
 
 /// Brings an object to the form the state holds, so that what is published is exactly what
@@ -146,12 +163,13 @@ pub struct AccountState {
     pub trading_status: Option<Value>,
 }
 
-fn upsert<K: Ord>(map: &mut BTreeMap<K, Value>, key: K, data: &Value) -> Applied {
+/// Stores `data` under `key` unless it is the same or older; copies it only to store it.
+fn upsert<K: Ord>(map: &mut BTreeMap<K, Value>, key: K, data: Cow<'_, Value>) -> Applied {
     match map.get(&key) {
-        Some(current) if current == data => Applied::Unchanged,
-        Some(current) if is_stale(current, data) => Applied::Stale,
+        Some(current) if *current == *data => Applied::Unchanged,
+        Some(current) if is_stale(current, &data) => Applied::Stale,
         _ => {
-            map.insert(key, data.clone());
+            map.insert(key, data.into_owned());
             Applied::Changed
         }
     }
@@ -183,12 +201,12 @@ impl AccountState {
                     {
                         return Applied::Stale;
                     }
-                    upsert(&mut self.orders, key, &dedupe_fills(data))
+                    upsert(&mut self.orders, key, dedupe_fills(data))
                 }
                 None => Applied::Invalid,
             },
             "ComplexOrder" => match ObjectKey::of(data) {
-                Some(key) => upsert(&mut self.complex_orders, key, data),
+                Some(key) => upsert(&mut self.complex_orders, key, Cow::Borrowed(data)),
                 None => Applied::Invalid,
             },
             "CurrentPosition" => {
@@ -205,7 +223,7 @@ impl AccountState {
                         None => Applied::Unchanged,
                     }
                 } else {
-                    upsert(&mut self.positions, key, data)
+                    upsert(&mut self.positions, key, Cow::Borrowed(data))
                 }
             }
             _ => Applied::PassThrough,

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{SelectAll, Stream, StreamExt};
+use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::watch;
+use tokio::time::{Instant, Sleep};
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
@@ -33,12 +35,33 @@ pub enum Item {
     Idle,
 }
 
-type Live = Pin<Box<dyn Stream<Item = Result<Arc<Published>, BroadcastStreamRecvError>> + Send>>;
+type Merged = Pin<Box<dyn Stream<Item = Result<Arc<Published>, BroadcastStreamRecvError>> + Send>>;
+
+/// The live buses of a feed. One account (the common case) is read straight off its
+/// receiver: merging costs a boxed future and a task node per event and subscriber.
+enum Live {
+    One(broadcast::Receiver<Arc<Published>>),
+    Many(SelectAll<Merged>),
+}
+
+impl Live {
+    /// The next event (cancel-safe), `None` once every bus closed.
+    async fn next(&mut self) -> Option<Result<Arc<Published>, BroadcastStreamRecvError>> {
+        match self {
+            Live::One(receiver) => match receiver.recv().await {
+                Ok(event) => Some(Ok(event)),
+                Err(RecvError::Lagged(n)) => Some(Err(BroadcastStreamRecvError::Lagged(n))),
+                Err(RecvError::Closed) => None,
+            },
+            Live::Many(all) => all.next().await,
+        }
+    }
+}
 
 pub struct Feed {
     epoch: String,
     initial: VecDeque<Item>,
-    live: SelectAll<Live>,
+    live: Live,
     /// (public id, last seq delivered or skipped), in subscription order.
     positions: Vec<(String, u64)>,
     types: Option<HashSet<String>>,
@@ -47,6 +70,11 @@ pub struct Feed {
     /// `sse` or `ws`, for the metrics.
     transport: &'static str,
     _gauge: crate::metrics::SubscriberGauge,
+    deliveries: crate::metrics::Deliveries,
+    /// The keep-alive timer, armed on the first wait.
+    idle: Option<Pin<Box<Sleep>>>,
+    /// When an item was last handed out (the keep-alive counts from there).
+    last_sent: Instant,
 }
 
 /// A resume position per account: `public id -> (epoch, seq)`.
@@ -66,7 +94,7 @@ impl Feed {
             .map(|a| a.epoch().to_string())
             .unwrap_or_default();
         let mut initial = VecDeque::new();
-        let mut live = SelectAll::new();
+        let mut receivers = Vec::with_capacity(accounts.len());
         let mut positions = Vec::with_capacity(accounts.len());
         for account in accounts {
             let id = account.info.public_id.clone();
@@ -99,8 +127,18 @@ impl Feed {
                 }
             };
             positions.push((id, position));
-            live.push(Box::pin(BroadcastStream::new(receiver)) as Live);
+            receivers.push(receiver);
         }
+        let live = if receivers.len() == 1 {
+            Live::One(receivers.remove(0))
+        } else {
+            Live::Many(
+                receivers
+                    .into_iter()
+                    .map(|r| Box::pin(BroadcastStream::new(r)) as Merged)
+                    .collect(),
+            )
+        };
         Self {
             epoch,
             initial,
@@ -111,6 +149,9 @@ impl Feed {
             ended: false,
             transport,
             _gauge: crate::metrics::SubscriberGauge::open(transport),
+            deliveries: crate::metrics::Deliveries::new(transport),
+            idle: None,
+            last_sent: Instant::now(),
         }
     }
 
@@ -146,7 +187,7 @@ impl Feed {
                 Item::Event(event) => {
                     let event = event.clone();
                     if self.advance(&event.account, event.seq) && self.wanted(&event) {
-                        crate::metrics::delivered(self.transport, &event.kind, event.upstream_ms);
+                        self.deliveries.record(&event.kind, event.upstream_ms);
                         return Some(item);
                     }
                 }
@@ -156,16 +197,20 @@ impl Feed {
         if self.ended {
             return None;
         }
-        // Measured from the last item handed out, not from the last event received: events
-        // that are filtered out or already delivered must not hold back the keep-alive.
-        let idle = tokio::time::sleep(keep_alive);
-        tokio::pin!(idle);
+        // The keep-alive timer is armed once and moved only when it fires before the stream
+        // was silent for `keep_alive`: a delivery then costs no timer (de)registration.
         loop {
+            let idle = self
+                .idle
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(keep_alive)));
             tokio::select! {
+                // Ready events first: the other branches then are not even polled.
+                biased;
                 received = self.live.next() => match received {
                     Some(Ok(event)) => {
                         if self.advance(&event.account, event.seq) && self.wanted(&event) {
-                            crate::metrics::delivered(self.transport, &event.kind, event.upstream_ms);
+                            self.deliveries.record(&event.kind, event.upstream_ms);
+                            self.last_sent = Instant::now();
                             return Some(Item::Event(event));
                         }
                     }
@@ -176,7 +221,17 @@ impl Feed {
                     }
                     None => return None,
                 },
-                _ = &mut idle => return Some(Item::Idle),
+                _ = idle.as_mut() => {
+                    let (now, due) = (Instant::now(), self.last_sent + keep_alive);
+                    let Some(idle) = self.idle.as_mut() else { continue };
+                    if due > now {
+                        idle.as_mut().reset(due);
+                        continue;
+                    }
+                    self.last_sent = now;
+                    idle.as_mut().reset(now + keep_alive);
+                    return Some(Item::Idle);
+                }
                 _ = super::sse::shutdown_signal(&mut self.shutdown) => {
                     self.ended = true;
                     return Some(Item::ShuttingDown);

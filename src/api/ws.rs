@@ -71,8 +71,11 @@ pub async fn upgrade(
     if !origin_allowed(&app, &headers) {
         return Err(ApiError::OriginNotAllowed);
     }
+    // Clients send a few small ops; tungstenite's default 128 KiB read buffer per
+    // connection would be most of a subscriber's memory (it still grows for a big message).
     Ok(ws
         .max_message_size(64 * 1024)
+        .read_buffer_size(4 * 1024)
         .on_upgrade(move |socket| session(app, caller, socket)))
 }
 

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -139,6 +140,11 @@ pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
         let shutdown = async move {
             let _ = server_stop.wait_for(|stopped| *stopped).await;
         };
+        // Streamer frames leave at once, as tastytrade's do: Nagle would hold a small one
+        // back until the gateway's delayed ACK (up to 40 ms).
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         if let Err(error) = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await

@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# bench/run.sh: the side-by-side benchmark. Builds the gateway and the load generator in
+# release, then runs the gateway and nchan (Debian libnginx-mod-nchan) in turn on identical
+# workloads (fan-out at 100 / 1,000 / 10,000 SSE subscribers, at a fixed rate and closed-loop;
+# idle capacity at 5k / 10k / 19k) and prints one table with ratios (gateway / nchan).
+#
+# Placement: each server runs pinned to CPU 0 (one core each: nchan has one worker, the
+# gateway's runtime sizes itself to its one CPU); the load generator and the gateway's
+# upstream simulator share CPU 1. Each run gets a freshly started server.
+#
+# Settings (environment): QUICK=1 (short runs, small sizes), ONLY=gateway|nchan,
+# REPEAT=N (rounds; the table shows each figure's median),
+# DURATION (seconds per fan-out run, default 10), OUT (result directory),
+# WORKLOADS (only these labels, e.g. "fan-1k idle-19k"), SKIP_BUILD=1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+bin="$CARGO_TARGET_DIR/release"
+
+# Every subscriber is a descriptor, on both ends: take the whole hard limit.
+ulimit -n "$(ulimit -Hn)"
+
+if [ ! -e /usr/lib/nginx/modules/ngx_nchan_module.so ] || ! command -v nginx >/dev/null; then
+  echo "== installing nginx + nchan (Debian packages)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light libnginx-mod-nchan >/dev/null
+fi
+
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+  echo "== cargo build --release (gateway + loadgen)"
+  jobs=""
+  # Other builds on the machine: don't crowd them.
+  if awk '{exit !($1 > 0.7)}' /proc/loadavg; then jobs="-j 1"; fi
+  # shellcheck disable=SC2086
+  cargo build --release --locked $jobs -p tastytrade-gateway -p loadgen
+fi
+
+QUICK="${QUICK:-0}"
+REPEAT="${REPEAT:-1}"
+ONLY="${ONLY:-}"
+DURATION="${DURATION:-10}"
+out="${OUT:-$root/bench/out/$(date +%Y%m%d-%H%M%S)}"
+mkdir -p "$out"
+echo "== results in $out"
+
+cpus=$(nproc)
+if [ "$cpus" -ge 2 ]; then
+  server_cpu=(taskset -c 0)
+  client_cpu=(taskset -c 1)
+else
+  server_cpu=()
+  client_cpu=()
+fi
+
+gw_port=18080
+sim_port=18081
+nchan_port=18090
+pids=()
+
+stop_all() {
+  for pid in "${pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  pids=()
+}
+trap stop_all EXIT
+
+wait_for() { # url
+  for _ in $(seq 1 200); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "$1 did not come up" >&2
+  return 1
+}
+
+# Starts the server $1 (gateway|nchan); sets sub_url, pub_url, pub_kind, server_pids.
+start_server() {
+  case "$1" in
+    gateway)
+      "${client_cpu[@]}" "$bin/tastytrade-gateway" simulate --listen "127.0.0.1:$sim_port" --rate 0 \
+        >"$out/sim.log" 2>&1 &
+      pids+=($!)
+      wait_for "http://127.0.0.1:$sim_port/sim/stats"
+      "${server_cpu[@]}" "$bin/tastytrade-gateway" --listen "127.0.0.1:$gw_port" \
+        --api-url "http://127.0.0.1:$sim_port" --streamer-url "ws://127.0.0.1:$sim_port/streamer" \
+        >"$out/gateway.log" 2>&1 &
+      local gw=$!
+      pids+=($gw)
+      wait_for "http://127.0.0.1:$gw_port/readyz"
+      sub_url="http://127.0.0.1:$gw_port/v1/accounts/individual/events"
+      pub_url="http://127.0.0.1:$sim_port/sim/accounts/5WT31842/events"
+      pub_kind=sim
+      server_pids=(--pid "$gw")
+      ;;
+    nchan)
+      local prefix="$out/nchan"
+      rm -rf "$prefix"
+      mkdir -p "$prefix"
+      sed -e "s|@PREFIX@|$prefix|g" -e "s|@PORT@|$nchan_port|g" \
+        "$root/bench/peers/nchan/nginx.conf.in" >"$prefix/nginx.conf"
+      "${server_cpu[@]}" nginx -p "$prefix" -c "$prefix/nginx.conf" >"$out/nginx.log" 2>&1 &
+      local master=$!
+      pids+=($master)
+      # The publish endpoint answers GET with the channel's info (404 before a message).
+      for _ in $(seq 1 200); do
+        code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$nchan_port/pub/bench" || true)
+        [ "$code" = 404 ] || [ "$code" = 200 ] && break
+        sleep 0.05
+      done
+      local workers
+      workers=$(pgrep -P "$master" | tr '\n' ' ')
+      sub_url="http://127.0.0.1:$nchan_port/sub/bench"
+      pub_url="http://127.0.0.1:$nchan_port/pub/bench"
+      pub_kind=plain
+      server_pids=(--pid "$master")
+      for w in $workers; do server_pids+=(--pid "$w"); done
+      ;;
+  esac
+}
+
+# run SERVER LABEL loadgen-args...
+run() {
+  local server=$1 label=$2
+  shift 2
+  start_server "$server"
+  echo "== $label on $server (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+  "${client_cpu[@]}" "$bin/loadgen" run --server "$server" --label "$label" \
+    --sub "$sub_url" --pub "$pub_url" --pub-kind "$pub_kind" "${server_pids[@]}" \
+    --json "$out/$label-$server-$round.json" "$@" || echo "   ($label on $server: FAILED, see above)"
+  stop_all
+}
+
+if [ "$QUICK" = 1 ]; then
+  fanout=("fan-100:100:100" "fan-1k:1000:100")
+  closed=("max-1k:1000")
+  idle=("idle-1k:1000")
+  DURATION="${DURATION_QUICK:-3}"
+else
+  # label:subscribers:events per second (10,000 x 100/s would be a million deliveries a
+  # second, past both servers on one core, so the 10k run is at 10/s)
+  fanout=("fan-100:100:100" "fan-1k:1000:100" "fan-10k:10000:10")
+  closed=("max-100:100" "max-1k:1000" "max-10k:10000")
+  idle=("idle-5k:5000" "idle-10k:10000" "idle-19k:19000")
+fi
+if [ -n "${WORKLOADS:-}" ]; then
+  # Only the labels named in WORKLOADS (space-separated), e.g. WORKLOADS="fan-1k idle-19k".
+  keep() { local w out=(); for w in "$@"; do [[ " $WORKLOADS " == *" ${w%%:*} "* ]] && out+=("$w"); done; echo "${out[@]}"; }
+  read -r -a fanout <<<"$(keep "${fanout[@]}")"
+  read -r -a closed <<<"$(keep "${closed[@]}")"
+  read -r -a idle <<<"$(keep "${idle[@]}")"
+fi
+servers=(gateway nchan)
+[ -n "$ONLY" ] && servers=("$ONLY")
+
+# Rounds alternate the servers, so a slow drift in the machine's load hits both alike.
+for round in $(seq 1 "$REPEAT"); do
+  for server in "${servers[@]}"; do
+    for w in "${fanout[@]}"; do
+      IFS=: read -r label n rate <<<"$w"
+      run "$server" "$label" --subscribers "$n" --rate "$rate" --duration "$DURATION"
+    done
+    for w in "${closed[@]}"; do
+      IFS=: read -r label n <<<"$w"
+      run "$server" "$label" --subscribers "$n" --rate 0 --duration "$DURATION"
+    done
+    for w in "${idle[@]}"; do
+      IFS=: read -r label n <<<"$w"
+      run "$server" "$label" --subscribers "$n" --mode idle --hold 3
+    done
+  done
+done
+
+echo
+echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== side by side (ratio = ${servers[0]} / ${servers[1]:-}; medians of $REPEAT round(s))"
+files=()
+for w in "${fanout[@]}" "${closed[@]}" "${idle[@]}"; do
+  for server in "${servers[@]}"; do
+    for f in "$out/${w%%:*}-$server-"*.json; do
+      [ -e "$f" ] && files+=("$f")
+    done
+  done
+done
+"$bin/loadgen" table "${files[@]}" | tee "$out/table.txt"
