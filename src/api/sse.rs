@@ -37,8 +37,8 @@ pub struct EventsQuery {
     pub access_token: Option<String>,
 }
 
-/// Splits `<epoch>-<seq>`.
-fn parse_event_id(text: &str) -> Option<(&str, u64)> {
+/// Splits `<epoch>-<seq>` (a `Last-Event-ID` of one account's stream).
+pub fn parse_event_id(text: &str) -> Option<(&str, u64)> {
     let (epoch, seq) = text.trim().rsplit_once('-')?;
     Some((epoch, seq.parse().ok()?))
 }

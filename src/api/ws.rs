@@ -34,9 +34,10 @@ const PING_EVERY: Duration = Duration::from_secs(30);
 /// Close code for a client that fell too far behind.
 pub const CLOSE_SLOW_CONSUMER: u16 = 4008;
 
+/// A message from a WebSocket client.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase", deny_unknown_fields)]
-enum ClientMessage {
+pub enum ClientMessage {
     Subscribe {
         id: Option<Value>,
         #[serde(default)]
@@ -95,6 +96,11 @@ fn origin_allowed(app: &AppState, headers: &HeaderMap) -> bool {
         .and_then(|o| o.split_once("://"))
         .map(|(_, rest)| rest);
     matches!((host, origin_host), (Some(host), Some(origin_host)) if host.eq_ignore_ascii_case(origin_host))
+}
+
+/// Parses one client text message (the fuzz target `ws_client_message` calls this).
+pub fn parse_client_message(text: &str) -> Result<ClientMessage, serde_json::Error> {
+    serde_json::from_str(text)
 }
 
 fn text(value: Value) -> Message {
@@ -185,7 +191,7 @@ async fn session(app: AppState, caller: Caller, socket: WebSocket) {
             message = incoming.next() => match message {
                 None | Some(Err(_)) => break None,
                 Some(Ok(Message::Close(_))) => break None,
-                Some(Ok(Message::Text(body))) => Some(match serde_json::from_str::<ClientMessage>(body.as_str()) {
+                Some(Ok(Message::Text(body))) => Some(match parse_client_message(body.as_str()) {
                     Ok(ClientMessage::Subscribe { id, accounts, types, resume }) => match subscribe(&app, &caller, &id, accounts, types, resume) {
                         Ok((opened, ack)) => {
                             feed = Some(opened);
