@@ -78,7 +78,10 @@ async fn serve(args: ServeArgs) -> ExitCode {
     let config = match Config::from_args(args) {
         Ok(config) => config,
         Err(error) => {
-            eprintln!("tastytrade-gateway: invalid setting {error}");
+            eprintln!(
+                "tastytrade-gateway: invalid setting {}",
+                tastytrade_gateway::mask::diagnostic(&error.to_string())
+            );
             return ExitCode::from(2);
         }
     };
@@ -88,6 +91,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
     let gateway = match app::start(config).await {
         Ok(gateway) => gateway,
         Err(error) => {
+            let error = tastytrade_gateway::mask::diagnostic(&error.to_string());
             eprintln!("tastytrade-gateway: {error}");
             return ExitCode::FAILURE;
         }

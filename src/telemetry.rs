@@ -18,20 +18,53 @@ const TRANSPORT_CRATES: [&str; 6] = [
     "reqwest",
 ];
 
-/// Installs the global subscriber; `RUST_LOG` overrides the default level (`info`).
-pub fn init(format: LogFormat) {
-    let mut filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info"));
-    // At trace level these crates log whole frames and headers, tokens and account numbers
-    // included; whatever RUST_LOG asks, they stop at debug.
-    for capped in TRANSPORT_CRATES {
-        if let Ok(directive) = format!("{capped}=debug").parse() {
-            filter = filter.add_directive(directive);
+/// The filter: `RUST_LOG`, else `info`. At trace level the transport crates log whole
+/// frames and headers, tokens included, so whatever RUST_LOG asks they stop at debug; the
+/// cap is added only when something asks for trace, so it never raises a crate's level.
+pub fn filter() -> EnvFilter {
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    if filter.max_level_hint() == Some(tracing_subscriber::filter::LevelFilter::TRACE) {
+        for capped in TRANSPORT_CRATES {
+            if let Ok(directive) = format!("{capped}=debug").parse() {
+                filter = filter.add_directive(directive);
+            }
         }
     }
+    filter
+}
+
+/// Writes log lines to stderr with every account number masked ([`crate::mask::diagnostic`]):
+/// whatever a log line quotes (a serde error, an error reply of tastytrade, a close reason,
+/// a dependency's debug line), no full account number leaves through the log.
+#[derive(Clone, Copy, Default)]
+pub struct MaskedStderr;
+
+impl std::io::Write for MaskedStderr {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let line = String::from_utf8_lossy(bytes);
+        std::io::stderr().write_all(crate::mask::diagnostic(&line).as_bytes())?;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for MaskedStderr {
+    type Writer = MaskedStderr;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        MaskedStderr
+    }
+}
+
+/// Installs the global subscriber; `RUST_LOG` overrides the default level (`info`).
+pub fn init(format: LogFormat) {
+    let filter = filter();
     let (pretty, json) = match format {
         LogFormat::Pretty => (
-            Some(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)),
+            Some(tracing_subscriber::fmt::layer().with_writer(MaskedStderr)),
             None,
         ),
         LogFormat::Json => (
@@ -40,7 +73,7 @@ pub fn init(format: LogFormat) {
                 tracing_subscriber::fmt::layer()
                     .json()
                     .flatten_event(true)
-                    .with_writer(std::io::stderr),
+                    .with_writer(MaskedStderr),
             ),
         ),
     };

@@ -150,6 +150,11 @@ impl Account {
         self.masker.mask_text(text)
     }
 
+    /// `text` (a log line, an error or status text) with every account number masked.
+    pub fn mask_diagnostic(&self, text: &str) -> String {
+        self.masker.mask_diagnostic(text)
+    }
+
     /// Applies one upstream notification; returns what it did.
     pub fn ingest(
         &self,
@@ -317,7 +322,7 @@ impl Account {
             }
         }
         if let Some(error) = inner.status.last_error.take() {
-            inner.status.last_error = Some(self.masker.mask_text(&error));
+            inner.status.last_error = Some(self.masker.mask_diagnostic(&error));
         }
         if inner.status.state != before.state {
             crate::metrics::upstream_state(id, inner.status.state);
