@@ -27,6 +27,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/sim/faults", get(faults).delete(clear_faults))
         .route("/sim/faults/{name}", post(arm_fault))
         .route("/sim/stats", get(stats))
+        .route("/sim/attempts", get(attempts))
         .with_state(sim)
 }
 
@@ -64,8 +65,9 @@ async fn index() -> Json<Value> {
             "POST /sim/accounts/{number}/events": "{\"type\",\"data\"} | {\"events\":[...],\"batch\":bool} | {\"raw\":\"<frame>\"}",
             "POST /sim/events": "{\"channel\":\"quote-alerts|public-watchlists|user-messages\",\"type\",\"data\"} | {\"channel\",\"raw\"}",
             "GET|POST /sim/script": "{\"paused\":bool,\"rate\":steps_per_second}",
-            "POST /sim/faults/{name}": "drop | close | silent {enabled} | malformed | oversized {bytes,fragmented} | expire-tokens | rest-errors {count,status,retry_after_secs} | latency {ms}; socket faults take an optional {account}",
-            "DELETE /sim/faults": "clear silent, REST errors and latency",
+            "POST /sim/faults/{name}": "drop | close {reason} | silent {enabled} | malformed | oversized {bytes,fragmented} | expire-tokens | rest-errors {count,status,retry_after_secs} | latency {ms} | outage {secs} (drops every socket; REST and streamer answer 503 for secs); socket faults take an optional {account}",
+            "DELETE /sim/faults": "clear silent, REST errors, latency and an outage",
+            "GET /sim/attempts": "[[ms, \"streamer\"|\"rest\"], ...]: when each streamer handshake and account REST call came (ms since start)",
             "GET /sim/stats": "counters (messages, heartbeats, expired-token messages, ...)",
         }
     }))
@@ -231,6 +233,7 @@ async fn clear_faults(State(sim): State<Arc<Sim>>) -> Json<Value> {
     let mut state = sim.lock();
     state.silent = false;
     state.rest_faults = Default::default();
+    state.outage_until = None;
     Json(json!({"cleared": true}))
 }
 
@@ -255,7 +258,15 @@ async fn arm_fault(State(sim): State<Arc<Sim>>, Path(name): Path<String>, body: 
     };
     match name.as_str() {
         "drop" => socket_fault(SocketFault::Drop),
-        "close" => socket_fault(SocketFault::CloseBye),
+        "close" => {
+            let reason = body.get("reason").and_then(Value::as_str).unwrap_or("Bye");
+            if reason.len() > 123 {
+                return bad_request("\"reason\" must be at most 123 bytes (a close frame's limit)");
+            }
+            socket_fault(SocketFault::CloseBye {
+                reason: reason.to_string(),
+            })
+        }
         "malformed" => socket_fault(SocketFault::Malformed),
         "oversized" => {
             let bytes = body
@@ -299,6 +310,15 @@ async fn arm_fault(State(sim): State<Arc<Sim>>, Path(name): Path<String>, body: 
             state.rest_faults.retry_after_secs = retry_after;
             Json(json!({"armed": name, "rest": state.rest_faults})).into_response()
         }
+        "outage" => {
+            let secs = body.get("secs").and_then(Value::as_f64).unwrap_or(2.0);
+            if !(0.0..=3600.0).contains(&secs) {
+                return bad_request("\"secs\" must be from 0 to 3600");
+            }
+            sim.lock().outage_until =
+                Some(std::time::Instant::now() + std::time::Duration::from_secs_f64(secs));
+            socket_fault(SocketFault::Drop)
+        }
         "latency" => {
             let ms = body.get("ms").and_then(Value::as_u64).unwrap_or(0);
             if ms > 60_000 {
@@ -309,6 +329,11 @@ async fn arm_fault(State(sim): State<Arc<Sim>>, Path(name): Path<String>, body: 
         }
         _ => not_found("unknown fault; see GET /sim/"),
     }
+}
+
+async fn attempts(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    let attempts = sim.attempts.lock().unwrap_or_else(|p| p.into_inner());
+    Json(json!(attempts.iter().collect::<Vec<_>>()))
 }
 
 async fn stats(State(sim): State<Arc<Sim>>) -> Json<Value> {

@@ -491,6 +491,43 @@ pub fn accounts(rng: &mut StdRng, numeric_user_ids: bool) -> Vec<SimAccount> {
     ]
 }
 
+/// `count` more open accounts, generated (numbers `5GA00001`, `5GA00002`, ...; nicknames
+/// `Generated 1`, ...), each with cash, one or two stock positions and no orders: for tests
+/// and benchmarks of many accounts.
+pub fn generated_accounts(rng: &mut StdRng, count: usize) -> Vec<SimAccount> {
+    const STOCKS: [(&str, &str); 4] = [
+        ("SPY", "512.4"),
+        ("AAPL", "187.3"),
+        ("VTI", "244.18"),
+        ("MSFT", "389.02"),
+    ];
+    (1..=count)
+        .map(|n| {
+            let number = format!(
+                "5G{}{:05}",
+                char::from(b'A' + ((n / 100_000) % 26) as u8),
+                n % 100_000
+            );
+            let nickname = format!("Generated {n}");
+            let (first, second) = (STOCKS[n % 4], STOCKS[(n + 1) % 4]);
+            let mut positions = vec![held(&number, first.0, "10", first.1)];
+            if n % 2 == 0 {
+                positions.push(held(&number, second.0, "5", second.1));
+            }
+            SimAccount {
+                account: account_object(&number, &nickname, "Individual", "Margin", false, rng),
+                balance: balance(&number, d("10000.0"), d("5000.0"), d("0.0"), d("0.0")),
+                positions,
+                orders: vec![],
+                complex_orders: vec![],
+                trading_status: trading_status(100 + n as u64, &number, "No Restrictions"),
+                number,
+                closed: false,
+            }
+        })
+        .collect()
+}
+
 /// The customer object `/customers/me` returns (tastyware needs the full shape).
 pub fn customer() -> Value {
     json!({

@@ -68,6 +68,8 @@ pub struct SimConfig {
     /// Whether some orders carry `user-id` as a number, as captured frames do. Off by default:
     /// tastyware parses `user-id` as a string and fails on a number (shared/protocol §8).
     pub numeric_user_ids: bool,
+    /// Generated accounts served beside the three demo accounts (`5GA00001`, ...).
+    pub extra_accounts: usize,
     pub credentials: SimCredentials,
 }
 
@@ -82,6 +84,7 @@ impl Default for SimConfig {
             heartbeat_window: Duration::from_secs(60),
             pings_count_as_heartbeat: true,
             numeric_user_ids: false,
+            extra_accounts: 0,
             credentials: SimCredentials::default(),
         }
     }

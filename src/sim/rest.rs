@@ -47,6 +47,16 @@ pub fn router(sim: Arc<Sim>) -> Router {
 /// refuses calls without a `User-Agent` as tastytrade does.
 async fn gate(State(sim): State<Arc<Sim>>, request: Request, next: Next) -> Response {
     SimStats::bump(&sim.stats.rest_calls);
+    if request.uri().path().starts_with("/accounts/") {
+        sim.record_attempt("rest");
+    }
+    if sim.in_outage() {
+        return rest_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "simulated_outage",
+            "Service unavailable",
+        );
+    }
     let (latency, injected) = {
         let mut state = sim.lock();
         let faults = &mut state.rest_faults;

@@ -32,8 +32,8 @@ pub enum Channel {
 pub enum SocketFault {
     /// Drop the TCP connection without a close frame.
     Drop,
-    /// Close with `1000 Bye`, as tastytrade was seen to.
-    CloseBye,
+    /// Close with `1000 Bye`, as tastytrade was seen to (or with another reason).
+    CloseBye { reason: String },
     /// Send a frame that is not valid JSON.
     Malformed,
     /// Send one valid notification of about `bytes` bytes, optionally in many fragments.
@@ -159,6 +159,8 @@ pub struct SimState {
     pub tokens: HashMap<String, (TokenKind, Instant)>,
     pub rest_faults: RestFaults,
     pub silent: bool,
+    /// Until when tastytrade is down: REST and streamer handshakes answer 503.
+    pub outage_until: Option<Instant>,
     pub rng: StdRng,
     pub next_order_id: u64,
     pub next_fill_id: u64,
@@ -220,6 +222,10 @@ pub struct Sim {
     state: Mutex<SimState>,
     hub: broadcast::Sender<Arc<Outbound>>,
     pub stats: SimStats,
+    /// When each streamer handshake and account REST call came (ms since the simulator
+    /// started, and which), the latest 100,000: `GET /sim/attempts`.
+    pub attempts: Mutex<std::collections::VecDeque<(u64, &'static str)>>,
+    started: Instant,
     pub stop: watch::Receiver<bool>,
     pub script: watch::Sender<ScriptSettings>,
 }
@@ -227,7 +233,11 @@ pub struct Sim {
 impl Sim {
     pub fn new(config: SimConfig, stop: watch::Receiver<bool>) -> Self {
         let mut rng = StdRng::seed_from_u64(config.seed);
-        let accounts = demo_data::accounts(&mut rng, config.numeric_user_ids);
+        let mut accounts = demo_data::accounts(&mut rng, config.numeric_user_ids);
+        accounts.extend(demo_data::generated_accounts(
+            &mut rng,
+            config.extra_accounts,
+        ));
         let (hub, _) = broadcast::channel(65_536);
         let script = watch::channel(ScriptSettings {
             paused: config.paused,
@@ -240,6 +250,7 @@ impl Sim {
                 tokens: HashMap::new(),
                 rest_faults: RestFaults::default(),
                 silent: false,
+                outage_until: None,
                 rng,
                 next_order_id: 301_000,
                 next_fill_id: 1,
@@ -249,8 +260,33 @@ impl Sim {
             config,
             hub,
             stats: SimStats::default(),
+            attempts: Mutex::default(),
+            started: Instant::now(),
             stop,
             script,
+        }
+    }
+
+    /// Records a streamer handshake (`streamer`) or an account REST call (`rest`).
+    pub fn record_attempt(&self, what: &'static str) {
+        let at = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let mut attempts = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
+        if attempts.len() == 100_000 {
+            attempts.pop_front();
+        }
+        attempts.push_back((at, what));
+    }
+
+    /// Whether an outage fault is in force.
+    pub fn in_outage(&self) -> bool {
+        let mut state = self.lock();
+        match state.outage_until {
+            Some(until) if Instant::now() < until => true,
+            Some(_) => {
+                state.outage_until = None;
+                false
+            }
+            None => false,
         }
     }
 

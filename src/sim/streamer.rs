@@ -39,6 +39,14 @@ pub fn router(sim: Arc<Sim>) -> Router {
 
 /// Answers the WebSocket handshake by hand and hands the upgraded connection to a socket task.
 async fn upgrade(State(sim): State<Arc<Sim>>, mut request: Request) -> Response {
+    sim.record_attempt("streamer");
+    if sim.in_outage() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "tastytrade is down (simulated outage)",
+        )
+            .into_response();
+    }
     let is_upgrade = request
         .headers()
         .get(header::UPGRADE)
@@ -232,9 +240,9 @@ async fn play_fault(
 ) -> Option<End> {
     match fault {
         SocketFault::Drop => Some(End::Drop),
-        SocketFault::CloseBye => Some(End::Close(Some(CloseFrame {
+        SocketFault::CloseBye { reason } => Some(End::Close(Some(CloseFrame {
             code: CloseCode::Normal,
-            reason: "Bye".into(),
+            reason: reason.clone().into(),
         }))),
         SocketFault::Malformed => {
             let junk = r#"{"type":"Order","data":{"id":27,"account-number":"#;
