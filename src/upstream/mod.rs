@@ -2,6 +2,7 @@
 //! frame parsing (`wire`) and the per-account streamer connection (`streamer`). It feeds
 //! accounts and knows nothing of HTTP consumers.
 
+pub mod pace;
 pub mod rest;
 pub mod session;
 pub mod streamer;

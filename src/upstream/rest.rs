@@ -23,13 +23,18 @@ pub struct CustomerAccount {
     pub closed: bool,
 }
 
-/// `Retry-After` in seconds, if present.
+/// `Retry-After`, as seconds or as an HTTP date, if present and readable. Not capped here:
+/// the streamer caps what it honours (`--retry-after-cap-secs`).
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
+    let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(text).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 pub struct RestClient {
@@ -210,4 +215,36 @@ fn items<'a>(body: &'a Value, what: &'static str) -> Result<&'a Vec<Value>, Upst
             what,
             detail: "no data.items list".into(),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, "1000000000".parse().unwrap());
+        assert_eq!(
+            retry_after(&headers),
+            Some(Duration::from_secs(1_000_000_000))
+        );
+        let in_a_minute = std::time::SystemTime::now() + Duration::from_secs(60);
+        headers.insert(
+            RETRY_AFTER,
+            httpdate::fmt_http_date(in_a_minute).parse().unwrap(),
+        );
+        let wait = retry_after(&headers).unwrap();
+        assert!(
+            (Duration::from_secs(58)..=Duration::from_secs(60)).contains(&wait),
+            "{wait:?}"
+        );
+        headers.insert(
+            RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&headers), Some(Duration::ZERO));
+        headers.insert(RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&headers), None);
+    }
 }

@@ -125,7 +125,7 @@ impl TokenSource {
                     .get("expires_in")
                     .and_then(super::wire::as_u64)
                     .unwrap_or(900);
-                let ttl = Duration::from_secs(ttl.max(1));
+                let ttl = clamp_ttl(Duration::from_secs(ttl));
                 tracing::info!(
                     expires_in_secs = ttl.as_secs(),
                     "obtained an OAuth access token"
@@ -150,8 +150,9 @@ impl TokenSource {
                 let ttl = data
                     .get("session-expiration")
                     .and_then(super::wire::epoch_millis)
-                    .map(|ms| (ms - chrono::Utc::now().timestamp_millis()).max(1000) as u64)
-                    .map(Duration::from_millis)
+                    .map(|ms| ms.saturating_sub(chrono::Utc::now().timestamp_millis()))
+                    .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
+                    .map(clamp_ttl)
                     .unwrap_or(Duration::from_secs(24 * 3600));
                 tracing::info!(expires_in_secs = ttl.as_secs(), "obtained a session token");
                 Ok(Token {
@@ -208,12 +209,23 @@ impl TokenSource {
     }
 }
 
+/// A token lifetime as tastytrade states it, clamped to 1 s .. 30 days: a huge or zero
+/// `expires_in` must neither overflow `Instant` arithmetic nor make a refresh storm.
+fn clamp_ttl(ttl: Duration) -> Duration {
+    ttl.clamp(Duration::from_secs(1), Duration::from_secs(30 * 86_400))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn refreshes_before_expiry_and_at_half_life_for_short_tokens() {
+        assert_eq!(
+            clamp_ttl(Duration::from_secs(u64::MAX)),
+            Duration::from_secs(30 * 86_400)
+        );
+        assert_eq!(clamp_ttl(Duration::ZERO), Duration::from_secs(1));
         let margin = Duration::from_secs(60);
         assert_eq!(
             refresh_after(Duration::from_secs(900), margin),

@@ -20,6 +20,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::UpstreamError;
+use super::pace::Pacer;
 use super::rest::RestClient;
 use super::session::TokenSource;
 use super::wire::{self, Frame, Notification, Reply};
@@ -36,8 +37,10 @@ pub struct StreamerSettings {
     pub url: String,
     /// Heartbeat period (tastytrade accepts 2-60 s).
     pub heartbeat: Duration,
-    /// Upper bound of the reconnect backoff.
+    /// Upper bound of the reconnect backoff once an outage is long.
     pub backoff_cap: Duration,
+    /// The longest `Retry-After` honoured.
+    pub retry_after_cap: Duration,
     /// REST reconcile period while live, a watchdog against silent streams.
     pub reconcile: Duration,
     /// Bound on connecting, on each ack, and on a baseline read.
@@ -52,6 +55,8 @@ pub struct AccountLink {
     pub rest: Arc<RestClient>,
     pub tokens: Arc<TokenSource>,
     pub settings: StreamerSettings,
+    /// The attempt budget every account shares.
+    pub pacer: Arc<Pacer>,
     /// Account-independent subscriptions this socket carries (one socket carries them all).
     pub user: Option<UserSubscriptions>,
 }
@@ -77,20 +82,35 @@ const SUBSCRIBE_ACTIONS: [&str; 3] = [
     "user-message-subscribe",
 ];
 
-/// The delay before reconnect attempt `attempt` (0-based): full jitter over an exponential
-/// ceiling starting at 500 ms, capped.
-pub fn backoff(attempt: u32, cap: Duration) -> Duration {
-    let ceiling = Duration::from_millis(500)
-        .saturating_mul(1 << attempt.min(16))
-        .min(cap);
-    let millis = rand::rng().random_range(0..=ceiling.as_millis() as u64);
-    Duration::from_millis(millis)
+/// How long an outage counts as short: retries stay quick (at most 500 ms apart), so an
+/// account is consistent again within a second of tastytrade's return.
+pub const QUICK_RETRIES_FOR: Duration = Duration::from_secs(90);
+/// The retry ceiling while an outage is short.
+const QUICK_CEILING: Duration = Duration::from_millis(500);
+
+/// The delay before reconnect attempt `attempt` (0-based) of an outage that began `outage`
+/// ago: a ceiling that doubles from 250 ms up to 500 ms while the outage is short, then from
+/// 500 ms up to `cap`; the delay is drawn from the ceiling's upper half (jitter spreads the
+/// accounts; the shared [`Pacer`] keeps their total polite).
+pub fn backoff(attempt: u32, outage: Duration, cap: Duration) -> Duration {
+    let (start, ceiling) = if outage < QUICK_RETRIES_FOR {
+        (Duration::from_millis(250), QUICK_CEILING)
+    } else {
+        (
+            Duration::from_millis(500),
+            cap.max(Duration::from_millis(500)),
+        )
+    };
+    let ceiling = start.saturating_mul(1 << attempt.min(16)).min(ceiling);
+    let ceiling_ms = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
+    Duration::from_millis(rand::rng().random_range(ceiling_ms / 2..=ceiling_ms))
 }
 
 /// Runs one account's upstream connection until `shutdown` turns true.
 pub async fn run(link: AccountLink, mut shutdown: watch::Receiver<bool>) {
     let id = link.account.info.public_id.clone();
     let mut attempt: u32 = 0;
+    let mut down_since = Instant::now();
     loop {
         if *shutdown.borrow() {
             break;
@@ -99,9 +119,15 @@ pub async fn run(link: AccountLink, mut shutdown: watch::Receiver<bool>) {
         match outcome {
             Ok(()) => break,
             Err(error) => {
-                let delay = error
-                    .retry_after()
-                    .unwrap_or_else(|| backoff(attempt, link.settings.backoff_cap));
+                if attempt == 0 {
+                    // It was live (or never tried): the outage starts now.
+                    down_since = Instant::now();
+                }
+                let settings = &link.settings;
+                let delay = match error.retry_after() {
+                    Some(asked) => asked.min(settings.retry_after_cap),
+                    None => backoff(attempt, down_since.elapsed(), settings.backoff_cap),
+                };
                 attempt = attempt.saturating_add(1);
                 let message = error.to_string();
                 tracing::warn!(account = %id, error = %link.account_masked(&message), delay_ms = delay.as_millis() as u64, "upstream connection failed; reconnecting");
@@ -133,7 +159,7 @@ impl AccountLink {
     }
 
     fn account_masked(&self, text: &str) -> String {
-        text.replace(&self.number, &crate::mask::mask_number(&self.number))
+        self.account.mask_diagnostic(text)
     }
 }
 
@@ -148,6 +174,7 @@ async fn connection(
     let config = WebSocketConfig::default()
         .max_message_size(Some(16 << 20))
         .max_frame_size(Some(16 << 20));
+    link.pacer.wait("connect").await;
     let (socket, _) = timeout(
         settings.request_timeout,
         tokio_tungstenite::connect_async_with_config(settings.url.as_str(), Some(config), false),
@@ -204,9 +231,7 @@ async fn connection(
 
     // Baseline while buffering; heartbeats keep flowing.
     link.set_state(LinkState::Resyncing);
-    let baseline = conn
-        .while_buffering(link.rest.baseline(&link.number))
-        .await??;
+    let baseline = conn.baseline().await?;
     resync(link, baseline);
     for notification in std::mem::take(&mut conn.buffer) {
         apply(link, notification);
@@ -242,7 +267,7 @@ async fn connection(
                 return Err(UpstreamError::Streamer(format!("no frame for {} s", silence.as_secs())));
             }
             _ = reconcile.tick() => {
-                let baseline = conn.while_buffering(link.rest.baseline(&link.number)).await??;
+                let baseline = conn.baseline().await?;
                 resync(link, baseline);
                 for notification in std::mem::take(&mut conn.buffer) {
                     apply(link, notification);
@@ -428,12 +453,25 @@ impl Connection<'_> {
         Ok(())
     }
 
-    /// Runs `work` while reading frames into the buffer and sending heartbeats.
+    /// Reads the REST baseline while buffering: first a slot of the shared budget (its
+    /// wait in line has no deadline), then the reads (which have).
+    async fn baseline(&mut self) -> Result<AccountState, UpstreamError> {
+        let link = self.link;
+        self.while_buffering(link.pacer.wait("baseline"), None)
+            .await?;
+        let deadline = link.settings.request_timeout * 3;
+        self.while_buffering(link.rest.baseline(&link.number), Some(deadline))
+            .await?
+    }
+
+    /// Runs `work` while reading frames into the buffer and sending heartbeats, within
+    /// `limit` if given.
     async fn while_buffering<T>(
         &mut self,
         work: impl Future<Output = T>,
+        limit: Option<Duration>,
     ) -> Result<T, UpstreamError> {
-        let deadline = Instant::now() + self.link.settings.request_timeout * 3;
+        let deadline = limit.map_or_else(far_future, |limit| Instant::now() + limit);
         tokio::pin!(work);
         loop {
             let heartbeat_due = self.next_heartbeat;
@@ -455,13 +493,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_is_jittered_under_an_exponential_ceiling() {
-        let cap = Duration::from_secs(30);
-        for attempt in 0..20 {
-            let ceiling = Duration::from_millis(500)
-                .saturating_mul(1 << attempt.min(16))
-                .min(cap);
-            assert!(backoff(attempt, cap) <= ceiling);
+    fn backoff_is_quick_in_a_short_outage_and_capped_in_a_long_one() {
+        let cap = Duration::from_secs(4);
+        for attempt in 0..40 {
+            let quick = backoff(attempt, Duration::from_secs(59), cap);
+            assert!(quick <= QUICK_CEILING, "{attempt}: {quick:?}");
+            assert!(quick >= Duration::from_millis(125), "{attempt}: {quick:?}");
+            let long = backoff(attempt, QUICK_RETRIES_FOR, cap);
+            assert!(
+                long <= cap && long >= Duration::from_millis(250),
+                "{attempt}: {long:?}"
+            );
         }
+        assert!(backoff(40, QUICK_RETRIES_FOR, cap) >= Duration::from_secs(2));
     }
 }
