@@ -6,18 +6,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::account::registry::{USER_STREAM_ID, public_ids};
 use crate::account::{Account, AccountInfo, JournalLimits, Registry};
+use crate::api::limits::StreamLimits;
 use crate::api::{self, AppState};
 use crate::config::{Config, Endpoints, TlsFiles};
 use crate::mask::{Masker, mask_number};
+use crate::serve::{ConnectionLimits, serve_plain};
 use crate::sim::{self, SimConfig, SimHandle};
 use crate::upstream::UpstreamError;
+use crate::upstream::pace::Pacer;
 use crate::upstream::rest::{CustomerAccount, RestClient};
 use crate::upstream::session::TokenSource;
 use crate::upstream::streamer::{self, AccountLink, StreamerSettings, UserSubscriptions};
@@ -47,6 +49,8 @@ pub enum StartError {
 /// A running gateway.
 pub struct Gateway {
     pub addr: SocketAddr,
+    /// The separate metrics listener (`--metrics-listen`), if any.
+    pub metrics_addr: Option<SocketAddr>,
     /// Serving HTTPS.
     pub tls: bool,
     /// The embedded simulator, in demo mode.
@@ -108,7 +112,10 @@ async fn list_accounts(
             Err(error) => {
                 let delay = error
                     .retry_after()
-                    .unwrap_or_else(|| streamer::backoff(attempt, backoff_cap));
+                    .map(|asked| asked.min(backoff_cap.max(Duration::from_secs(60))))
+                    .unwrap_or_else(|| {
+                        streamer::backoff(attempt, streamer::QUICK_RETRIES_FOR, backoff_cap)
+                    });
                 tracing::warn!(%error, "listing accounts failed; retrying");
                 tokio::time::sleep(delay).await;
                 attempt += 1;
@@ -117,29 +124,35 @@ async fn list_accounts(
     }
 }
 
-/// HTTP/1.1 on a plain socket, until the shutdown signal.
-fn serve_plain(
-    listener: TcpListener,
-    app: axum::Router,
-    mut stop: watch::Receiver<bool>,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let stop = async move { api::sse::shutdown_signal(&mut stop).await };
-        // Stream frames are small and must leave at once: without TCP_NODELAY, Nagle holds
-        // one back until the subscriber's delayed ACK (up to 40 ms on Linux).
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        // A Router given as is would be deep-cloned for every connection (axum rebuilds its
-        // route table per connection, ~30 KiB here) and kept for as long as the connection
-        // lives, which for a stream is forever; the make-service shares one.
-        if let Err(error) = axum::serve(listener, app.into_make_service())
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            tracing::error!(%error, "HTTP server failed");
+/// Descriptors kept back from consumers: per account its streamer socket and a share of the
+/// REST pool, plus a margin for the REST pool, the metrics listener, log files and DNS.
+fn reserved_descriptors(accounts: usize) -> u64 {
+    2 * accounts as u64 + 256
+}
+
+/// How many consumer connections may be open at once: the configured number, but never so
+/// many that upstream sockets and REST calls could find no descriptor. The process's soft
+/// descriptor limit is first raised to its hard limit.
+fn connection_budget(configured: Option<usize>, accounts: usize) -> usize {
+    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    let reserved = reserved_descriptors(accounts);
+    let available = usize::try_from(limit.saturating_sub(reserved))
+        .unwrap_or(usize::MAX)
+        .max(16);
+    match configured {
+        Some(wanted) if wanted > available => {
+            tracing::warn!(
+                wanted,
+                available,
+                descriptor_limit = limit,
+                reserved,
+                "--max-connections lowered: the rest of the descriptors are kept for upstream sockets and REST calls"
+            );
+            available
         }
-    })
+        Some(wanted) => wanted,
+        None => available,
+    }
 }
 
 /// HTTPS with HTTP/2 and HTTP/1.1 (ALPN), until the shutdown signal.
@@ -148,6 +161,7 @@ async fn serve_tls(
     app: axum::Router,
     mut stop: watch::Receiver<bool>,
     tls: &TlsFiles,
+    header_read_timeout: Duration,
 ) -> Result<JoinHandle<()>, StartError> {
     let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
         .await
@@ -155,8 +169,13 @@ async fn serve_tls(
     let listener = listener
         .into_std()
         .map_err(|e| StartError::Tls(e.to_string()))?;
-    let server = axum_server::from_tcp_rustls(listener, rustls)
+    let mut server = axum_server::from_tcp_rustls(listener, rustls)
         .map_err(|e| StartError::Tls(e.to_string()))?;
+    server
+        .http_builder()
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
     let handle = axum_server::Handle::new();
     let stopper = handle.clone();
     tokio::spawn(async move {
@@ -168,6 +187,37 @@ async fn serve_tls(
             tracing::error!(%error, "HTTPS server failed");
         }
     }))
+}
+
+/// Serves only `/metrics`, without a key, on its own listener (`--metrics-listen`).
+async fn serve_metrics(
+    addr: SocketAddr,
+    state: AppState,
+    stop: watch::Receiver<bool>,
+    limits: ConnectionLimits,
+) -> Result<SocketAddr, StartError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Listen { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| StartError::Listen { addr, source })?;
+    let router = axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(
+                |axum::extract::State(app): axum::extract::State<AppState>| async move {
+                    api::metrics::render(&app)
+                },
+            ),
+        )
+        .with_state(state);
+    let limits = ConnectionLimits {
+        max_connections: 64,
+        ..limits
+    };
+    serve_plain(listener, router, stop, limits);
+    Ok(bound)
 }
 
 /// The account-independent stream and its subscriptions, when any is enabled.
@@ -215,6 +265,7 @@ pub async fn start(config: Config) -> Result<Gateway, StartError> {
     let sim = match config.endpoints {
         Endpoints::EmbeddedSimulator => {
             let sim_config = SimConfig {
+                extra_accounts: config.sim_accounts,
                 seed: config.sim_seed,
                 rate: config.sim_rate,
                 token_ttl: config.sim_token_ttl,
@@ -262,6 +313,12 @@ pub async fn start(config: Config) -> Result<Gateway, StartError> {
             .map(|a| a.number.as_str())
             .chain(config.accounts.iter().map(|c| c.number.as_str())),
     ));
+    crate::mask::register(
+        customer_accounts
+            .iter()
+            .map(|a| a.number.as_str())
+            .chain(config.accounts.iter().map(|c| c.number.as_str())),
+    );
     let chosen: Vec<(Option<String>, CustomerAccount)> = if config.accounts.is_empty() {
         customer_accounts
             .iter()
@@ -325,9 +382,11 @@ pub async fn start(config: Config) -> Result<Gateway, StartError> {
         url: streamer_url,
         heartbeat: config.heartbeat,
         backoff_cap: config.backoff_cap,
+        retry_after_cap: config.retry_after_cap,
         reconcile: config.reconcile,
         request_timeout: Duration::from_secs(10),
     };
+    let pacer = Arc::new(Pacer::new(config.upstream_attempts_per_sec));
     let links = registry
         .all()
         .iter()
@@ -340,6 +399,7 @@ pub async fn start(config: Config) -> Result<Gateway, StartError> {
                 rest: rest.clone(),
                 tokens: tokens.clone(),
                 settings: settings.clone(),
+                pacer: pacer.clone(),
                 // One socket carries the account-independent subscriptions: the first one.
                 user: if index == 0 { user.clone() } else { None },
             };
@@ -364,26 +424,45 @@ pub async fn start(config: Config) -> Result<Gateway, StartError> {
             }
         }
     }
-    if config.api_keys.is_empty() {
+    if config.api_keys.is_empty() && config.insecure_open_api {
+        tracing::error!(
+            "--insecure-open-api: NO API KEYS in front of a real upstream; anyone who reaches {addr} sees these accounts. Use it only for benchmarks against a local simulator."
+        );
+    } else if config.api_keys.is_empty() {
         tracing::warn!(
-            "no API keys configured: the API is open (allowed only in demo mode on loopback)"
+            "no API keys configured: the API is open to loopback host names only (demo mode)"
         );
     }
-    let app = api::router(AppState {
+    let max_connections = connection_budget(config.max_connections, registry.all().len());
+    let connection_limits = ConnectionLimits {
+        max_connections,
+        header_read_timeout: config.header_read_timeout,
+    };
+    let state = AppState {
         keys: Arc::new(config.api_keys.clone()),
         keep_alive: config.sse_keepalive,
         cors_origins: Arc::new(config.cors_origins.clone()),
         metrics: crate::metrics::install(),
         registry: registry.clone(),
         shutdown: shutdown_rx.clone(),
-    });
-    let server = match &config.tls {
-        None => serve_plain(listener, app, shutdown_rx),
-        Some(tls) => serve_tls(listener, app, shutdown_rx, tls).await?,
+        streams: StreamLimits::new(config.max_streams_per_client),
+        metrics_need_key: config.metrics_require_key,
     };
-    tracing::info!(%addr, epoch = %epoch, accounts = registry.all().len(), "gateway listening");
+    let metrics_addr = match config.metrics_listen {
+        Some(addr) => {
+            Some(serve_metrics(addr, state.clone(), shutdown_rx.clone(), connection_limits).await?)
+        }
+        None => None,
+    };
+    let app = api::router(state);
+    let server = match &config.tls {
+        None => serve_plain(listener, app, shutdown_rx, connection_limits),
+        Some(tls) => serve_tls(listener, app, shutdown_rx, tls, config.header_read_timeout).await?,
+    };
+    tracing::info!(%addr, epoch = %epoch, accounts = registry.all().len(), max_connections, "gateway listening");
     Ok(Gateway {
         addr,
+        metrics_addr,
         tls: config.tls.is_some(),
         sim,
         registry,

@@ -93,9 +93,39 @@ pub struct ServeArgs {
     /// Seconds between REST reconciles while live (a watchdog against silent streams).
     #[arg(long, env = "TTGW_RECONCILE_SECS", default_value_t = 300)]
     pub reconcile_secs: u64,
-    /// Upper bound of the reconnect backoff, in seconds.
-    #[arg(long, env = "TTGW_BACKOFF_CAP_SECS", default_value_t = 30)]
+    /// Upper bound of the reconnect backoff once an outage is long (after the first 90 s of
+    /// quick retries), in seconds; 4 keeps an account within 5 s of tastytrade's return.
+    #[arg(long, env = "TTGW_BACKOFF_CAP_SECS", default_value_t = 4)]
     pub backoff_cap_secs: u64,
+    /// Upstream connection attempts and baseline reads per second, all accounts together:
+    /// after an outage, accounts wait in line instead of stampeding tastytrade.
+    #[arg(long, env = "TTGW_UPSTREAM_ATTEMPTS_PER_SEC", default_value_t = 50)]
+    pub upstream_attempts_per_sec: u32,
+    /// The longest `Retry-After` of tastytrade that is honoured, in seconds.
+    #[arg(long, env = "TTGW_RETRY_AFTER_CAP_SECS", default_value_t = 60)]
+    pub retry_after_cap_secs: u64,
+    /// Seconds a consumer connection has to send its request headers.
+    #[arg(long, env = "TTGW_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+    /// Consumer connections open at once; default: the descriptors the process may open,
+    /// less those reserved for upstream sockets and REST calls (2 per account + 256).
+    #[arg(long, env = "TTGW_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// SSE streams and WebSockets one API key (or, with an open API, one client IP) may hold.
+    #[arg(long, env = "TTGW_MAX_STREAMS_PER_CLIENT", default_value_t = 10_000)]
+    pub max_streams_per_client: usize,
+    /// Serve /metrics only to a valid API key (when keys are configured).
+    #[arg(long, env = "TTGW_METRICS_REQUIRE_KEY")]
+    pub metrics_require_key: bool,
+    /// Also serve /metrics (without a key) on this address, e.g. 127.0.0.1:9100, for a
+    /// scraper on a private network.
+    #[arg(long, env = "TTGW_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Run without consumer API keys although a real upstream (--api-url, sandbox,
+    /// production) is configured: anyone who reaches the listener sees the accounts. For
+    /// benchmarks against a local simulator only; logged loudly.
+    #[arg(long, env = "TTGW_INSECURE_OPEN_API")]
+    pub insecure_open_api: bool,
     /// Consumer API keys, `NAME:SECRET:IDS` (IDS: comma-separated public ids, or `*`);
     /// repeat the flag, or separate keys with `;` in the env var.
     #[arg(long = "api-key", env = "TTGW_API_KEYS", hide_env_values = true, value_delimiter = ';', value_parser = secret)]
@@ -128,6 +158,9 @@ pub struct ServeArgs {
     /// Demo mode: market script steps per second (0 pauses it).
     #[arg(long, env = "TTGW_SIM_RATE", default_value_t = 2.0)]
     pub sim_rate: f64,
+    /// Demo mode: generated accounts the simulator serves beside its three demo accounts.
+    #[arg(long, env = "TTGW_SIM_ACCOUNTS", default_value_t = 0)]
+    pub sim_accounts: usize,
     /// Demo mode: seed of the market script.
     #[arg(long, env = "TTGW_SIM_SEED", default_value_t = 42)]
     pub sim_seed: u64,
@@ -177,6 +210,14 @@ pub struct Config {
     pub token_refresh_margin: Duration,
     pub reconcile: Duration,
     pub backoff_cap: Duration,
+    pub upstream_attempts_per_sec: u32,
+    pub retry_after_cap: Duration,
+    pub header_read_timeout: Duration,
+    pub max_connections: Option<usize>,
+    pub max_streams_per_client: usize,
+    pub metrics_require_key: bool,
+    pub metrics_listen: Option<SocketAddr>,
+    pub insecure_open_api: bool,
     pub ring_events: usize,
     pub ring_max_age: Duration,
     pub subscriber_queue: usize,
@@ -187,6 +228,7 @@ pub struct Config {
     pub log_format: LogFormat,
     pub sim_rate: f64,
     pub sim_seed: u64,
+    pub sim_accounts: usize,
     pub sim_token_ttl: Duration,
 }
 
@@ -268,6 +310,24 @@ impl Config {
         if !(1..=3600).contains(&args.backoff_cap_secs) {
             return Err(bad("backoff-cap-secs", "must be from 1 to 3600"));
         }
+        if !(1..=100_000).contains(&args.upstream_attempts_per_sec) {
+            return Err(bad("upstream-attempts-per-sec", "must be from 1 to 100000"));
+        }
+        if !(1..=86_400).contains(&args.retry_after_cap_secs) {
+            return Err(bad("retry-after-cap-secs", "must be from 1 to 86400"));
+        }
+        if !(1..=300).contains(&args.header_read_timeout_secs) {
+            return Err(bad("header-read-timeout-secs", "must be from 1 to 300"));
+        }
+        if args
+            .max_connections
+            .is_some_and(|n| !(1..=10_000_000).contains(&n))
+        {
+            return Err(bad("max-connections", "must be from 1 to 10000000"));
+        }
+        if !(1..=10_000_000).contains(&args.max_streams_per_client) {
+            return Err(bad("max-streams-per-client", "must be from 1 to 10000000"));
+        }
         if !(100..=10_000_000).contains(&args.ring_events) {
             return Err(bad("ring-events", "must be from 100 to 10000000"));
         }
@@ -282,6 +342,9 @@ impl Config {
         }
         if !(args.sim_rate.is_finite() && (0.0..=100_000.0).contains(&args.sim_rate)) {
             return Err(bad("sim-rate", "must be from 0 to 100000 steps per second"));
+        }
+        if args.sim_accounts > 100_000 {
+            return Err(bad("sim-accounts", "must be from 0 to 100000"));
         }
         if !(1..=86_400).contains(&args.sim_token_ttl_secs) {
             return Err(bad("sim-token-ttl-secs", "must be from 1 to 86400"));
@@ -351,12 +414,19 @@ impl Config {
         use secrecy::ExposeSecret;
         let api_keys = ApiKeys::parse(args.api_keys.iter().map(|k| k.expose_secret()))
             .map_err(|e| bad("api-keys", e.to_string()))?;
-        let real_upstream = args.upstream != UpstreamKind::Demo;
+        // Anything but the embedded simulator may be real money: --api-url too.
+        let real_upstream = matches!(endpoints, Endpoints::Remote { .. });
         let exposed = !args.listen.ip().is_loopback();
-        if api_keys.is_empty() && (real_upstream || exposed) {
+        if api_keys.is_empty() && exposed {
             return Err(bad(
                 "api-keys",
-                "consumer API keys are required with a sandbox or production upstream, and when listening beyond loopback (e.g. TTGW_API_KEYS=reader:SECRET:*)",
+                "consumer API keys are required when listening beyond loopback (e.g. TTGW_API_KEYS=reader:SECRET:*)",
+            ));
+        }
+        if api_keys.is_empty() && real_upstream && !args.insecure_open_api {
+            return Err(bad(
+                "api-keys",
+                "consumer API keys are required whenever the upstream is not the embedded simulator (--api-url, sandbox, production): give TTGW_API_KEYS=reader:SECRET:* (or --insecure-open-api for a benchmark against a local simulator)",
             ));
         }
 
@@ -401,6 +471,14 @@ impl Config {
             token_refresh_margin: Duration::from_secs(args.token_refresh_margin_secs),
             reconcile: Duration::from_secs(args.reconcile_secs),
             backoff_cap: Duration::from_secs(args.backoff_cap_secs),
+            upstream_attempts_per_sec: args.upstream_attempts_per_sec,
+            retry_after_cap: Duration::from_secs(args.retry_after_cap_secs),
+            header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
+            max_connections: args.max_connections,
+            max_streams_per_client: args.max_streams_per_client,
+            metrics_require_key: args.metrics_require_key,
+            metrics_listen: args.metrics_listen,
+            insecure_open_api: args.insecure_open_api,
             ring_events: args.ring_events,
             ring_max_age: Duration::from_secs(args.ring_max_age_secs),
             subscriber_queue: args.subscriber_queue,
@@ -409,6 +487,7 @@ impl Config {
             log_format: args.log_format,
             sim_rate: args.sim_rate,
             sim_seed: args.sim_seed,
+            sim_accounts: args.sim_accounts,
             sim_token_ttl: Duration::from_secs(args.sim_token_ttl_secs),
         })
     }

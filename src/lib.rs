@@ -17,6 +17,7 @@ pub mod config;
 pub mod mask;
 pub mod metrics;
 pub mod model;
+pub mod serve;
 pub mod sim;
 pub mod telemetry;
 pub mod upstream;

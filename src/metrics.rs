@@ -60,6 +60,18 @@ pub const RESYNC_EVENTS: &str = "ttgw_resync_events_total";
 pub const UPSTREAM_SKIPPED: &str = "ttgw_upstream_skipped_total";
 pub const UPSTREAM_STATE: &str = "ttgw_upstream_state";
 pub const EVENT_LAG: &str = "ttgw_event_lag_seconds";
+pub const REFUSED: &str = "ttgw_refused_total";
+pub const UPSTREAM_ATTEMPTS: &str = "ttgw_upstream_attempts_total";
+
+/// A connection or stream refused by a limit (`connections`, `per_client`, `header_timeout`).
+pub fn stream_refused(reason: &'static str) {
+    counter!(REFUSED, "reason" => reason).increment(1);
+}
+
+/// One upstream connection attempt or baseline read let through the shared budget.
+pub fn upstream_attempt(what: &'static str) {
+    counter!(UPSTREAM_ATTEMPTS, "what" => what).increment(1);
+}
 
 /// Counts an open subscriber for as long as it lives.
 pub struct SubscriberGauge(&'static str);

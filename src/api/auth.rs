@@ -1,14 +1,16 @@
 //! Consumer auth: API keys, each a name, a secret and the public ids it may see (`*` for
 //! all), presented as `Authorization: Bearer <secret>` or, for EventSource which cannot set
 //! headers, `?access_token=<secret>` (kept out of logs). No key: 401; an account outside the
-//! key's scope: 403. Demo mode on loopback may run open.
+//! key's scope answers exactly as an unknown one (404), so a key cannot probe which ids exist
+//! beyond its scope. Demo mode on loopback may run open.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
 use super::error::ApiError;
 use super::state::AppState;
@@ -30,11 +32,12 @@ impl Scope {
     }
 }
 
-/// One consumer's key.
+/// One consumer's key. Only the SHA-256 of its secret is kept: presented secrets are
+/// hashed and compared with every key's hash in constant time.
 #[derive(Clone)]
 pub struct ApiKey {
     pub name: String,
-    pub secret: SecretString,
+    secret_hash: [u8; 32],
     pub scope: Scope,
 }
 
@@ -42,7 +45,7 @@ impl std::fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApiKey")
             .field("name", &self.name)
-            .field("secret", &"[REDACTED]")
+            .field("secret", &"[SHA-256 only]")
             .field("scope", &self.scope)
             .finish()
     }
@@ -103,7 +106,7 @@ impl ApiKeys {
             };
             keys.push(ApiKey {
                 name: name.into(),
-                secret: SecretString::from(secret.to_string()),
+                secret_hash: hash(secret.as_bytes()),
                 scope,
             });
         }
@@ -118,19 +121,28 @@ impl ApiKeys {
         &self.keys
     }
 
-    /// The key whose secret is `presented` (compared in constant time).
+    /// The key whose secret is `presented`. Every key's hash is compared, in constant time
+    /// (`subtle`), whether or not an earlier one matched: the time taken tells nothing about
+    /// which key, or how much of one, was right. Hashing first makes the comparison
+    /// independent of the secrets' lengths.
     fn find(&self, presented: &str) -> Option<&ApiKey> {
-        self.keys
-            .iter()
-            .find(|k| constant_time_eq(k.secret.expose_secret().as_bytes(), presented.as_bytes()))
+        let presented = hash(presented.as_bytes());
+        let mut found = Choice::from(0);
+        let mut index = 0u64;
+        for (i, key) in (0u64..).zip(&self.keys) {
+            let matches = key.secret_hash.ct_eq(&presented);
+            index.conditional_assign(&i, matches);
+            found |= matches;
+        }
+        bool::from(found)
+            .then(|| usize::try_from(index).ok())
+            .flatten()
+            .and_then(|index| self.keys.get(index))
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+fn hash(secret: &[u8]) -> [u8; 32] {
+    Sha256::digest(secret).into()
 }
 
 /// Who is calling, and what they may see.
@@ -139,16 +151,18 @@ pub struct Caller {
     /// The key's name (`open` when auth is off).
     pub name: String,
     pub scope: Scope,
+    /// Whom the per-client stream limit counts: `key:<name>`, or `ip:<address>` when the
+    /// API is open.
+    pub client: String,
 }
 
 impl Caller {
-    /// The account `public_id`, if it exists (404) and the caller may see it (403).
+    /// The account `public_id`, if it exists and the caller may see it; else 404 either way.
     pub fn account(&self, app: &AppState, public_id: &str) -> Result<Arc<Account>, ApiError> {
-        let account = app.account(public_id)?;
         if !self.scope.allows(public_id) {
-            return Err(ApiError::Forbidden);
+            return Err(ApiError::UnknownAccount);
         }
-        Ok(account)
+        app.account(public_id)
     }
 
     /// Every stream the caller may see: its accounts, then the account-independent stream.
@@ -201,9 +215,15 @@ impl FromRequestParts<AppState> for Caller {
         app: &AppState,
     ) -> Result<Self, Self::Rejection> {
         if app.keys.is_empty() {
+            let ip = parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0.ip().to_string())
+                .unwrap_or_default();
             return Ok(Caller {
                 name: "open".into(),
                 scope: Scope::All,
+                client: format!("ip:{ip}"),
             });
         }
         let secret = presented_secret(parts).ok_or(ApiError::Unauthorized)?;
@@ -211,6 +231,7 @@ impl FromRequestParts<AppState> for Caller {
         Ok(Caller {
             name: key.name.clone(),
             scope: key.scope.clone(),
+            client: format!("key:{}", key.name),
         })
     }
 }

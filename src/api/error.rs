@@ -12,33 +12,40 @@ use utoipa::ToSchema;
 pub enum ApiError {
     #[error("a valid API key is required: `Authorization: Bearer <key>` or `access_token=<key>`")]
     Unauthorized,
-    #[error("this API key may not see that account")]
-    Forbidden,
     #[error("this browser origin may not open WebSockets here (see --cors-origins)")]
     OriginNotAllowed,
     #[error("no account with that id; GET /v1/accounts lists them")]
     UnknownAccount,
     #[error("{0}")]
     BadRequest(String),
+    #[error(
+        "this client holds {0} streams already, the most allowed (--max-streams-per-client); close one or retry later"
+    )]
+    TooManyStreams(usize),
+    #[error("this gateway serves only loopback host names while its API is open (no API keys)")]
+    HostNotAllowed,
 }
 
 impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden | Self::OriginNotAllowed => StatusCode::FORBIDDEN,
+            Self::OriginNotAllowed => StatusCode::FORBIDDEN,
             Self::UnknownAccount => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::TooManyStreams(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::HostNotAllowed => StatusCode::MISDIRECTED_REQUEST,
         }
     }
 
     fn code(&self) -> &'static str {
         match self {
             Self::Unauthorized => "unauthorized",
-            Self::Forbidden => "forbidden",
             Self::OriginNotAllowed => "origin_not_allowed",
             Self::UnknownAccount => "unknown_account",
             Self::BadRequest(_) => "bad_request",
+            Self::TooManyStreams(_) => "too_many_streams",
+            Self::HostNotAllowed => "host_not_allowed",
         }
     }
 }
@@ -62,10 +69,17 @@ impl IntoResponse for ApiError {
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code().into(),
-                message: self.to_string(),
+                // Whatever a message repeats of the request passes the masker.
+                message: crate::mask::diagnostic(&self.to_string()),
             },
         };
         let mut response = (self.status(), Json(body)).into_response();
+        if matches!(self, Self::TooManyStreams(_)) {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("5"),
+            );
+        }
         if matches!(self, Self::Unauthorized) {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

@@ -7,6 +7,8 @@ pub mod dashboard;
 pub mod error;
 pub mod feed;
 pub mod health;
+pub mod host;
+pub mod limits;
 pub mod metrics;
 pub mod parts;
 pub mod sse;
@@ -113,13 +115,45 @@ pub fn router(state: AppState) -> Router {
     router
         .merge(docs)
         .layer(cors)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            host::check,
+        ))
         .layer(
             ServiceBuilder::new()
+                .map_request(drop_unfit_request_id)
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(TraceLayer::new_for_http().make_span_with(request_span))
                 .layer(PropagateRequestIdLayer::x_request_id()),
         )
         .with_state(state)
+}
+
+/// The longest `x-request-id` taken from a client.
+const MAX_REQUEST_ID: usize = 128;
+
+/// Removes a client's `x-request-id` that is longer than [`MAX_REQUEST_ID`] bytes, holds
+/// anything but visible ASCII, or holds an account number: a fresh one is made instead, so
+/// the header a caller chose never comes back (or into a log line) unbounded, with control
+/// characters or with a number in it.
+fn drop_unfit_request_id<B>(mut request: axum::http::Request<B>) -> axum::http::Request<B> {
+    let fit = |value: &HeaderValue| {
+        value.len() <= MAX_REQUEST_ID
+            && value.as_bytes().iter().all(|b| (0x21..=0x7e).contains(b))
+            && value
+                .to_str()
+                .is_ok_and(|text| crate::mask::diagnostic(text) == text)
+    };
+    if request
+        .headers()
+        .get_all("x-request-id")
+        .iter()
+        .any(|v| !fit(v))
+        || request.headers().get_all("x-request-id").iter().count() > 1
+    {
+        request.headers_mut().remove("x-request-id");
+    }
+    request
 }
 
 /// CORS for the listed origins only: preflights answered, credentials allowed for them;

@@ -117,12 +117,17 @@ pub struct OrdersQuery {
     status: Option<String>,
 }
 
-/// Refuses query keys outside `allowed`, naming them.
+/// The longest caller-chosen name an error message repeats.
+const ECHO_MAX: usize = 40;
+
+/// Refuses query keys outside `allowed` (`access_token` is taken everywhere), naming them
+/// (each cut to [`ECHO_MAX`] characters; the error body is masked as a whole).
 fn only(query: &HashMap<String, String>, allowed: &[&str]) -> Result<(), ApiError> {
-    let mut unknown: Vec<&str> = query
+    let mut unknown: Vec<String> = query
         .keys()
         .map(String::as_str)
-        .filter(|k| !allowed.contains(k))
+        .filter(|k| !allowed.contains(k) && *k != "access_token")
+        .map(|k| k.chars().take(ECHO_MAX).collect())
         .collect();
     if unknown.is_empty() {
         return Ok(());
@@ -210,10 +215,7 @@ pub enum PartErrors {
     /// No valid API key
     #[response(status = 401)]
     Unauthorized(ErrorBody),
-    /// The key may not see this account
-    #[response(status = 403)]
-    Forbidden(ErrorBody),
-    /// No account with that id
+    /// No account with that id, or one the key may not see (the two answer alike)
     #[response(status = 404)]
     NotFound(ErrorBody),
 }

@@ -20,6 +20,7 @@ use utoipa::IntoParams;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::feed::{Feed, Item, Resume, parse_combined_id};
+use super::limits::StreamPermit;
 use super::state::AppState;
 use crate::account::Snapshot;
 
@@ -81,7 +82,7 @@ fn snapshot_frame(id: &str, reset: bool, snapshot: &Snapshot) -> Bytes {
 
 /// Turns a feed into an SSE body: `retry:` on the first frame (some parsers drop it from a
 /// block without `data:`), keep-alive comments, a closing comment on slow consumer or shutdown.
-fn sse_response(feed: Feed, ids: Ids, app: &AppState) -> Response {
+fn sse_response(feed: Feed, ids: Ids, app: &AppState, permit: StreamPermit) -> Response {
     let keep_alive = app.keep_alive;
     let state = (feed, ids, true);
     let stream = futures::stream::unfold(state, move |(mut feed, ids, first)| async move {
@@ -112,6 +113,11 @@ fn sse_response(feed: Feed, ids: Ids, app: &AppState) -> Response {
         }
         Some((frame, (feed, ids, false)))
     });
+    // The slot is held for as long as the body lives.
+    let stream = stream.map(move |frame| {
+        let _held = &permit;
+        frame
+    });
     // Chunks go out as they are: the shared event bytes are never copied per subscriber.
     let chunks =
         stream.flat_map(|frame| futures::stream::iter(frame.into_iter().map(Ok::<_, Infallible>)));
@@ -136,8 +142,8 @@ fn sse_response(feed: Feed, ids: Ids, app: &AppState) -> Response {
             description = "`retry:`, then `event: snapshot` (data: Snapshot) or exactly the missed events or `event: reset` (data: Snapshot), then one event per change: `id: <epoch>-<seq>`, `event: <type>` (`Order`, `AccountBalance`, `CurrentPosition`, `ComplexOrder`, `TradingStatus`, `status`, ...), `data: <Envelope>`; `:` keep-alive comments when idle",
             body = crate::model::Envelope),
         (status = 401, description = "No valid API key", body = ErrorBody),
-        (status = 403, description = "The key may not see this account", body = ErrorBody),
-        (status = 404, description = "No account with that id", body = ErrorBody),
+        (status = 404, description = "No account with that id, or one the key may not see (alike)", body = ErrorBody),
+        (status = 429, description = "This client holds the most streams allowed (--max-streams-per-client)", body = ErrorBody),
     ),
     security((), ("api_key" = [])))]
 pub async fn account_events(
@@ -148,6 +154,7 @@ pub async fn account_events(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let account = caller.account(&app, &id)?;
+    let permit = app.streams.acquire(&caller.client)?;
     let mut resume = Resume::new();
     if let Some((epoch, seq)) = resume_text(&headers, &query)
         .as_deref()
@@ -162,7 +169,7 @@ pub async fn account_events(
         types_filter(&query),
         app.shutdown.clone(),
     );
-    Ok(sse_response(feed, Ids::Single, &app))
+    Ok(sse_response(feed, Ids::Single, &app, permit))
 }
 
 /// Live events of every account the caller may see, on one connection, resumable.
@@ -174,6 +181,7 @@ pub async fn account_events(
             description = "Like /v1/accounts/{id}/events for every visible account: a `snapshot` (or the missed events, or a `reset`) per account, then their events merged (each account in order); the `account` field of every envelope says whose it is",
             body = crate::model::Envelope),
         (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 429, description = "This client holds the most streams allowed (--max-streams-per-client)", body = ErrorBody),
     ),
     security((), ("api_key" = [])))]
 pub async fn all_events(
@@ -181,7 +189,8 @@ pub async fn all_events(
     caller: Caller,
     Query(query): Query<EventsQuery>,
     headers: HeaderMap,
-) -> Response {
+) -> Result<Response, ApiError> {
+    let permit = app.streams.acquire(&caller.client)?;
     let accounts = caller.visible_streams(&app);
     let resume = resume_text(&headers, &query)
         .map(|t| parse_combined_id(&t))
@@ -193,7 +202,7 @@ pub async fn all_events(
         types_filter(&query),
         app.shutdown.clone(),
     );
-    sse_response(feed, Ids::Combined, &app)
+    Ok(sse_response(feed, Ids::Combined, &app, permit))
 }
 
 /// Resolves once the gateway is shutting down.

@@ -24,6 +24,10 @@ pub struct AppState {
     pub cors_origins: Arc<Vec<axum::http::HeaderValue>>,
     /// Renders `/metrics`; `None` when no recorder could be installed.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Streams per client.
+    pub streams: Arc<super::limits::StreamLimits>,
+    /// Whether `/metrics` needs an API key like every other route (`--metrics-require-key`).
+    pub metrics_need_key: bool,
 }
 
 impl AppState {

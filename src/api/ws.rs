@@ -33,6 +33,11 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const PING_EVERY: Duration = Duration::from_secs(30);
 /// Close code for a client that fell too far behind.
 pub const CLOSE_SLOW_CONSUMER: u16 = 4008;
+/// Close code for a frame or message over [`MAX_MESSAGE`] (RFC 6455 "message too big").
+pub const CLOSE_TOO_BIG: u16 = 1009;
+/// The largest client message (and frame) read. Clients send a few small ops; a frame is
+/// refused from its header, before its payload is buffered.
+pub const MAX_MESSAGE: usize = 64 * 1024;
 
 /// A message from a WebSocket client.
 #[derive(Debug, Deserialize)]
@@ -61,6 +66,7 @@ pub enum ClientMessage {
         (status = 101, description = "Switching to WebSocket"),
         (status = 401, description = "No valid API key", body = ErrorBody),
         (status = 403, description = "A browser origin that is not allowed (--cors-origins)", body = ErrorBody),
+        (status = 429, description = "This client holds the most streams allowed (--max-streams-per-client)", body = ErrorBody),
     ),
     security((), ("api_key" = [])))]
 pub async fn upgrade(
@@ -72,16 +78,23 @@ pub async fn upgrade(
     if !origin_allowed(&app, &headers) {
         return Err(ApiError::OriginNotAllowed);
     }
+    let permit = app.streams.acquire(&caller.client)?;
     // Clients send a few small ops; tungstenite's default 128 KiB read buffer per
     // connection would be most of a subscriber's memory (it still grows for a big message).
     Ok(ws
-        .max_message_size(64 * 1024)
+        .max_message_size(MAX_MESSAGE)
+        .max_frame_size(MAX_MESSAGE)
         .read_buffer_size(4 * 1024)
-        .on_upgrade(move |socket| session(app, caller, socket)))
+        .on_upgrade(move |socket| async move {
+            session(app, caller, socket).await;
+            drop(permit);
+        }))
 }
 
 /// Browsers send `Origin` on WebSocket upgrades and apply no CORS to them, so the gateway
-/// checks: no `Origin` (not a browser), the gateway's own origin, or a listed one.
+/// checks: no `Origin` (not a browser), a listed one (--cors-origins), or the gateway's own
+/// page on a loopback host (the dashboard). `Host` alone proves nothing: under DNS
+/// rebinding an attacker's page has `Host` and `Origin` alike, both naming the attacker.
 fn origin_allowed(app: &AppState, headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
@@ -90,12 +103,13 @@ fn origin_allowed(app: &AppState, headers: &HeaderMap) -> bool {
         return true;
     }
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    let origin_host = origin
+    let origin_authority = origin
         .to_str()
         .ok()
         .and_then(|o| o.split_once("://"))
         .map(|(_, rest)| rest);
-    matches!((host, origin_host), (Some(host), Some(origin_host)) if host.eq_ignore_ascii_case(origin_host))
+    matches!((host, origin_authority), (Some(host), Some(authority))
+        if host.eq_ignore_ascii_case(authority) && super::host::is_loopback_authority(authority))
 }
 
 /// Parses one client text message (the fuzz target `ws_client_message` calls this).
@@ -109,6 +123,44 @@ fn text(value: Value) -> Message {
 
 fn error(id: &Option<Value>, code: &str, message: &str) -> Message {
     text(json!({"type": "error", "id": id, "code": code, "message": message}))
+}
+
+/// Whether a read failed because a frame or message was over the limit.
+fn too_big(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if let Some(tungstenite) = cause.downcast_ref::<tokio_tungstenite::tungstenite::Error>() {
+            return matches!(
+                tungstenite,
+                tokio_tungstenite::tungstenite::Error::Capacity(_)
+            );
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// The `snapshot` / `reset` message of one account, serialised once straight from the
+/// snapshot (no intermediate JSON tree).
+fn snapshot_message(reset: bool, snapshot: &crate::account::Snapshot) -> Message {
+    #[derive(serde::Serialize)]
+    struct SnapshotMessage<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        account: &'a str,
+        id: String,
+        seq: u64,
+        data: &'a crate::account::Snapshot,
+    }
+    let message = SnapshotMessage {
+        kind: if reset { "reset" } else { "snapshot" },
+        account: &snapshot.account,
+        id: format!("{}-{}", snapshot.epoch, snapshot.seq),
+        seq: snapshot.seq,
+        data: snapshot,
+    };
+    let json = serde_json::to_string(&message).unwrap_or_default();
+    Message::Text(Utf8Bytes::from(json))
 }
 
 /// Waits for the next feed item, or forever when there is no subscription.
@@ -128,22 +180,35 @@ fn subscribe(
     types: Option<Vec<String>>,
     resume: std::collections::HashMap<String, String>,
 ) -> Result<(Feed, Message), Message> {
+    let visible = caller.visible_streams(app);
+    // More entries than the key may see can only be repeats or strangers: refused before
+    // any work, so one message cannot make the gateway build thousands of snapshots.
+    if accounts.len() > visible.len().max(1) {
+        return Err(error(
+            id,
+            "too_many_accounts",
+            &format!(
+                "a subscribe may list at most {} accounts (every account this key may see)",
+                visible.len().max(1)
+            ),
+        ));
+    }
     let wanted = if accounts.is_empty() || accounts.iter().any(|a| a == "*") {
-        caller.visible_streams(app)
+        visible
     } else {
+        let mut seen = HashSet::new();
         let mut chosen = Vec::new();
-        for public_id in &accounts {
+        for (index, public_id) in accounts.iter().enumerate() {
+            if !seen.insert(public_id.as_str()) {
+                continue;
+            }
             match caller.account(app, public_id) {
                 Ok(account) => chosen.push(account),
                 Err(e) => {
-                    let code = match e {
-                        super::error::ApiError::Forbidden => "forbidden",
-                        _ => "unknown_account",
-                    };
                     return Err(error(
                         id,
-                        code,
-                        &format!("{e} (account #{} of the request)", chosen.len() + 1),
+                        "unknown_account",
+                        &format!("{e} (account #{} of the request)", index + 1),
                     ));
                 }
             }
@@ -152,13 +217,9 @@ fn subscribe(
     };
     let mut positions = Resume::new();
     for (public_id, position) in resume {
-        match position
-            .trim()
-            .rsplit_once('-')
-            .and_then(|(epoch, seq)| Some((epoch.to_string(), seq.parse::<u64>().ok()?)))
-        {
-            Some(parsed) => {
-                positions.insert(public_id, parsed);
+        match super::sse::parse_event_id(&position) {
+            Some((epoch, seq)) => {
+                positions.insert(public_id, (epoch.to_string(), seq));
             }
             None => {
                 return Err(error(
@@ -189,6 +250,10 @@ async fn session(app: AppState, caller: Caller, socket: WebSocket) {
     let close: Option<CloseFrame> = loop {
         let outgoing: Option<Message> = tokio::select! {
             message = incoming.next() => match message {
+                Some(Err(e)) if too_big(&e) => break Some(CloseFrame {
+                    code: CLOSE_TOO_BIG,
+                    reason: Utf8Bytes::from_static("message too big: the limit is 64 KiB"),
+                }),
                 None | Some(Err(_)) => break None,
                 Some(Ok(Message::Close(_))) => break None,
                 Some(Ok(Message::Text(body))) => Some(match parse_client_message(body.as_str()) {
@@ -214,10 +279,7 @@ async fn session(app: AppState, caller: Caller, socket: WebSocket) {
                     feed = None;
                     None
                 }
-                Some(Item::Snapshot { reset, snapshot }) => {
-                    let id = format!("{}-{}", snapshot.epoch, snapshot.seq);
-                    Some(text(json!({"type": if reset { "reset" } else { "snapshot" }, "account": snapshot.account, "id": id, "seq": snapshot.seq, "data": snapshot})))
-                }
+                Some(Item::Snapshot { reset, snapshot }) => Some(snapshot_message(reset, &snapshot)),
                 Some(Item::Event(event)) => Utf8Bytes::try_from(event.json.clone()).ok().map(Message::Text),
                 Some(Item::Idle) => None,
                 Some(Item::SlowConsumer) => break Some(CloseFrame { code: CLOSE_SLOW_CONSUMER, reason: Utf8Bytes::from_static("slow consumer; resubscribe with resume positions") }),
