@@ -248,7 +248,7 @@ async fn nothing_received_and_nothing_logged_holds_an_account_number_or_a_secret
     for (path, bearer, expected) in [
         ("/v1/accounts", Some("t0ken"), 200),
         ("/v1/accounts/individual/snapshot", Some("t0ken"), 200),
-        ("/v1/accounts/roth-ira/snapshot", Some("s3cret"), 403),
+        ("/v1/accounts/roth-ira/snapshot", Some("s3cret"), 404),
         ("/v1/accounts/5WT31842/snapshot", Some("t0ken"), 404),
         ("/v1/accounts/5WU09822/events?access_token=t0ken", None, 404),
         (
