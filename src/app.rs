@@ -349,6 +349,7 @@ pub async fn start(config: Config) -> Result<Gateway, StartError> {
     let limits = JournalLimits {
         ring_events: config.ring_events,
         ring_max_age: config.ring_max_age,
+        ring_max_bytes: config.ring_max_bytes,
         bus_capacity: config.subscriber_queue,
     };
     let mut accounts = Vec::new();

@@ -152,6 +152,9 @@ pub struct ServeArgs {
     /// Events kept per account for resuming streams.
     #[arg(long, env = "TTGW_RING_EVENTS", default_value_t = 10_000)]
     pub ring_events: usize,
+    /// Bytes of events kept per account for resuming streams (the oldest leave first).
+    #[arg(long, env = "TTGW_RING_MAX_BYTES", default_value_t = 16 << 20)]
+    pub ring_max_bytes: usize,
     /// Log format.
     #[arg(long, env = "TTGW_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
@@ -219,6 +222,7 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     pub insecure_open_api: bool,
     pub ring_events: usize,
+    pub ring_max_bytes: usize,
     pub ring_max_age: Duration,
     pub subscriber_queue: usize,
     pub api_keys: ApiKeys,
@@ -330,6 +334,9 @@ impl Config {
         }
         if !(100..=10_000_000).contains(&args.ring_events) {
             return Err(bad("ring-events", "must be from 100 to 10000000"));
+        }
+        if !((64 << 10)..=(64 << 30)).contains(&args.ring_max_bytes) {
+            return Err(bad("ring-max-bytes", "must be from 65536 to 68719476736"));
         }
         if !(1..=15).contains(&args.sse_keepalive_secs) {
             return Err(bad("sse-keepalive-secs", "must be from 1 to 15"));
@@ -480,6 +487,7 @@ impl Config {
             metrics_listen: args.metrics_listen,
             insecure_open_api: args.insecure_open_api,
             ring_events: args.ring_events,
+            ring_max_bytes: args.ring_max_bytes,
             ring_max_age: Duration::from_secs(args.ring_max_age_secs),
             subscriber_queue: args.subscriber_queue,
             api_keys,

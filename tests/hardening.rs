@@ -786,3 +786,48 @@ async fn account_numbers_injected_everywhere_never_leave_at_debug_level() {
     );
     assert!(leaks.is_empty(), "{leaks:#?}");
 }
+
+#[tokio::test]
+async fn terminal_orders_leave_the_snapshot_at_the_trading_day_roll() {
+    let gw = TestGateway::start(&["--heartbeat-secs", "2"]).await;
+    let number = "5WT31842";
+    let filled = json!({"id": 777_001, "account-number": number, "status": "Filled", "size": 1, "updated-at": 4_102_444_800_000i64,
+        "legs": [{"symbol": "AAPL", "instrument-type": "Equity", "action": "Buy to Open", "quantity": 1, "remaining-quantity": 0,
+            "fills": [{"fill-id": "roll-1", "quantity": 1, "fill-price": "190.00"}]}]});
+    gw.inject(number, "Order", filled).await;
+    let has = |snapshot: &serde_json::Value, id: u64| {
+        snapshot["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["id"] == id)
+    };
+    wait_until(
+        "the filled order is held",
+        Duration::from_secs(5),
+        || async { has(&gw.snapshot("individual").await, 777_001) },
+    )
+    .await;
+    let (mut sse, _) = gw.subscribed("individual").await;
+    let rolled = gw.sim_post("/sim/day-roll", json!({})).await;
+    assert!(rolled["removed"].as_u64() >= Some(2), "{rolled}");
+    // The next resync (here after a reconnect; else the reconcile watchdog) sees the roll.
+    gw.sim_post("/sim/faults/drop", json!({})).await;
+    let removed = sse.next_of("OrderRemoved", Duration::from_secs(10)).await;
+    assert_eq!(removed.data["source"], "resync");
+    let snapshot = gw
+        .converge("individual", number, Duration::from_secs(5))
+        .await;
+    assert!(
+        !has(&snapshot, 777_001),
+        "the filled order left the snapshot"
+    );
+    let working = snapshot["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["status"] == "Live")
+        .count();
+    assert!(working >= 1, "working orders stay: {snapshot}");
+    gw.stop().await;
+}

@@ -39,6 +39,8 @@ pub struct AccountInfo {
 pub struct JournalLimits {
     pub ring_events: usize,
     pub ring_max_age: std::time::Duration,
+    /// Bytes of events kept for resuming.
+    pub ring_max_bytes: usize,
     /// Events a live subscriber may fall behind before it is cut as a slow consumer.
     pub bus_capacity: usize,
 }
@@ -48,6 +50,7 @@ impl Default for JournalLimits {
         Self {
             ring_events: 10_000,
             ring_max_age: std::time::Duration::from_secs(3600),
+            ring_max_bytes: 16 << 20,
             bus_capacity: 4_096,
         }
     }
@@ -126,7 +129,11 @@ impl Account {
             masker,
             inner: Mutex::new(Inner {
                 state: AccountState::default(),
-                journal: Journal::new(limits.ring_events, limits.ring_max_age),
+                journal: Journal::new(
+                    limits.ring_events,
+                    limits.ring_max_age,
+                    limits.ring_max_bytes,
+                ),
                 seq: 0,
                 status: UpstreamStatus::default(),
             }),

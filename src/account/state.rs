@@ -175,6 +175,37 @@ fn upsert<K: Ord>(map: &mut BTreeMap<K, Value>, key: K, data: Cow<'_, Value>) ->
     }
 }
 
+/// Gateway event types that take a terminal order (or complex order) out of the state when
+/// tastytrade's `/orders/live` no longer lists it (the trading day rolled), so a snapshot
+/// cannot grow for ever. Data: `{"id": <the order's id>}`.
+pub const ORDER_REMOVED: &str = "OrderRemoved";
+pub const COMPLEX_ORDER_REMOVED: &str = "ComplexOrderRemoved";
+
+/// Order statuses after which an order never changes again.
+const TERMINAL_STATUSES: [&str; 6] = [
+    "Filled",
+    "Cancelled",
+    "Expired",
+    "Rejected",
+    "Removed",
+    "Partially Removed",
+];
+
+fn is_terminal(order: &Value) -> bool {
+    order
+        .get("status")
+        .and_then(Value::as_str)
+        .is_some_and(|status| TERMINAL_STATUSES.contains(&status))
+}
+
+fn remove(map: &mut BTreeMap<ObjectKey, Value>, data: &Value) -> Applied {
+    match ObjectKey::of(data) {
+        Some(key) if map.remove(&key).is_some() => Applied::Changed,
+        Some(_) => Applied::Unchanged,
+        None => Applied::Invalid,
+    }
+}
+
 fn replace(slot: &mut Option<Value>, data: &Value) -> Applied {
     match slot {
         Some(current) if current == data => Applied::Unchanged,
@@ -209,6 +240,8 @@ impl AccountState {
                 Some(key) => upsert(&mut self.complex_orders, key, Cow::Borrowed(data)),
                 None => Applied::Invalid,
             },
+            ORDER_REMOVED => remove(&mut self.orders, data),
+            COMPLEX_ORDER_REMOVED => remove(&mut self.complex_orders, data),
             "CurrentPosition" => {
                 let Some(key) = position_key(data) else {
                     return Applied::Invalid;
@@ -267,10 +300,11 @@ impl AccountState {
                 events.push(("CurrentPosition".into(), closed_position(ours)));
             }
         }
-        for (kind, ours, theirs) in [
-            ("Order", &self.orders, &baseline.orders),
+        for (kind, removed, ours, theirs) in [
+            ("Order", ORDER_REMOVED, &self.orders, &baseline.orders),
             (
                 "ComplexOrder",
+                COMPLEX_ORDER_REMOVED,
                 &self.complex_orders,
                 &baseline.complex_orders,
             ),
@@ -281,6 +315,14 @@ impl AccountState {
                     .is_none_or(|o| o != theirs && !is_stale(o, theirs))
                 {
                     events.push((kind.into(), theirs.clone()));
+                }
+            }
+            // A terminal order /orders/live no longer lists: the trading day rolled. A
+            // working one that vanished is kept (it may be a later day's GTC order that a
+            // partial answer missed; tastytrade will tell us when it changes).
+            for (key, ours) in ours {
+                if !theirs.contains_key(key) && is_terminal(ours) {
+                    events.push((removed.into(), json!({"id": ours["id"]})));
                 }
             }
         }
@@ -395,5 +437,30 @@ mod tests {
         assert_eq!(ours.orders, theirs.orders);
         assert_eq!(ours.positions, theirs.positions);
         assert!(ours.diff(&theirs).is_empty());
+    }
+
+    #[test]
+    fn terminal_orders_leave_at_the_day_roll_and_working_ones_stay() {
+        let mut ours = AccountState::default();
+        ours.apply("Order", &order(1, "Filled", 10));
+        ours.apply("Order", &order(2, "Live", 10));
+        ours.apply("Order", &order(3, "Cancelled", 10));
+        let mut theirs = AccountState::default();
+        theirs.apply("Order", &order(3, "Cancelled", 10));
+        let events = ours.diff(&theirs);
+        assert_eq!(events, vec![(ORDER_REMOVED.to_string(), json!({"id": 1}))]);
+        for (kind, data) in &events {
+            assert_eq!(ours.apply(kind, data), Applied::Changed);
+        }
+        assert_eq!(
+            ours.orders.len(),
+            2,
+            "the live order stays, the cancelled one is listed"
+        );
+        assert_eq!(
+            ours.apply(ORDER_REMOVED, &json!({"id": 1})),
+            Applied::Unchanged
+        );
+        assert_eq!(ours.apply(ORDER_REMOVED, &json!({})), Applied::Invalid);
     }
 }

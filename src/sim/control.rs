@@ -28,6 +28,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/sim/faults/{name}", post(arm_fault))
         .route("/sim/stats", get(stats))
         .route("/sim/attempts", get(attempts))
+        .route("/sim/day-roll", post(day_roll))
         .with_state(sim)
 }
 
@@ -67,6 +68,7 @@ async fn index() -> Json<Value> {
             "GET|POST /sim/script": "{\"paused\":bool,\"rate\":steps_per_second}",
             "POST /sim/faults/{name}": "drop | close {reason} | silent {enabled} | malformed | oversized {bytes,fragmented} | expire-tokens | rest-errors {count,status,retry_after_secs} | latency {ms} | outage {secs} (drops every socket; REST and streamer answer 503 for secs); socket faults take an optional {account}",
             "DELETE /sim/faults": "clear silent, REST errors, latency and an outage",
+            "POST /sim/day-roll": "a new trading day: terminal orders and complex orders leave /orders/live (no stream event, as on tastytrade)",
             "GET /sim/attempts": "[[ms, \"streamer\"|\"rest\"], ...]: when each streamer handshake and account REST call came (ms since start)",
             "GET /sim/stats": "counters (messages, heartbeats, expired-token messages, ...)",
         }
@@ -329,6 +331,32 @@ async fn arm_fault(State(sim): State<Arc<Sim>>, Path(name): Path<String>, body: 
         }
         _ => not_found("unknown fault; see GET /sim/"),
     }
+}
+
+async fn day_roll(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    const TERMINAL: [&str; 6] = [
+        "Filled",
+        "Cancelled",
+        "Expired",
+        "Rejected",
+        "Removed",
+        "Partially Removed",
+    ];
+    let working = |order: &Value| {
+        !order
+            .get("status")
+            .and_then(Value::as_str)
+            .is_some_and(|s| TERMINAL.contains(&s))
+    };
+    let mut state = sim.lock();
+    let mut removed = 0;
+    for account in &mut state.accounts {
+        let before = account.orders.len() + account.complex_orders.len();
+        account.orders.retain(working);
+        account.complex_orders.retain(working);
+        removed += before - account.orders.len() - account.complex_orders.len();
+    }
+    Json(json!({"removed": removed}))
 }
 
 async fn attempts(State(sim): State<Arc<Sim>>) -> Json<Value> {

@@ -529,6 +529,8 @@ pub fn apply(state: &mut Value, envelope: &Value) {
         "TradingStatus" => state["trading_status"] = data.clone(),
         "Order" => upsert(&mut state["orders"], &id_of, false),
         "ComplexOrder" => upsert(&mut state["complex_orders"], &id_of, false),
+        "OrderRemoved" => upsert(&mut state["orders"], &id_of, true),
+        "ComplexOrderRemoved" => upsert(&mut state["complex_orders"], &id_of, true),
         "CurrentPosition" => {
             let zero = data["quantity-direction"] == "Zero";
             upsert(&mut state["positions"], &position_of, zero)
