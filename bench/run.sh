@@ -88,6 +88,7 @@ start_server() {
       wait_for "http://127.0.0.1:$sim_port/sim/stats"
       "${server_cpu[@]}" "$bin/tastytrade-gateway" --listen "127.0.0.1:$gw_port" \
         --api-url "http://127.0.0.1:$sim_port" --streamer-url "ws://127.0.0.1:$sim_port/streamer" \
+        --insecure-open-api --max-streams-per-client 100000 \
         >"$out/gateway.log" 2>&1 &
       local gw=$!
       pids+=($gw)

@@ -37,7 +37,7 @@ const OVERLOADED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
 content-type: application/json\r\n\
 retry-after: 1\r\n\
 connection: close\r\n\
-content-length: 104\r\n\
+content-length: 96\r\n\
 \r\n\
 {\"error\":{\"code\":\"overloaded\",\"message\":\"the gateway serves its most connections; retry later\"}}";
 

@@ -428,7 +428,7 @@ fn listening_beyond_loopback_without_keys_is_refused_naming_api_keys() {
     assert_eq!(error.key, "api-keys");
     assert_eq!(
         error.to_string(),
-        "api-keys: consumer API keys are required with a sandbox or production upstream, and when listening beyond loopback (e.g. TTGW_API_KEYS=reader:SECRET:*)"
+        "api-keys: consumer API keys are required when listening beyond loopback (e.g. TTGW_API_KEYS=reader:SECRET:*)"
     );
     assert!(parse(&["--listen", "0.0.0.0:0", "--api-key", "ops:t0ken:*"]).is_ok());
     assert!(
