@@ -375,7 +375,7 @@ async fn readyz_flips_to_503_when_the_upstream_drops_and_back() {
     let (status, body) = gw.get("/readyz").await;
     assert_eq!(
         (status, body),
-        (200, json!({"status": "ok", "reasons": []}))
+        (200, json!({"status": "ok", "reasons": [], "degraded": []}))
     );
     // A few failing REST calls keep the resync from finishing for a while.
     gw.sim_post(
@@ -406,13 +406,14 @@ async fn readyz_flips_to_503_when_the_upstream_drops_and_back() {
                 || r.as_str().unwrap().starts_with("roth-ira: ")),
         "{reasons:?}"
     );
-    wait_until("/readyz back to 200", 10 * SECOND, || async {
-        gw.get("/readyz").await.0 == 200
+    wait_until("every account live again", 10 * SECOND, || async {
+        gw.get("/healthz").await.1["status"] == "ok"
     })
     .await;
+    assert_eq!(gw.get("/readyz").await.0, 200);
     assert_eq!(
         gw.get("/healthz").await,
-        (200, json!({"status": "ok", "reasons": []}))
+        (200, json!({"status": "ok", "reasons": [], "degraded": []}))
     );
     gw.assert_no_leaks();
     gw.stop().await;
@@ -559,4 +560,68 @@ async fn sse_over_tls_and_http2() {
     drop(events);
     gateway.shutdown().await;
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn one_degraded_account_keeps_the_node_ready_and_is_named() {
+    let gw = TestGateway::start(&["--heartbeat-secs", "2"]).await;
+    assert_eq!(gw.get("/livez").await.0, 200);
+    // The Roth IRA's tastytrade side is down for a minute; the individual account is fine.
+    gw.sim_post(
+        "/sim/faults/outage",
+        json!({"secs": 60, "account": "5WU09822"}),
+    )
+    .await;
+    wait_until("roth-ira degraded", 10 * SECOND, || async {
+        gw.get("/healthz").await.1["degraded"] == json!(["roth-ira"])
+    })
+    .await;
+    let (status, health) = gw.get("/healthz").await;
+    assert_eq!(status, 200);
+    assert_eq!(health["status"], "degraded");
+    assert!(
+        health["reasons"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("roth-ira: "),
+        "{health}"
+    );
+    let (status, ready) = gw.get("/readyz").await;
+    assert_eq!(
+        status, 200,
+        "one live account keeps the node ready: {ready}"
+    );
+    assert_eq!(ready["status"], "degraded");
+    assert_eq!(ready["degraded"], json!(["roth-ira"]));
+    let (_, accounts) = gw.get("/v1/accounts").await;
+    let health_of = |id: &str| {
+        accounts["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == id)
+            .map(|a| a["health"].clone())
+    };
+    assert_eq!(health_of("individual"), Some(json!("ok")));
+    assert_eq!(health_of("roth-ira"), Some(json!("degraded")));
+    assert_eq!(gw.get("/livez").await.0, 200);
+    gw.sim_delete("/sim/faults").await;
+    gw.stop().await;
+
+    // With --ready-requires all, the same fault makes the node unready.
+    let strict = TestGateway::start(&["--heartbeat-secs", "2", "--ready-requires", "all"]).await;
+    strict
+        .sim_post(
+            "/sim/faults/outage",
+            json!({"secs": 60, "account": "5WU09822"}),
+        )
+        .await;
+    wait_until(
+        "/readyz 503 with --ready-requires all",
+        10 * SECOND,
+        || async { strict.get("/readyz").await.0 == 503 },
+    )
+    .await;
+    strict.sim_delete("/sim/faults").await;
+    strict.stop().await;
 }

@@ -122,6 +122,7 @@ impl Account {
         limits: JournalLimits,
     ) -> Self {
         let (bus, _) = broadcast::channel(limits.bus_capacity.max(16));
+        crate::metrics::zero_account(&info.public_id);
         Self {
             public_id: info.public_id.as_str().into(),
             info,
@@ -305,6 +306,15 @@ impl Account {
 
     pub fn status(&self) -> UpstreamStatus {
         self.lock().status.clone()
+    }
+
+    /// `ok` while the upstream link is live, else `degraded`.
+    pub fn health(&self) -> &'static str {
+        if self.lock().status.state == crate::model::LinkState::Live {
+            "ok"
+        } else {
+            "degraded"
+        }
     }
 
     /// Updates the upstream status; error texts are masked on the way in. A change of link

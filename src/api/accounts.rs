@@ -25,6 +25,8 @@ pub struct AccountSummary {
     pub account_type: Option<String>,
     /// The latest sequence number published for this account.
     pub seq: u64,
+    /// `ok` while the upstream link is live, else `degraded` (see `upstream`).
+    pub health: String,
     pub upstream: UpstreamStatus,
 }
 
@@ -50,6 +52,7 @@ pub async fn list(State(app): State<AppState>, caller: Caller) -> Json<AccountLi
             nickname: account.info.nickname.clone(),
             account_type: account.info.account_type.clone(),
             seq: account.seq(),
+            health: account.health().into(),
             upstream: account.status(),
         })
         .collect();

@@ -28,6 +28,8 @@ pub struct AppState {
     pub streams: Arc<super::limits::StreamLimits>,
     /// Whether `/metrics` needs an API key like every other route (`--metrics-require-key`).
     pub metrics_need_key: bool,
+    /// Which accounts `/readyz` needs live.
+    pub ready_requires: super::health::ReadyRequires,
 }
 
 impl AppState {

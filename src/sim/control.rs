@@ -66,7 +66,7 @@ async fn index() -> Json<Value> {
             "POST /sim/accounts/{number}/events": "{\"type\",\"data\"} | {\"events\":[...],\"batch\":bool} | {\"raw\":\"<frame>\"}",
             "POST /sim/events": "{\"channel\":\"quote-alerts|public-watchlists|user-messages\",\"type\",\"data\"} | {\"channel\",\"raw\"}",
             "GET|POST /sim/script": "{\"paused\":bool,\"rate\":steps_per_second}",
-            "POST /sim/faults/{name}": "drop | close {reason} | silent {enabled} | malformed | oversized {bytes,fragmented} | expire-tokens | rest-errors {count,status,retry_after_secs} | latency {ms} | outage {secs} (drops every socket; REST and streamer answer 503 for secs); socket faults take an optional {account}",
+            "POST /sim/faults/{name}": "drop | close {reason} | silent {enabled} | malformed | oversized {bytes,fragmented} | expire-tokens | rest-errors {count,status,retry_after_secs} | latency {ms} | outage {secs} (drops every socket; REST and streamer answer 503 for secs; with {account}: that account's socket and REST calls only); socket faults take an optional {account}",
             "DELETE /sim/faults": "clear silent, REST errors, latency and an outage",
             "POST /sim/day-roll": "a new trading day: terminal orders and complex orders leave /orders/live (no stream event, as on tastytrade)",
             "GET /sim/attempts": "[[ms, \"streamer\"|\"rest\"], ...]: when each streamer handshake and account REST call came (ms since start)",
@@ -236,6 +236,7 @@ async fn clear_faults(State(sim): State<Arc<Sim>>) -> Json<Value> {
     state.silent = false;
     state.rest_faults = Default::default();
     state.outage_until = None;
+    state.account_outages.clear();
     Json(json!({"cleared": true}))
 }
 
@@ -317,8 +318,14 @@ async fn arm_fault(State(sim): State<Arc<Sim>>, Path(name): Path<String>, body: 
             if !(0.0..=3600.0).contains(&secs) {
                 return bad_request("\"secs\" must be from 0 to 3600");
             }
-            sim.lock().outage_until =
-                Some(std::time::Instant::now() + std::time::Duration::from_secs_f64(secs));
+            let until = std::time::Instant::now() + std::time::Duration::from_secs_f64(secs);
+            match &account {
+                // One account down: its REST calls fail; its socket is dropped.
+                Some(number) => {
+                    sim.lock().account_outages.insert(number.clone(), until);
+                }
+                None => sim.lock().outage_until = Some(until),
+            }
             socket_fault(SocketFault::Drop)
         }
         "latency" => {

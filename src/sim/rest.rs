@@ -50,7 +50,7 @@ async fn gate(State(sim): State<Arc<Sim>>, request: Request, next: Next) -> Resp
     if request.uri().path().starts_with("/accounts/") {
         sim.record_attempt("rest");
     }
-    if sim.in_outage() {
+    if sim.in_outage(request.uri().path()) {
         return rest_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "simulated_outage",

@@ -161,6 +161,8 @@ pub struct SimState {
     pub silent: bool,
     /// Until when tastytrade is down: REST and streamer handshakes answer 503.
     pub outage_until: Option<Instant>,
+    /// Until when one account's REST calls answer 503 (an outage of that account alone).
+    pub account_outages: HashMap<String, Instant>,
     pub rng: StdRng,
     pub next_order_id: u64,
     pub next_fill_id: u64,
@@ -251,6 +253,7 @@ impl Sim {
                 rest_faults: RestFaults::default(),
                 silent: false,
                 outage_until: None,
+                account_outages: HashMap::new(),
                 rng,
                 next_order_id: 301_000,
                 next_fill_id: 1,
@@ -277,17 +280,20 @@ impl Sim {
         attempts.push_back((at, what));
     }
 
-    /// Whether an outage fault is in force.
-    pub fn in_outage(&self) -> bool {
+    /// Whether an outage fault is in force for a request on `path` (a REST path, or
+    /// `/streamer`).
+    pub fn in_outage(&self, path: &str) -> bool {
         let mut state = self.lock();
-        match state.outage_until {
-            Some(until) if Instant::now() < until => true,
-            Some(_) => {
-                state.outage_until = None;
-                false
-            }
-            None => false,
+        let now = Instant::now();
+        state.account_outages.retain(|_, until| now < *until);
+        if state.outage_until.is_some_and(|until| now >= until) {
+            state.outage_until = None;
         }
+        let account_down = path
+            .strip_prefix("/accounts/")
+            .and_then(|rest| rest.split('/').next())
+            .is_some_and(|number| state.account_outages.contains_key(number));
+        state.outage_until.is_some() || account_down
     }
 
     /// The lock around the truth. Held briefly; never across an await.

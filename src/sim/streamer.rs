@@ -40,7 +40,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
 /// Answers the WebSocket handshake by hand and hands the upgraded connection to a socket task.
 async fn upgrade(State(sim): State<Arc<Sim>>, mut request: Request) -> Response {
     sim.record_attempt("streamer");
-    if sim.in_outage() {
+    if sim.in_outage("/streamer") {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "tastytrade is down (simulated outage)",
