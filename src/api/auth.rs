@@ -228,6 +228,9 @@ impl FromRequestParts<AppState> for Caller {
         }
         let secret = presented_secret(parts).ok_or(ApiError::Unauthorized)?;
         let key = app.keys.find(&secret).ok_or(ApiError::Unauthorized)?;
+        if let Some(slot) = parts.extensions.get::<super::access::KeyName>() {
+            slot.set(&key.name);
+        }
         Ok(Caller {
             name: key.name.clone(),
             scope: key.scope.clone(),

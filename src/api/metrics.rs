@@ -24,6 +24,7 @@ pub async fn metrics(State(app): State<AppState>, caller: Result<Caller, ApiErro
 pub fn render(app: &AppState) -> Response {
     let body = match &app.metrics {
         Some(handle) => {
+            crate::metrics::process_collector().collect();
             handle.run_upkeep();
             handle.render()
         }

@@ -1,6 +1,7 @@
 //! The HTTP surface (axum): REST snapshots, SSE streams, health, the OpenAPI document and
 //! the Swagger UI served from the binary. It reads accounts and never reaches upstream.
 
+pub mod access;
 pub mod accounts;
 pub mod auth;
 pub mod dashboard;
@@ -76,6 +77,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(sse::account_events))
         .routes(routes!(sse::all_events))
         .routes(routes!(ws::upgrade))
+        .routes(routes!(health::livez))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(metrics::metrics))
@@ -101,7 +103,14 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    tracing::debug_span!("request", method = %request.method(), route = %route, version = ?request.version(), request_id)
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        route = %route,
+        version = ?request.version(),
+        request_id,
+        status = tracing::field::Empty
+    )
 }
 
 /// The whole HTTP application: routes, request ids, request logging (method and route only)
@@ -115,6 +124,7 @@ pub fn router(state: AppState) -> Router {
     router
         .merge(docs)
         .layer(cors)
+        .layer(axum::middleware::from_fn(access::log))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             host::check,
