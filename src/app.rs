@@ -116,6 +116,7 @@ async fn list_accounts(
                     .unwrap_or_else(|| {
                         streamer::backoff(attempt, streamer::QUICK_RETRIES_FOR, backoff_cap)
                     });
+                let error = crate::mask::diagnostic(&error.to_string());
                 tracing::warn!(%error, "listing accounts failed; retrying");
                 tokio::time::sleep(delay).await;
                 attempt += 1;
@@ -242,6 +243,7 @@ async fn user_subscriptions(
                 Some(serde_json::json!(external_id)),
             )),
             Err(error) => {
+                let error = crate::mask::diagnostic(&error.to_string());
                 tracing::warn!(%error, "user messages are off: the user's external id could not be read")
             }
         }
@@ -262,6 +264,8 @@ async fn user_subscriptions(
 
 /// Starts the gateway as configured.
 pub async fn start(config: Config) -> Result<Gateway, StartError> {
+    // First, so that every series recorded from here on (each account's zeros) is kept.
+    let metrics = crate::metrics::install();
     let sim = match config.endpoints {
         Endpoints::EmbeddedSimulator => {
             let sim_config = SimConfig {
@@ -443,11 +447,12 @@ pub async fn start(config: Config) -> Result<Gateway, StartError> {
         keys: Arc::new(config.api_keys.clone()),
         keep_alive: config.sse_keepalive,
         cors_origins: Arc::new(config.cors_origins.clone()),
-        metrics: crate::metrics::install(),
+        metrics,
         registry: registry.clone(),
         shutdown: shutdown_rx.clone(),
         streams: StreamLimits::new(config.max_streams_per_client),
         metrics_need_key: config.metrics_require_key,
+        ready_requires: config.ready_requires,
     };
     let metrics_addr = match config.metrics_listen {
         Some(addr) => {

@@ -86,42 +86,72 @@ pub fn init(format: LogFormat) {
     let _ = registry.try_init();
 }
 
+/// Sends the spans still waiting for export (with the `otlp` feature; else nothing to do).
+pub fn flush() {
+    #[cfg(feature = "otlp")]
+    otlp::flush();
+}
+
 #[cfg(feature = "otlp")]
 mod otlp {
-    //! The OTLP span exporter, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+    //! The OTLP/HTTP span exporter, by the OpenTelemetry environment conventions:
+    //! `OTEL_EXPORTER_OTLP_ENDPOINT` is a base (`/v1/traces` is appended),
+    //! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is used as it is, `OTEL_EXPORTER_OTLP_HEADERS`
+    //! carries auth (Grafana Cloud's `Authorization=Basic ...`), `OTEL_SERVICE_NAME` names
+    //! the service (default `tastytrade-gateway`). The exporter reads them itself: giving it
+    //! an endpoint in code would make it skip the `/v1/traces` suffix.
 
     use opentelemetry::trace::TracerProvider;
-    use opentelemetry_otlp::{SpanExporter, WithExportConfig};
+    use opentelemetry_otlp::SpanExporter;
     use opentelemetry_sdk::Resource;
     use opentelemetry_sdk::trace::SdkTracerProvider;
     use tracing_subscriber::Layer;
     use tracing_subscriber::registry::LookupSpan;
 
+    /// Whether the environment asks for trace export at all.
+    fn configured() -> bool {
+        [
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        ]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
+    }
+
     pub fn layer<S>() -> Option<Box<dyn Layer<S> + Send + Sync>>
     where
         S: tracing::Subscriber + for<'span> LookupSpan<'span> + Send + Sync,
     {
-        let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok()?;
-        let exporter = match SpanExporter::builder()
-            .with_http()
-            .with_endpoint(endpoint)
-            .build()
-        {
+        if !configured() {
+            return None;
+        }
+        let exporter = match SpanExporter::builder().with_http().build() {
             Ok(exporter) => exporter,
             Err(error) => {
                 eprintln!("tastytrade-gateway: OTLP exporter not started: {error}");
                 return None;
             }
         };
+        let mut resource = Resource::builder();
+        if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
+            resource = resource.with_service_name("tastytrade-gateway");
+        }
         let provider = SdkTracerProvider::builder()
             .with_batch_exporter(exporter)
-            .with_resource(
-                Resource::builder()
-                    .with_service_name("tastytrade-gateway")
-                    .build(),
-            )
+            .with_resource(resource.build())
             .build();
         let tracer = provider.tracer("tastytrade-gateway");
+        let _ = PROVIDER.set(provider);
         Some(tracing_opentelemetry::layer().with_tracer(tracer).boxed())
+    }
+
+    /// Kept for the life of the process, so [`flush`] can send what is still batched.
+    static PROVIDER: std::sync::OnceLock<SdkTracerProvider> = std::sync::OnceLock::new();
+
+    /// Sends the spans still batched (at shutdown).
+    pub fn flush() {
+        if let Some(provider) = PROVIDER.get() {
+            let _ = provider.force_flush();
+        }
     }
 }

@@ -18,6 +18,7 @@ use tokio::time::{Instant, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tracing::Instrument;
 
 use super::UpstreamError;
 use super::pace::Pacer;
@@ -115,7 +116,12 @@ pub async fn run(link: AccountLink, mut shutdown: watch::Receiver<bool>) {
         if *shutdown.borrow() {
             break;
         }
-        let outcome = connection(&link, &mut shutdown, &mut attempt).await;
+        // One span per socket, at info, so traces show each upstream connection's life;
+        // only the public id, never the number.
+        let span = tracing::info_span!("upstream_connection", account = %id, attempt);
+        let outcome = connection(&link, &mut shutdown, &mut attempt)
+            .instrument(span)
+            .await;
         match outcome {
             Ok(()) => break,
             Err(error) => {
@@ -311,6 +317,9 @@ fn apply(link: &AccountLink, notification: Notification) {
     let id = &target.info.public_id;
     match AccountEvent::parse(&kind, &data) {
         Err(error) => {
+            // Masked here too, not only by the log writer: spans and their events also go
+            // out over OTLP, which the writer never sees.
+            let error = target.mask_diagnostic(&error.to_string());
             tracing::warn!(account = %id, kind, %error, "skipped an event whose shape is broken");
             target.update_status(|s| s.invalid_events += 1);
             return;
@@ -399,6 +408,7 @@ impl Connection<'_> {
             let (frames, errors) = wire::parse(text.as_str());
             if !errors.is_empty() {
                 for error in &errors {
+                    let error = self.link.account_masked(&error.to_string());
                     tracing::warn!(account = %self.link.account.info.public_id, %error, bytes = text.len(), "skipped an upstream frame");
                 }
                 self.link
@@ -424,7 +434,11 @@ impl Connection<'_> {
                 && reply.message.as_deref() != Some("failed")
             {
                 // An optional stream tastytrade will not give is no reason to drop the account's.
-                tracing::warn!(action = %reply.action, message = ?reply.message, "tastytrade refused an optional subscription");
+                let message = self
+                    .link
+                    .account_masked(reply.message.as_deref().unwrap_or_default());
+                let action = self.link.account_masked(&reply.action);
+                tracing::warn!(%action, %message, "tastytrade refused an optional subscription");
                 continue;
             }
             if !reply.ok {
