@@ -10,6 +10,7 @@ use secrecy::SecretString;
 
 use crate::account::registry::valid_alias;
 use crate::api::auth::ApiKeys;
+use crate::api::health::ReadyRequires;
 use crate::mask::mask_number;
 use crate::upstream::session::Credentials;
 
@@ -114,6 +115,9 @@ pub struct ServeArgs {
     /// SSE streams and WebSockets one API key (or, with an open API, one client IP) may hold.
     #[arg(long, env = "TTGW_MAX_STREAMS_PER_CLIENT", default_value_t = 10_000)]
     pub max_streams_per_client: usize,
+    /// What /readyz needs: `any` (at least one account live) or `all` (every account live).
+    #[arg(long, env = "TTGW_READY_REQUIRES", value_enum, default_value_t = ReadyRequires::Any)]
+    pub ready_requires: ReadyRequires,
     /// Serve /metrics only to a valid API key (when keys are configured).
     #[arg(long, env = "TTGW_METRICS_REQUIRE_KEY")]
     pub metrics_require_key: bool,
@@ -221,6 +225,7 @@ pub struct Config {
     pub metrics_require_key: bool,
     pub metrics_listen: Option<SocketAddr>,
     pub insecure_open_api: bool,
+    pub ready_requires: ReadyRequires,
     pub ring_events: usize,
     pub ring_max_bytes: usize,
     pub ring_max_age: Duration,
@@ -486,6 +491,7 @@ impl Config {
             metrics_require_key: args.metrics_require_key,
             metrics_listen: args.metrics_listen,
             insecure_open_api: args.insecure_open_api,
+            ready_requires: args.ready_requires,
             ring_events: args.ring_events,
             ring_max_bytes: args.ring_max_bytes,
             ring_max_age: Duration::from_secs(args.ring_max_age_secs),
@@ -534,6 +540,85 @@ fn check_url(key: &'static str, url: &str, schemes: &[&str]) -> Result<(), Confi
     Ok(())
 }
 
+/// Secrets read from files named by `TTGW_CLIENT_SECRET_FILE`, `TTGW_REFRESH_TOKEN_FILE`,
+/// `TTGW_PASSWORD_FILE` and `TTGW_API_KEYS_FILE` (Docker and Kubernetes secrets; the last
+/// holds one key per line or `;`-separated), and `PORT` (as `--listen 0.0.0.0:PORT`, as
+/// platforms that set it expect), as arguments for the `serve` command, unless `explicit`
+/// says the setting was given as a flag or an environment variable. Returns the arguments
+/// and the ids of the settings they give.
+pub fn env_file_arguments(
+    explicit: &impl Fn(&str) -> bool,
+) -> Result<(Vec<String>, Vec<String>), ConfigError> {
+    const SECRET_FILES: [(&str, &str, &str, &str); 4] = [
+        (
+            "TTGW_CLIENT_SECRET_FILE",
+            "client_secret",
+            "client-secret",
+            "client-secret-file",
+        ),
+        (
+            "TTGW_REFRESH_TOKEN_FILE",
+            "refresh_token",
+            "refresh-token",
+            "refresh-token-file",
+        ),
+        (
+            "TTGW_PASSWORD_FILE",
+            "password",
+            "password",
+            "password-file",
+        ),
+        ("TTGW_API_KEYS_FILE", "api_keys", "api-key", "api-keys-file"),
+    ];
+    let mut args = Vec::new();
+    let mut given = Vec::new();
+    for (variable, id, long, key) in SECRET_FILES {
+        let Some(path) = std::env::var_os(variable) else {
+            continue;
+        };
+        if explicit(id) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            bad(
+                key,
+                format!(
+                    "{variable}: cannot read {}: {e}",
+                    std::path::Path::new(&path).display()
+                ),
+            )
+        })?;
+        let values: Vec<&str> = if id == "api_keys" {
+            text.split([';', '\n'])
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .collect()
+        } else {
+            vec![text.trim_end_matches(['\r', '\n'])]
+        };
+        if values.iter().all(|v| v.is_empty()) {
+            return Err(bad(key, format!("{variable}: the file is empty")));
+        }
+        for value in values {
+            args.push(format!("--{long}"));
+            args.push(value.to_string());
+        }
+        given.push(id.to_string());
+    }
+    if let Ok(port) = std::env::var("PORT")
+        && !explicit("listen")
+    {
+        let port: u16 = port
+            .trim()
+            .parse()
+            .map_err(|_| bad("listen", "PORT must be a port number (1-65535)"))?;
+        args.push("--listen".into());
+        args.push(format!("0.0.0.0:{port}"));
+        given.push("listen".into());
+    }
+    Ok((args, given))
+}
+
 /// Turns a TOML config file into command-line arguments for `command` (the `serve`
 /// command). Keys are the flags' names (`heartbeat-secs = 20`, `accounts = ["main=5WT00000"]`,
 /// `api-key = ["reader:SECRET:*"]`); arrays repeat the flag. Keys that `explicit` says were
@@ -551,18 +636,26 @@ pub fn file_arguments(
             format!("{} is not valid TOML: {}", path.display(), e.message()),
         )
     })?;
-    let flags: Vec<(String, String)> = command
+    // (id, long name, whether it takes a value: switches like `quote-alerts` do not).
+    let flags: Vec<(String, String, bool)> = command
         .get_arguments()
-        .filter_map(|arg| Some((arg.get_id().to_string(), arg.get_long()?.to_string())))
-        .filter(|(id, _)| id != "config")
+        .filter_map(|arg| {
+            let takes_value = arg.get_action().takes_values();
+            Some((
+                arg.get_id().to_string(),
+                arg.get_long()?.to_string(),
+                takes_value,
+            ))
+        })
+        .filter(|(id, _, _)| id != "config")
         .collect();
     let mut out = Vec::new();
     for (key, value) in &table {
-        let Some((id, long)) = flags
+        let Some((id, long, takes_value)) = flags
             .iter()
-            .find(|(id, long)| long == key || id.replace('_', "-") == *key)
+            .find(|(id, long, _)| long == key || id.replace('_', "-") == *key)
         else {
-            let known: Vec<&str> = flags.iter().map(|(_, long)| long.as_str()).collect();
+            let known: Vec<&str> = flags.iter().map(|(_, long, _)| long.as_str()).collect();
             return Err(ConfigError {
                 key: "config",
                 message: format!(
@@ -573,6 +666,20 @@ pub fn file_arguments(
             });
         };
         if explicit(id) {
+            continue;
+        }
+        if !takes_value {
+            // A switch: `true` gives the flag, `false` leaves it off.
+            match value {
+                toml::Value::Boolean(true) => out.push(format!("--{long}")),
+                toml::Value::Boolean(false) => {}
+                _ => {
+                    return Err(ConfigError {
+                        key: "config",
+                        message: format!("`{key}` is a switch: true or false"),
+                    });
+                }
+            }
             continue;
         }
         let scalars = match value {

@@ -38,6 +38,49 @@ enum Command {
     Simulate(SimulateArgs),
     /// Print the OpenAPI document.
     Openapi,
+    /// Exit 0 when the gateway at --url answers 200 (the Docker HEALTHCHECK: no curl needed).
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Args)]
+struct HealthcheckArgs {
+    /// The URL to ask; default: /livez on the port of TTGW_LISTEN (or PORT), on 127.0.0.1.
+    #[arg(long)]
+    url: Option<String>,
+}
+
+/// Asks the gateway whether it is alive, within 3 s.
+async fn healthcheck(args: HealthcheckArgs) -> ExitCode {
+    let url = args.url.unwrap_or_else(|| {
+        let port = std::env::var("TTGW_LISTEN")
+            .ok()
+            .and_then(|listen| listen.parse::<SocketAddr>().ok())
+            .map(|addr| addr.port())
+            .or_else(|| std::env::var("PORT").ok().and_then(|p| p.parse().ok()))
+            .unwrap_or(8080);
+        format!("http://127.0.0.1:{port}/livez")
+    });
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+    {
+        Ok(client) => client,
+        Err(error) => {
+            eprintln!("healthcheck: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match client.get(&url).send().await {
+        Ok(response) if response.status().is_success() => ExitCode::SUCCESS,
+        Ok(response) => {
+            eprintln!("healthcheck: {url} answered {}", response.status());
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("healthcheck: {url}: {}", error.without_url());
+            ExitCode::FAILURE
+        }
+    }
 }
 
 #[derive(Args)]
@@ -86,50 +129,45 @@ async fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     telemetry::init(config.log_format);
+    let json = config.log_format == tastytrade_gateway::config::LogFormat::Json;
     let demo = matches!(config.endpoints, Endpoints::EmbeddedSimulator);
     let open = config.api_keys.is_empty();
     let gateway = match app::start(config).await {
         Ok(gateway) => gateway,
         Err(error) => {
             let error = tastytrade_gateway::mask::diagnostic(&error.to_string());
-            eprintln!("tastytrade-gateway: {error}");
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"level": "ERROR", "message": format!("tastytrade-gateway: {error}")})
+                );
+            } else {
+                eprintln!("tastytrade-gateway: {error}");
+            }
             return ExitCode::FAILURE;
         }
     };
-    let url = gateway.url();
-    let first = gateway
-        .registry
-        .all()
-        .first()
-        .map(|a| a.info.public_id.clone())
-        .unwrap_or_default();
-    println!(
-        "tastytrade-gateway is serving {} account(s) on {url}",
-        gateway.registry.all().len()
-    );
-    if let Some(sim) = &gateway.sim {
-        println!(
-            "  demo mode: embedded tastytrade simulator at {} (control API: {}/sim/)",
-            sim.api_url(),
-            sim.api_url()
-        );
+    if json {
+        banner_json(&gateway, demo && open);
+    } else {
+        banner(&gateway, demo && open);
     }
-    if demo && open {
-        println!("  demo mode on loopback runs without consumer auth");
-    }
-    println!("  dashboard:   {url}/");
-    println!("  API docs:    {url}/docs");
-    println!("  accounts:    curl -s {url}/v1/accounts");
-    println!("  snapshot:    curl -s {url}/v1/accounts/{first}/snapshot");
-    println!("  live events: curl -N {url}/v1/accounts/{first}/events");
     terminated().await;
-    println!("tastytrade-gateway: shutting down");
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"level": "INFO", "target": "tastytrade_gateway", "message": "tastytrade-gateway: shutting down"})
+        );
+    } else {
+        println!("tastytrade-gateway: shutting down");
+    }
     if tokio::time::timeout(Duration::from_secs(10), gateway.shutdown())
         .await
         .is_err()
     {
         eprintln!("tastytrade-gateway: shutdown took too long; exiting");
     }
+    telemetry::flush();
     ExitCode::SUCCESS
 }
 
@@ -171,9 +209,7 @@ fn parse_cli() -> Result<Cli, String> {
         Some(Command::Serve(args)) => (args.as_ref(), true),
         _ => return Ok(cli),
     };
-    let Some(path) = serve.config.clone() else {
-        return Ok(cli);
-    };
+    let path = serve.config.clone();
     let command = Cli::command();
     let matches = command.clone().get_matches();
     let serve_matches = if subcommand {
@@ -195,8 +231,20 @@ fn parse_cli() -> Result<Cli, String> {
     } else {
         command.clone()
     };
-    let extra = config::file_arguments(&path, &serve_command, explicit)
-        .map_err(|e| format!("invalid setting {e}"))?;
+    // Below flags and env: secrets from files (`*_FILE`) and the platform's `PORT`; below
+    // those, the config file.
+    let (mut extra, from_env_files) =
+        config::env_file_arguments(&explicit).map_err(|e| format!("invalid setting {e}"))?;
+    if let Some(path) = path {
+        let given = |id: &str| explicit(id) || from_env_files.iter().any(|f| f == id);
+        extra.extend(
+            config::file_arguments(&path, &serve_command, given)
+                .map_err(|e| format!("invalid setting {e}"))?,
+        );
+    }
+    if extra.is_empty() {
+        return Ok(cli);
+    }
     let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let at = if subcommand {
         argv.iter().position(|a| a == "serve").map_or(1, |i| i + 1)
@@ -226,6 +274,7 @@ fn main() -> ExitCode {
         None => runtime.block_on(serve(cli.serve)),
         Some(Command::Serve(args)) => runtime.block_on(serve(*args)),
         Some(Command::Simulate(args)) => runtime.block_on(simulate(args)),
+        Some(Command::Healthcheck(args)) => runtime.block_on(healthcheck(args)),
         Some(Command::Openapi) => match serde_json::to_string_pretty(&api::openapi()) {
             Ok(json) => {
                 println!("{json}");
@@ -237,4 +286,49 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+/// The first-run lines: where the dashboard, the docs and the streams are.
+fn banner(gateway: &app::Gateway, open_demo: bool) {
+    let url = gateway.url();
+    let first = gateway
+        .registry
+        .all()
+        .first()
+        .map(|a| a.info.public_id.clone())
+        .unwrap_or_default();
+    println!(
+        "tastytrade-gateway is serving {} account(s) on {url}",
+        gateway.registry.all().len()
+    );
+    if let Some(sim) = &gateway.sim {
+        println!(
+            "  demo mode: embedded tastytrade simulator at {} (control API: {}/sim/)",
+            sim.api_url(),
+            sim.api_url()
+        );
+    }
+    if open_demo {
+        println!("  demo mode on loopback runs without consumer auth");
+    }
+    println!("  dashboard:   {url}/");
+    println!("  API docs:    {url}/docs");
+    println!("  accounts:    curl -s {url}/v1/accounts");
+    println!("  snapshot:    curl -s {url}/v1/accounts/{first}/snapshot");
+    println!("  live events: curl -N {url}/v1/accounts/{first}/events");
+}
+
+/// The same facts as one JSON log line (with `--log-format json` every line is JSON).
+fn banner_json(gateway: &app::Gateway, open_demo: bool) {
+    let url = gateway.url();
+    let line = serde_json::json!({
+        "timestamp": chrono::Utc::now().to_rfc3339(),
+        "level": "INFO",
+        "target": "tastytrade_gateway",
+        "message": format!("tastytrade-gateway is serving {} account(s) on {url}", gateway.registry.all().len()),
+        "url": url,
+        "simulator": gateway.sim.as_ref().map(|sim| sim.api_url()),
+        "open": open_demo,
+    });
+    println!("{line}");
 }

@@ -2,10 +2,9 @@
 //! flags and environment variables win over it, and a bad value or key is refused at start
 //! with a message that names the key and what it accepts.
 
-use std::process::Stdio;
-use std::time::Duration;
+mod common;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
+use common::binary::spawn;
 
 fn file(name: &str, text: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("ttgw-config-{}", std::process::id()));
@@ -62,31 +61,22 @@ async fn file_settings_apply_and_flags_and_env_win() {
         "good.toml",
         "listen = \"127.0.0.1:1\"\nheartbeat-secs = 99\nsim-rate = 0\naccounts = [\"main=5WT31842\"]\n",
     );
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tastytrade-gateway"))
-        .args([
+    let mut gateway = spawn(
+        &[
             "--config",
             path.to_str().unwrap(),
             "--listen",
             "127.0.0.1:0",
-        ])
-        .env("TTGW_HEARTBEAT_SECS", "7")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+        ],
+        &[("TTGW_HEARTBEAT_SECS", "7")],
+    )
+    .await;
+    let first = &gateway.banner[0];
     assert!(
         first.starts_with("tastytrade-gateway is serving 1 account(s) on http://127.0.0.1:"),
         "{first}"
     );
-    let url = first.rsplit(' ').next().unwrap();
+    let url = &gateway.url;
     let body: serde_json::Value = reqwest::get(format!("{url}/v1/accounts"))
         .await
         .unwrap()
@@ -95,5 +85,110 @@ async fn file_settings_apply_and_flags_and_env_win() {
         .unwrap();
     assert_eq!(body["accounts"][0]["id"], "main");
     assert_eq!(body["accounts"][0]["account_number"], "***1842");
-    child.kill().await.unwrap();
+    gateway.child.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn switches_take_true_and_false_in_the_file() {
+    for (value, user_stream) in [("true", true), ("false", false)] {
+        let path = file(
+            &format!("switch-{value}.toml"),
+            &format!("sim-rate = 0\nquote-alerts = {value}\npublic-watchlists = {value}\n"),
+        );
+        let mut gateway = spawn(
+            &[
+                "--config",
+                path.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            &[],
+        )
+        .await;
+        let url = &gateway.url;
+        let status = reqwest::get(format!("{url}/v1/accounts/user/snapshot"))
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(
+            status == 200,
+            user_stream,
+            "quote-alerts = {value}: /v1/accounts/user is {status}"
+        );
+        gateway.child.kill().await.unwrap();
+    }
+    let bad = file("switch-bad.toml", "quote-alerts = \"yes\"\n");
+    let message = refused(&["--config", bad.to_str().unwrap()], &[]).await;
+    assert!(
+        message.contains("`quote-alerts` is a switch: true or false"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn secrets_come_from_files_and_port_from_the_platform() {
+    let keys = file("keys", "ops:fr0m-a-file:*\nreader:s3cret:individual\n");
+    let client_secret = file("client-secret", "demo-client-secret\n");
+    let refresh_token = file("refresh-token", "demo-refresh-token\n");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let port_text = port.to_string();
+    let mut gateway = spawn(
+        &["--sim-rate", "0"],
+        &[
+            ("TTGW_API_KEYS_FILE", keys.to_str().unwrap()),
+            ("TTGW_CLIENT_SECRET_FILE", client_secret.to_str().unwrap()),
+            ("TTGW_REFRESH_TOKEN_FILE", refresh_token.to_str().unwrap()),
+            ("PORT", &port_text),
+        ],
+    )
+    .await;
+    assert_eq!(
+        gateway.url,
+        format!("http://0.0.0.0:{port}"),
+        "PORT is honoured"
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let status = |key: Option<&'static str>| {
+        let mut request = http.get(format!("{url}/v1/accounts"));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status(None).await, 401, "keys from the file are enforced");
+    assert_eq!(status(Some("fr0m-a-file")).await, 200);
+    assert_eq!(status(Some("s3cret")).await, 200);
+    gateway.child.kill().await.unwrap();
+
+    // A wrong secret in the file reaches the upstream (and is refused there), so the file
+    // really is what the gateway used.
+    let wrong = file("wrong-secret", "not-the-demo-secret\n");
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tastytrade-gateway"))
+        .args(["--listen", "127.0.0.1:0", "--sim-rate", "0"])
+        .env("TTGW_CLIENT_SECRET_FILE", &wrong)
+        .env("TTGW_REFRESH_TOKEN_FILE", &refresh_token)
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "a wrong secret from the file must fail: {stderr}"
+    );
+    assert!(!stderr.contains("not-the-demo-secret"), "{stderr}");
+    let missing = refused(
+        &["--listen", "127.0.0.1:0"],
+        &[("TTGW_PASSWORD_FILE", "/nonexistent/ttgw")],
+    )
+    .await;
+    assert!(
+        missing.contains("TTGW_PASSWORD_FILE: cannot read /nonexistent/ttgw"),
+        "{missing}"
+    );
 }

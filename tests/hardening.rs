@@ -9,11 +9,12 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
+use common::binary::spawn_command;
 use common::gateway::{TestGateway, wait_until};
 use futures::StreamExt;
 use serde_json::json;
 use tastytrade_gateway::config::Config;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -477,33 +478,16 @@ async fn slowloris_connections_are_closed_and_others_are_served_meanwhile() {
 /// The gateway binary under a descriptor limit of `nofile`, on the embedded simulator:
 /// returns the child, the gateway's URL and the simulator's URL.
 async fn gateway_with_descriptors(nofile: u32) -> (tokio::process::Child, String, String) {
-    let mut child = tokio::process::Command::new("sh")
+    let mut command = tokio::process::Command::new("sh");
+    command
         .arg("-c")
         .arg(format!("ulimit -n {nofile} && exec \"$0\" --listen 127.0.0.1:0 --sim-rate 0 --heartbeat-secs 2 --sse-keepalive-secs 1"))
-        .arg(GATEWAY)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("sh runs the gateway");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut url, mut sim) = (String::new(), String::new());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while url.is_empty() || sim.is_empty() {
-        let line = tokio::time::timeout_at(deadline, lines.next_line())
-            .await
-            .expect("banner in time")
-            .unwrap()
-            .expect("banner");
-        if let Some(rest) = line.strip_prefix("tastytrade-gateway is serving ") {
-            url = rest.rsplit(' ').next().unwrap().to_string();
-        }
-        if let Some(rest) = line.strip_prefix("  demo mode: embedded tastytrade simulator at ") {
-            sim = rest.split(' ').next().unwrap().to_string();
-        }
-    }
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, url, sim)
+        .arg(GATEWAY);
+    let spawned = spawn_command(command, Stdio::null()).await;
+    let sim = spawned.sim.expect("demo mode");
+    let mut stdout = spawned.stdout;
+    tokio::spawn(async move { while let Ok(Some(_)) = stdout.next_line().await {} });
+    (spawned.child, spawned.url, sim)
 }
 
 #[tokio::test]
@@ -619,7 +603,8 @@ fn leaks_in(text: &str) -> Vec<String> {
 async fn account_numbers_injected_everywhere_never_leave_at_debug_level() {
     let log_path = std::env::temp_dir().join(format!("ttgw-leak-{}.log", std::process::id()));
     let log = std::fs::File::create(&log_path).unwrap();
-    let mut child = tokio::process::Command::new(GATEWAY)
+    let mut command = tokio::process::Command::new(GATEWAY);
+    command
         .args([
             "--listen",
             "127.0.0.1:0",
@@ -628,30 +613,11 @@ async fn account_numbers_injected_everywhere_never_leave_at_debug_level() {
             "--heartbeat-secs",
             "2",
         ])
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut stdout = String::new();
-    let (mut url, mut sim) = (String::new(), String::new());
-    while url.is_empty() || sim.is_empty() {
-        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        stdout.push_str(&line);
-        stdout.push('\n');
-        if let Some(rest) = line.strip_prefix("tastytrade-gateway is serving ") {
-            url = rest.rsplit(' ').next().unwrap().to_string();
-        }
-        if let Some(rest) = line.strip_prefix("  demo mode: embedded tastytrade simulator at ") {
-            sim = rest.split(' ').next().unwrap().to_string();
-        }
-    }
+        .env("RUST_LOG", "debug");
+    let spawned = spawn_command(command, Stdio::from(log)).await;
+    let (mut child, url, mut lines) = (spawned.child, spawned.url, spawned.stdout);
+    let sim = spawned.sim.expect("demo mode");
+    let mut stdout = spawned.banner.join("\n");
     let http = reqwest::Client::new();
     let mut received = String::new();
     let live = || async {

@@ -3,6 +3,7 @@
 //! conditions with bounded deadlines.
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod gateway;
 pub mod streams;
 
