@@ -1,4 +1,6 @@
-# tastytrade-gateway: multi-stage build; runs as a non-root user on a slim base.
+# syntax=docker/dockerfile:1
+# tastytrade-gateway: multi-stage build; runs as a numeric non-root user on a slim base.
+
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
@@ -8,20 +10,31 @@ COPY openapi ./openapi
 # there for the manifest to load, though only the gateway is built.
 COPY bench/loadgen ./bench/loadgen
 COPY bench/criterion ./bench/criterion
-RUN cargo build --release --locked && strip target/release/tastytrade-gateway
+# Cache mounts keep the crate registry and the compiled dependencies between builds, so a
+# source change recompiles the gateway only, not its ~300 dependencies. Built with OTLP
+# trace export (it stays off until OTEL_EXPORTER_OTLP_ENDPOINT is set).
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked --features otlp \
+ && cp target/release/tastytrade-gateway /usr/local/bin/tastytrade-gateway \
+ && strip /usr/local/bin/tastytrade-gateway
 
 FROM debian:bookworm-slim
-# ca-certificates: the OS trust store rustls uses for tastytrade; curl: the health check.
+# ca-certificates: the OS trust store rustls uses for tastytrade. Not version-pinned
+# (DL3008): pinned Debian versions vanish from the archive with each security update.
+# hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates curl \
+ && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --no-create-home gateway
-COPY --from=build /src/target/release/tastytrade-gateway /usr/local/bin/tastytrade-gateway
-USER gateway
+ && useradd --system --uid 10001 --user-group --no-create-home gateway
+COPY --from=build /usr/local/bin/tastytrade-gateway /usr/local/bin/tastytrade-gateway
+# Numeric, so Kubernetes' runAsNonRoot can verify it.
+USER 10001:10001
 ENV TTGW_LISTEN=0.0.0.0:8080 \
     TTGW_LOG_FORMAT=json
 EXPOSE 8080
+# The binary asks itself (/livez): no curl in the image.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-  CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1
+  CMD ["tastytrade-gateway", "healthcheck"]
 ENTRYPOINT ["tastytrade-gateway"]
 CMD ["serve"]
