@@ -192,3 +192,167 @@ async fn secrets_come_from_files_and_port_from_the_platform() {
         "{missing}"
     );
 }
+
+/// A value for every key of the config file, as TOML, and what clap must then hold for it
+/// (`None`: a switch that must be on).
+fn every_key(
+    dir: &std::path::Path,
+    oauth: bool,
+) -> Vec<(&'static str, String, Option<Vec<&'static str>>)> {
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    std::fs::write(&cert, "not checked here").unwrap();
+    std::fs::write(&key, "not checked here").unwrap();
+    let (cert, key) = (
+        cert.to_str().unwrap().to_string(),
+        key.to_str().unwrap().to_string(),
+    );
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    let mut keys = vec![
+        (
+            "listen",
+            "\"127.0.0.1:0\"".into(),
+            Some(vec!["127.0.0.1:0"]),
+        ),
+        ("upstream", "\"demo\"".into(), Some(vec!["demo"])),
+        (
+            "api-url",
+            "\"http://127.0.0.1:9\"".into(),
+            Some(vec!["http://127.0.0.1:9"]),
+        ),
+        (
+            "streamer-url",
+            "\"ws://127.0.0.1:9/streamer\"".into(),
+            Some(vec!["ws://127.0.0.1:9/streamer"]),
+        ),
+        (
+            "accounts",
+            "[\"main=5WT31842\", \"5WU09822\"]".into(),
+            Some(vec!["main=5WT31842", "5WU09822"]),
+        ),
+        ("quote-alerts", "true".into(), None),
+        ("public-watchlists", "true".into(), None),
+        ("user-messages", "true".into(), None),
+        ("heartbeat-secs", "7".into(), Some(vec!["7"])),
+        ("token-refresh-margin-secs", "30".into(), Some(vec!["30"])),
+        ("reconcile-secs", "60".into(), Some(vec!["60"])),
+        ("backoff-cap-secs", "3".into(), Some(vec!["3"])),
+        ("upstream-attempts-per-sec", "20".into(), Some(vec!["20"])),
+        ("retry-after-cap-secs", "30".into(), Some(vec!["30"])),
+        ("header-read-timeout-secs", "5".into(), Some(vec!["5"])),
+        ("max-connections", "100".into(), Some(vec!["100"])),
+        ("max-streams-per-client", "50".into(), Some(vec!["50"])),
+        ("ready-requires", "\"all\"".into(), Some(vec!["all"])),
+        ("metrics-require-key", "true".into(), None),
+        (
+            "metrics-listen",
+            "\"127.0.0.1:0\"".into(),
+            Some(vec!["127.0.0.1:0"]),
+        ),
+        ("insecure-open-api", "true".into(), None),
+        (
+            "api-key",
+            "[\"ops:k3y:*\", \"reader:s3cret:main\"]".into(),
+            Some(vec!["ops:k3y:*", "reader:s3cret:main"]),
+        ),
+        (
+            "cors-origins",
+            "[\"https://app.example.com\"]".into(),
+            Some(vec!["https://app.example.com"]),
+        ),
+        (
+            "tls-cert",
+            format!("\"{cert}\""),
+            Some(vec![leak(cert.clone())]),
+        ),
+        (
+            "tls-key",
+            format!("\"{key}\""),
+            Some(vec![leak(key.clone())]),
+        ),
+        ("sse-keepalive-secs", "5".into(), Some(vec!["5"])),
+        ("ring-max-age-secs", "600".into(), Some(vec!["600"])),
+        ("subscriber-queue", "128".into(), Some(vec!["128"])),
+        ("ring-events", "500".into(), Some(vec!["500"])),
+        ("ring-max-bytes", "1048576".into(), Some(vec!["1048576"])),
+        ("log-format", "\"json\"".into(), Some(vec!["json"])),
+        ("sim-rate", "0.5".into(), Some(vec!["0.5"])),
+        ("sim-seed", "7".into(), Some(vec!["7"])),
+        ("sim-accounts", "3".into(), Some(vec!["3"])),
+        ("sim-token-ttl-secs", "120".into(), Some(vec!["120"])),
+    ];
+    if oauth {
+        keys.push((
+            "client-secret",
+            "\"c-secret\"".into(),
+            Some(vec!["c-secret"]),
+        ));
+        keys.push(("refresh-token", "\"r-token\"".into(), Some(vec!["r-token"])));
+    } else {
+        keys.push(("login", "\"someone\"".into(), Some(vec!["someone"])));
+        keys.push(("password", "\"p4ss\"".into(), Some(vec!["p4ss"])));
+    }
+    keys
+}
+
+#[test]
+fn every_key_works_from_the_file_switches_and_lists_included() {
+    use clap::{Args, FromArgMatches};
+    let command = tastytrade_gateway::config::ServeArgs::augment_args(clap::Command::new("gw"));
+    let dir = std::env::temp_dir().join(format!("ttgw-every-key-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for oauth in [true, false] {
+        let keys = every_key(&dir, oauth);
+        // The table covers every flag: a new flag without a value here fails this test.
+        let covered: Vec<&str> = keys.iter().map(|(k, _, _)| *k).collect();
+        let uncovered: Vec<String> = command
+            .get_arguments()
+            .filter_map(|a| a.get_long())
+            .filter(|long| *long != "config" && !covered.contains(long))
+            .filter(|long| !["client-secret", "refresh-token", "login", "password"].contains(long))
+            .map(str::to_string)
+            .collect();
+        assert!(
+            uncovered.is_empty(),
+            "keys without a test value: {uncovered:?}"
+        );
+        let text: String = keys
+            .iter()
+            .map(|(k, v, _)| format!("{k} = {v}\n"))
+            .collect();
+        let path = dir.join(format!("every-{oauth}.toml"));
+        std::fs::write(&path, &text).unwrap();
+        let args = tastytrade_gateway::config::file_arguments(&path, &command, |_| false)
+            .expect("the file reads");
+        let matches = command
+            .clone()
+            .try_get_matches_from(std::iter::once("gw".to_string()).chain(args))
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        for (key, _, expected) in &keys {
+            let arg = command
+                .get_arguments()
+                .find(|a| a.get_long() == Some(*key))
+                .unwrap();
+            let id = arg.get_id().as_str();
+            match expected {
+                None => assert!(matches.get_flag(id), "{key} = true must switch it on"),
+                Some(expected) => {
+                    let got: Vec<String> = matches
+                        .get_raw(id)
+                        .unwrap_or_else(|| panic!("{key} not set from the file"))
+                        .map(|v| v.to_string_lossy().into_owned())
+                        .collect();
+                    assert_eq!(got, *expected, "{key}");
+                }
+            }
+        }
+        let serve = tastytrade_gateway::config::ServeArgs::from_arg_matches(&matches).unwrap();
+        let config = tastytrade_gateway::config::Config::from_args(serve)
+            .unwrap_or_else(|e| panic!("every key together is a valid configuration: {e}"));
+        assert_eq!(config.heartbeat, std::time::Duration::from_secs(7));
+        assert_eq!(config.accounts.len(), 2);
+        assert!(config.quote_alerts && config.metrics_require_key && config.insecure_open_api);
+        assert_eq!(config.ring_max_bytes, 1 << 20);
+        assert!(config.tls.is_some());
+    }
+}
