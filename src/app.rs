@@ -16,7 +16,7 @@ use crate::api::limits::StreamLimits;
 use crate::api::{self, AppState};
 use crate::config::{Config, Endpoints, TlsFiles};
 use crate::mask::{Masker, mask_number};
-use crate::serve::{ConnectionLimits, serve_plain};
+use crate::serve::{ConnectionLimits, serve};
 use crate::sim::{self, SimConfig, SimHandle};
 use crate::upstream::UpstreamError;
 use crate::upstream::pace::Pacer;
@@ -156,38 +156,22 @@ fn connection_budget(configured: Option<usize>, accounts: usize) -> usize {
     }
 }
 
-/// HTTPS with HTTP/2 and HTTP/1.1 (ALPN), until the shutdown signal.
+/// HTTPS with HTTP/2 and HTTP/1.1 (ALPN), with the limits of plain HTTP, until the
+/// shutdown signal.
 async fn serve_tls(
     listener: TcpListener,
     app: axum::Router,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
     tls: &TlsFiles,
-    header_read_timeout: Duration,
+    limits: ConnectionLimits,
 ) -> Result<JoinHandle<()>, StartError> {
     let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
         .await
         .map_err(|e| StartError::Tls(e.to_string()))?;
-    let listener = listener
-        .into_std()
-        .map_err(|e| StartError::Tls(e.to_string()))?;
-    let mut server = axum_server::from_tcp_rustls(listener, rustls)
-        .map_err(|e| StartError::Tls(e.to_string()))?;
-    server
-        .http_builder()
-        .http1()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(header_read_timeout);
-    let handle = axum_server::Handle::new();
-    let stopper = handle.clone();
-    tokio::spawn(async move {
-        api::sse::shutdown_signal(&mut stop).await;
-        stopper.graceful_shutdown(Some(Duration::from_secs(5)));
-    });
-    Ok(tokio::spawn(async move {
-        if let Err(error) = server.handle(handle).serve(app.into_make_service()).await {
-            tracing::error!(%error, "HTTPS server failed");
-        }
-    }))
+    // axum-server reads the PEM files and sets ALPN (h2, http/1.1); serve.rs does the rest,
+    // so TLS consumers have the same limits as plain ones.
+    let acceptor = tokio_rustls::TlsAcceptor::from(rustls.get_inner());
+    Ok(serve(listener, app, stop, limits, Some(acceptor)))
 }
 
 /// Serves only `/metrics`, without a key, on its own listener (`--metrics-listen`).
@@ -217,7 +201,7 @@ async fn serve_metrics(
         max_connections: 64,
         ..limits
     };
-    serve_plain(listener, router, stop, limits);
+    serve(listener, router, stop, limits, None);
     Ok(bound)
 }
 
@@ -462,8 +446,8 @@ pub async fn start(config: Config) -> Result<Gateway, StartError> {
     };
     let app = api::router(state);
     let server = match &config.tls {
-        None => serve_plain(listener, app, shutdown_rx, connection_limits),
-        Some(tls) => serve_tls(listener, app, shutdown_rx, tls, config.header_read_timeout).await?,
+        None => serve(listener, app, shutdown_rx, connection_limits, None),
+        Some(tls) => serve_tls(listener, app, shutdown_rx, tls, connection_limits).await?,
     };
     tracing::info!(%addr, epoch = %epoch, accounts = registry.all().len(), max_connections, "gateway listening");
     Ok(Gateway {

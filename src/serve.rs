@@ -1,8 +1,9 @@
-//! The plain-HTTP listener: accepts consumer connections up to `--max-connections` (one more
-//! gets `503` with `Retry-After` and is closed), gives each `--header-read-timeout-secs` to
-//! send its request headers (slowloris), serves HTTP/1.1 and HTTP/2 (h2c) with upgrades
-//! (WebSocket), and drains on shutdown. The cap leaves the process's remaining descriptors
-//! to the upstream sockets and REST calls (see `app::connection_budget`).
+//! The consumer listener, plain or TLS: accepts connections up to `--max-connections` (one
+//! more gets `503` with `Retry-After` and is closed), gives each `--header-read-timeout-secs`
+//! to send its request headers (slowloris) and a TLS client as long for its handshake, serves
+//! HTTP/1.1 and HTTP/2 (h2c, or ALPN over TLS) with upgrades (WebSocket), and drains on
+//! shutdown. The cap leaves the process's remaining descriptors to the upstream sockets and
+//! REST calls (see `app::connection_budget`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
 /// Limits on consumer connections.
 #[derive(Clone, Copy, Debug)]
@@ -41,12 +43,13 @@ content-length: 96\r\n\
 \r\n\
 {\"error\":{\"code\":\"overloaded\",\"message\":\"the gateway serves its most connections; retry later\"}}";
 
-/// Serves `app` on `listener` until `stop` turns true.
-pub fn serve_plain(
+/// Serves `app` on `listener` (over TLS when `tls` is given) until `stop` turns true.
+pub fn serve(
     listener: TcpListener,
     app: Router,
     mut stop: watch::Receiver<bool>,
     limits: ConnectionLimits,
+    tls: Option<TlsAcceptor>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let permits = Arc::new(Semaphore::new(limits.max_connections));
@@ -84,12 +87,27 @@ pub fn serve_plain(
                 }
                 continue;
             };
-            let connection = builder
-                .serve_connection_with_upgrades(TokioIo::new(tcp), service(&app, peer))
-                .into_owned();
-            let connection = graceful.watch(connection);
+            let (builder, service, watcher) =
+                (builder.clone(), service(&app, peer), graceful.watcher());
+            let tls = tls.clone();
+            let handshake_limit = limits.header_read_timeout;
             tokio::spawn(async move {
-                let _ = connection.await;
+                match tls {
+                    None => {
+                        let connection =
+                            builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
+                        let _ = watcher.watch(connection.into_owned()).await;
+                    }
+                    Some(acceptor) => {
+                        if let Ok(Ok(stream)) =
+                            tokio::time::timeout(handshake_limit, acceptor.accept(tcp)).await
+                        {
+                            let connection = builder
+                                .serve_connection_with_upgrades(TokioIo::new(stream), service);
+                            let _ = watcher.watch(connection.into_owned()).await;
+                        }
+                    }
+                }
                 drop(permit);
             });
         }
