@@ -120,13 +120,19 @@ impl Masker {
             found.iter().any(|(s, e, _)| start < *e && *s < end)
         };
         if !self.numbers.is_empty() && self.may_hold_a_number(text) {
-            // ASCII lower-casing keeps every byte where it was, so positions carry over.
-            let lower = text.to_ascii_lowercase();
+            // Compared in place, ASCII case-insensitively: no lower-cased copy of every
+            // string that merely holds a number's first byte (this runs on every event).
             for (full, masked) in &self.numbers {
-                for (start, _) in lower.match_indices(full.as_str()) {
+                let full = full.as_bytes();
+                let mut start = 0;
+                while start + full.len() <= bytes.len() {
                     let end = start + full.len();
-                    if !overlaps(&found, start, end) {
+                    if bytes[start..end].eq_ignore_ascii_case(full) && !overlaps(&found, start, end)
+                    {
                         found.push((start, end, masked.clone()));
+                        start = end;
+                    } else {
+                        start += 1;
                     }
                 }
             }

@@ -308,15 +308,6 @@ impl Account {
         self.lock().status.clone()
     }
 
-    /// `ok` while the upstream link is live, else `degraded`.
-    pub fn health(&self) -> &'static str {
-        if self.lock().status.state == crate::model::LinkState::Live {
-            "ok"
-        } else {
-            "degraded"
-        }
-    }
-
     /// Updates the upstream status; error texts are masked on the way in. A change of link
     /// state is also published as a `status` event (source `gateway`), so stream consumers
     /// see when the account is live, resyncing or backing off.

@@ -12,7 +12,7 @@ use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::state::AppState;
 use crate::account::Snapshot;
-use crate::model::UpstreamStatus;
+use crate::model::{LinkState, UpstreamStatus};
 
 /// One served account; never its full number.
 #[derive(Debug, Serialize, ToSchema)]
@@ -46,14 +46,22 @@ pub async fn list(State(app): State<AppState>, caller: Caller) -> Json<AccountLi
     let accounts = caller
         .visible(&app)
         .iter()
-        .map(|account| AccountSummary {
-            id: account.info.public_id.clone(),
-            account_number: account.info.masked_number.clone(),
-            nickname: account.info.nickname.clone(),
-            account_type: account.info.account_type.clone(),
-            seq: account.seq(),
-            health: account.health().into(),
-            upstream: account.status(),
+        .map(|account| {
+            let upstream = account.status();
+            AccountSummary {
+                id: account.info.public_id.clone(),
+                account_number: account.info.masked_number.clone(),
+                nickname: account.info.nickname.clone(),
+                account_type: account.info.account_type.clone(),
+                seq: account.seq(),
+                health: if upstream.state == LinkState::Live {
+                    "ok"
+                } else {
+                    "degraded"
+                }
+                .into(),
+                upstream,
+            }
         })
         .collect();
     Json(AccountList { accounts })
