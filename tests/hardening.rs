@@ -9,7 +9,7 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::binary::spawn_command;
+use common::binary::{all_live, spawn_command};
 use common::gateway::{TestGateway, wait_until};
 use futures::StreamExt;
 use serde_json::json;
@@ -495,14 +495,8 @@ async fn consumers_at_the_connection_cap_leave_descriptors_to_the_upstream() {
     // 400 descriptors: 260 are kept back (2 per account + 256), so 140 consumer connections.
     let (_child, url, sim) = gateway_with_descriptors(400).await;
     let http = reqwest::Client::new();
-    wait_until("accounts live", Duration::from_secs(15), || async {
-        let body: serde_json::Value = match http.get(format!("{url}/v1/accounts")).send().await {
-            Ok(r) => r.json().await.unwrap_or_default(),
-            Err(_) => return false,
-        };
-        body["accounts"]
-            .as_array()
-            .is_some_and(|a| a.iter().all(|a| a["upstream"]["state"] == "live"))
+    wait_until("accounts live", Duration::from_secs(15), || {
+        all_live(&http, &url)
     })
     .await;
     let addr = url.trim_start_matches("http://").to_string();
@@ -563,14 +557,8 @@ async fn consumers_at_the_connection_cap_leave_descriptors_to_the_upstream() {
     )
     .await;
     drop(streams.drain(..10));
-    wait_until("accounts live again", Duration::from_secs(10), || async {
-        let body: serde_json::Value = match http.get(format!("{url}/v1/accounts")).send().await {
-            Ok(r) => r.json().await.unwrap_or_default(),
-            Err(_) => return false,
-        };
-        body["accounts"]
-            .as_array()
-            .is_some_and(|a| a.iter().all(|a| a["upstream"]["state"] == "live"))
+    wait_until("accounts live again", Duration::from_secs(10), || {
+        all_live(&http, &url)
     })
     .await;
 }
@@ -620,18 +608,18 @@ async fn account_numbers_injected_everywhere_never_leave_at_debug_level() {
     let mut stdout = spawned.banner.join("\n");
     let http = reqwest::Client::new();
     let mut received = String::new();
-    let live = || async {
-        let body: serde_json::Value = http
-            .get(format!("{url}/v1/accounts"))
+    let live = || all_live(&http, &url);
+    // Streamer handshakes the simulator has seen: grows when the gateway reconnects.
+    let handshakes = || async {
+        let stats: serde_json::Value = http
+            .get(format!("{sim}/sim/stats"))
             .send()
             .await
             .unwrap()
             .json()
             .await
             .unwrap();
-        body["accounts"]
-            .as_array()
-            .is_some_and(|a| a.iter().all(|a| a["upstream"]["state"] == "live"))
+        stats["streamer_connections"].as_u64().unwrap_or(0)
     };
     wait_until("accounts live", Duration::from_secs(15), live).await;
     let mut sse = http
@@ -661,20 +649,32 @@ async fn account_numbers_injected_everywhere_never_leave_at_debug_level() {
         inject("5WT31842", json!({"raw": raw})).await;
     }
     // An error reply of tastytrade that names accounts, then a close reason that does.
+    let before = handshakes().await;
     inject("5WT31842", json!({"raw": r#"{"action":"heartbeat","status":"error","message":"token for ***1842 / 5WU09822 and 9zz12345","request-id":1}"#})).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_until(
+        "a reconnect after the error reply",
+        Duration::from_secs(15),
+        || async { handshakes().await > before },
+    )
+    .await;
     wait_until(
         "accounts live after the error reply",
         Duration::from_secs(15),
         live,
     )
     .await;
+    let before = handshakes().await;
     http.post(format!("{sim}/sim/faults/close"))
         .json(&json!({"reason": "account 5WU09822 closed by 9ZZ12345"}))
         .send()
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_until(
+        "a reconnect after the close",
+        Duration::from_secs(15),
+        || async { handshakes().await > before + 1 },
+    )
+    .await;
     wait_until(
         "accounts live after the close",
         Duration::from_secs(15),

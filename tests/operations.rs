@@ -178,7 +178,7 @@ async fn in_json_mode_every_line_is_json_and_each_request_is_logged_once() {
             .await
             .unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Each access line is written before its response leaves, so all are in the pipes now.
     child.start_kill().unwrap();
     let _ = child.wait().await;
     let mut lines = vec![first];

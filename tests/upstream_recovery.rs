@@ -167,7 +167,22 @@ async fn five_hundred_accounts_reconnect_within_the_attempt_budget() {
 
     let dropped = Instant::now();
     gw.sim_post("/sim/faults/drop", json!({})).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Every account made its second handshake (the budget spaces them over ~5 s).
+    common::gateway::wait_until(
+        "every account reconnected",
+        Duration::from_secs(20),
+        || async {
+            let attempts = gw.sim_get("/sim/attempts").await;
+            attempts
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|a| a[1] == "streamer")
+                .count()
+                >= 1000
+        },
+    )
+    .await;
     gw.wait_live().await;
     let all_back = dropped.elapsed();
     let attempts = gw.sim_get("/sim/attempts").await;

@@ -70,3 +70,14 @@ pub async fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Spawned {
         .envs(envs.iter().copied());
     spawn_command(command, Stdio::null()).await
 }
+
+/// Whether every account of the gateway at `url` is live (false while it does not answer).
+pub async fn all_live(http: &reqwest::Client, url: &str) -> bool {
+    let body: serde_json::Value = match http.get(format!("{url}/v1/accounts")).send().await {
+        Ok(response) => response.json().await.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    body["accounts"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty() && a.iter().all(|a| a["upstream"]["state"] == "live"))
+}
