@@ -5,6 +5,7 @@ FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+COPY crates ./crates
 COPY openapi ./openapi
 # The workspace names the load generator and the criterion benches: their sources must be
 # there for the manifest to load, though only the gateway is built.

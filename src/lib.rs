@@ -18,6 +18,6 @@ pub mod mask;
 pub mod metrics;
 pub mod model;
 pub mod serve;
-pub mod sim;
+pub use tastytrade_sim as sim;
 pub mod telemetry;
 pub mod upstream;

@@ -567,7 +567,7 @@ fn misc_event(sim: &Sim, state: &mut SimState, account: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::wire::quantity;
+    use crate::wire::quantity;
 
     #[test]
     fn quantities_are_numbers_when_whole() {

@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! The embedded tastytrade simulator: a second, independent producer of tastytrade's REST and
 //! Account Streamer protocol over real HTTP and WebSocket. It is demo mode's upstream, every
 //! test's upstream and the benchmark's event source (see ARCHITECTURE.md, "Data flow").
