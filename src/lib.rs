@@ -12,12 +12,14 @@
 
 pub mod account;
 pub mod api;
-pub mod app;
 pub mod config;
+pub mod log;
 pub mod mask;
 pub mod metrics;
 pub mod model;
 pub mod serve;
+pub mod shutdown;
 pub use tastytrade_sim as sim;
+pub mod startup;
 pub mod telemetry;
 pub mod upstream;

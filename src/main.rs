@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use tastytrade_gateway::config::{self, Config, Endpoints, LogFormat, ServeArgs};
 use tastytrade_gateway::sim::{self, SimConfig};
-use tastytrade_gateway::{api, app, telemetry};
+use tastytrade_gateway::{api, startup, telemetry};
 
 /// Every upstream event becomes a JSON tree that is masked, compared, stored and
 /// serialised: a third of ingest's instructions were glibc malloc/free. mimalloc makes the
@@ -132,7 +132,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
     let json = config.log_format == tastytrade_gateway::config::LogFormat::Json;
     let demo = matches!(config.endpoints, Endpoints::EmbeddedSimulator);
     let open = config.api_keys.is_empty();
-    let gateway = match app::start(config).await {
+    let gateway = match startup::start(config).await {
         Ok(gateway) => gateway,
         Err(error) => {
             let error = tastytrade_gateway::mask::diagnostic(&error.to_string());
@@ -289,7 +289,7 @@ fn main() -> ExitCode {
 }
 
 /// The first-run lines: where the dashboard, the docs and the streams are.
-fn banner(gateway: &app::Gateway, open_demo: bool) {
+fn banner(gateway: &startup::Gateway, open_demo: bool) {
     let url = gateway.url();
     let first = gateway
         .registry
@@ -319,7 +319,7 @@ fn banner(gateway: &app::Gateway, open_demo: bool) {
 }
 
 /// The same facts as one JSON log line (with `--log-format json` every line is JSON).
-fn banner_json(gateway: &app::Gateway, open_demo: bool) {
+fn banner_json(gateway: &startup::Gateway, open_demo: bool) {
     let url = gateway.url();
     let line = serde_json::json!({
         "timestamp": chrono::Utc::now().to_rfc3339(),

@@ -3,7 +3,7 @@
 //! to send its request headers (slowloris) and a TLS client as long for its handshake, serves
 //! HTTP/1.1 and HTTP/2 (h2c, or ALPN over TLS) with upgrades (WebSocket), and drains on
 //! shutdown. The cap leaves the process's remaining descriptors to the upstream sockets and
-//! REST calls (see `app::connection_budget`).
+//! REST calls (see `startup::listen::connection_budget`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -72,7 +72,7 @@ pub fn serve(
                         continue;
                     }
                 },
-                _ = crate::api::sse::shutdown_signal(&mut stop) => break,
+                _ = crate::shutdown::signalled(&mut stop) => break,
             };
             // Stream frames are small and must leave at once: without TCP_NODELAY, Nagle
             // holds one back until the subscriber's delayed ACK (up to 40 ms on Linux).

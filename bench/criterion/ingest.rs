@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};
-use tastytrade_gateway::account::{Account, AccountInfo, JournalLimits};
+use tastytrade_gateway::account::{Account, AccountInfo};
+use tastytrade_gateway::log::{RingLimits, RingLog};
 use tastytrade_gateway::mask::Masker;
-use tastytrade_gateway::model::Source;
 use tastytrade_gateway::model::events::AccountEvent;
+use tastytrade_gateway::model::{EventKind, Source};
 use tastytrade_gateway::upstream::wire::{self, Frame};
 
 /// The gateway binary's allocator, so the figures are the binary's.
@@ -104,9 +105,8 @@ fn account() -> Account {
     };
     Account::new(
         info,
-        "bench".into(),
         Arc::new(Masker::new([NUMBER, "5WU09822"])),
-        JournalLimits::default(),
+        Arc::new(RingLog::new(RingLimits::default())),
     )
 }
 
@@ -116,7 +116,8 @@ fn pipeline(account: &Account, text: &str) {
     for frame in frames {
         if let Frame::Notification(n) = frame {
             black_box(AccountEvent::parse(&n.kind, &n.data).is_ok());
-            black_box(account.ingest(&n.kind, n.data, n.timestamp, Source::Stream));
+            let kind = EventKind::named(&n.kind);
+            black_box(account.ingest(kind, n.data, n.timestamp, Source::Stream));
         }
     }
 }
@@ -160,7 +161,14 @@ fn bench(c: &mut Criterion) {
                     i = (i + 1) % parsed.len();
                     parsed[i].clone()
                 },
-                |n| target.ingest(&n.kind, n.data, n.timestamp, Source::Stream),
+                |n| {
+                    target.ingest(
+                        EventKind::named(&n.kind),
+                        n.data,
+                        n.timestamp,
+                        Source::Stream,
+                    )
+                },
                 criterion::BatchSize::SmallInput,
             )
         });

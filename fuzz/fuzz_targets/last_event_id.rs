@@ -1,38 +1,26 @@
-//! Fuzzes the two `Last-Event-ID` parsers: one account's `<epoch>-<seq>`
-//! (`api::sse::parse_event_id`) and the combined `<epoch>-<id>.<seq>.<id>.<seq>`
-//! (`api::feed::parse_combined_id`). Neither may panic, and what either reads must read the
-//! same again once written back out in its canonical form.
+//! Fuzzes the two stream-position parsers (`model::position`): one account's `<epoch>-<seq>`
+//! (`Position`) and the combined `<epoch>-<id>.<seq>.<id>.<seq>` (`Positions`). Neither may
+//! panic, and what either reads must read the same again once written back out by `Display`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tastytrade_gateway::api::feed::parse_combined_id;
-use tastytrade_gateway::api::sse::parse_event_id;
+use tastytrade_gateway::model::{Position, Positions};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
 
-    if let Some((epoch, seq)) = parse_event_id(text) {
-        let again = format!("{epoch}-{seq}");
-        assert_eq!(
-            parse_event_id(&again),
-            Some((epoch, seq)),
-            "{text:?} -> {again:?}"
-        );
+    if let Ok(position) = text.parse::<Position>() {
+        let again = position.to_string();
+        assert_eq!(again.parse::<Position>(), Ok(position), "{text:?} -> {again:?}");
     }
 
-    let resume = parse_combined_id(text);
-    if let Some((_, (epoch, _))) = resume.iter().next() {
-        for (id, (their_epoch, _)) in &resume {
-            assert_eq!(their_epoch, epoch, "one epoch per combined id");
+    if let Ok(ids) = text.parse::<Positions>() {
+        for (id, _) in &ids.accounts {
             assert!(!id.is_empty() && !id.contains('.'), "id {id:?}");
         }
-        let positions: Vec<String> = resume
-            .iter()
-            .map(|(id, (_, seq))| format!("{id}.{seq}"))
-            .collect();
-        let again = format!("{epoch}-{}", positions.join("."));
-        assert_eq!(parse_combined_id(&again), resume, "{text:?} -> {again:?}");
+        let again = ids.to_string();
+        assert_eq!(again.parse::<Positions>(), Ok(ids), "{text:?} -> {again:?}");
     }
 });

@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tastytrade_gateway::api::sse::parse_event_id;
 use tastytrade_gateway::api::ws::{ClientMessage, parse_client_message};
+use tastytrade_gateway::model::Position;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
         }) => {
             let _ = (id, accounts, types);
             for position in resume.values() {
-                let _ = parse_event_id(position);
+                let _ = position.parse::<Position>();
             }
         }
         Ok(ClientMessage::Unsubscribe { id } | ClientMessage::Ping { id }) => {

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::state::AppState;
-use crate::account::Snapshot;
+use crate::model::Snapshot;
 use crate::model::{LinkState, UpstreamStatus};
 
 /// One served account; never its full number.

@@ -9,14 +9,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::stream::{SelectAll, Stream, StreamExt};
-use tokio::sync::broadcast::{self, error::RecvError};
+use futures::stream::{SelectAll, StreamExt};
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
-use tokio_stream::wrappers::BroadcastStream;
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
-use crate::account::{Account, Published, Snapshot, Start};
+use crate::log::{Ended, EventLog, EventStream, Events, Published, Start};
+use crate::model::{Epoch, Position, Positions, Snapshot};
 
 /// What a subscriber is sent next.
 pub enum Item {
@@ -35,31 +33,25 @@ pub enum Item {
     Idle,
 }
 
-type Merged = Pin<Box<dyn Stream<Item = Result<Arc<Published>, BroadcastStreamRecvError>> + Send>>;
-
-/// The live buses of a feed. One account (the common case) is read straight off its
-/// receiver: merging costs a boxed future and a task node per event and subscriber.
+/// The live events of a feed. One account (the common case) is read straight off its
+/// subscription: merging costs a boxed future and a task node per event and subscriber.
 enum Live {
-    One(broadcast::Receiver<Arc<Published>>),
-    Many(SelectAll<Merged>),
+    One(Events),
+    Many(SelectAll<EventStream>),
 }
 
 impl Live {
-    /// The next event (cancel-safe), `None` once every bus closed.
-    async fn next(&mut self) -> Option<Result<Arc<Published>, BroadcastStreamRecvError>> {
+    /// The next event, or why there are none (cancel-safe).
+    async fn next(&mut self) -> Result<Arc<Published>, Ended> {
         match self {
-            Live::One(receiver) => match receiver.recv().await {
-                Ok(event) => Some(Ok(event)),
-                Err(RecvError::Lagged(n)) => Some(Err(BroadcastStreamRecvError::Lagged(n))),
-                Err(RecvError::Closed) => None,
-            },
-            Live::Many(all) => all.next().await,
+            Live::One(events) => events.next().await,
+            Live::Many(all) => all.next().await.unwrap_or(Err(Ended::Closed)),
         }
     }
 }
 
 pub struct Feed {
-    epoch: String,
+    epoch: Epoch,
     initial: VecDeque<Item>,
     live: Live,
     /// (public id, last seq delivered or skipped), in subscription order.
@@ -77,70 +69,35 @@ pub struct Feed {
     last_sent: Instant,
 }
 
-/// A resume position per account: `public id -> (epoch, seq)`.
-pub type Resume = HashMap<String, (String, u64)>;
+/// A resume position per account: `public id -> position`.
+pub type Resume = HashMap<String, Position>;
 
 impl Feed {
-    /// Subscribes to `accounts`, atomically with their publishing.
+    /// Subscribes to `accounts` (public ids), each atomically with its appends.
     pub fn open(
         transport: &'static str,
-        accounts: &[Arc<Account>],
+        log: &dyn EventLog,
+        accounts: &[&str],
         resume: &Resume,
         types: Option<HashSet<String>>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
-        let epoch = accounts
-            .first()
-            .map(|a| a.epoch().to_string())
-            .unwrap_or_default();
         let mut initial = VecDeque::new();
-        let mut receivers = Vec::with_capacity(accounts.len());
+        let mut live = Vec::with_capacity(accounts.len());
         let mut positions = Vec::with_capacity(accounts.len());
-        for account in accounts {
-            let id = account.info.public_id.clone();
-            let from = resume.get(&id).map(|(epoch, seq)| (epoch.as_str(), *seq));
-            let (start, receiver) = account.subscribe(from);
-            let position = match start {
-                Start::Snapshot(snapshot) => {
-                    crate::metrics::stream_start(transport, "snapshot");
-                    let seq = snapshot.seq;
-                    initial.push_back(Item::Snapshot {
-                        reset: false,
-                        snapshot: Box::new(snapshot),
-                    });
-                    seq
-                }
-                Start::Reset(snapshot) => {
-                    crate::metrics::stream_start(transport, "reset");
-                    let seq = snapshot.seq;
-                    initial.push_back(Item::Snapshot {
-                        reset: true,
-                        snapshot: Box::new(snapshot),
-                    });
-                    seq
-                }
-                Start::Replay(events) => {
-                    crate::metrics::stream_start(transport, "replay");
-                    let resumed_at = from.map(|(_, seq)| seq).unwrap_or_default();
-                    initial.extend(events.into_iter().map(Item::Event));
-                    resumed_at
-                }
-            };
-            positions.push((id, position));
-            receivers.push(receiver);
+        for &id in accounts {
+            let subscription = log.subscribe(id, resume.get(id));
+            let position = start_items(transport, subscription.start, &mut initial);
+            positions.push((id.to_string(), position));
+            live.push(subscription.events);
         }
-        let live = if receivers.len() == 1 {
-            Live::One(receivers.remove(0))
+        let live = if live.len() == 1 {
+            Live::One(live.remove(0))
         } else {
-            Live::Many(
-                receivers
-                    .into_iter()
-                    .map(|r| Box::pin(BroadcastStream::new(r)) as Merged)
-                    .collect(),
-            )
+            Live::Many(live.into_iter().map(Events::into_stream).collect())
         };
         Self {
-            epoch,
+            epoch: log.epoch().clone(),
             initial,
             live,
             positions,
@@ -207,19 +164,19 @@ impl Feed {
                 // Ready events first: the other branches then are not even polled.
                 biased;
                 received = self.live.next() => match received {
-                    Some(Ok(event)) => {
+                    Ok(event) => {
                         if self.advance(&event.account, event.seq) && self.wanted(&event) {
                             self.deliveries.record(&event.kind, event.upstream_ms);
                             self.last_sent = Instant::now();
                             return Some(Item::Event(event));
                         }
                     }
-                    Some(Err(BroadcastStreamRecvError::Lagged(_))) => {
+                    Err(Ended::FellBehind { .. }) => {
                         crate::metrics::slow_consumer(self.transport);
                         self.ended = true;
                         return Some(Item::SlowConsumer);
                     }
-                    None => return None,
+                    Err(Ended::Closed) => return None,
                 },
                 _ = idle.as_mut() => {
                     let (now, due) = (Instant::now(), self.last_sent + keep_alive);
@@ -232,7 +189,7 @@ impl Feed {
                     idle.as_mut().reset(now + keep_alive);
                     return Some(Item::Idle);
                 }
-                _ = super::sse::shutdown_signal(&mut self.shutdown) => {
+                _ = crate::shutdown::signalled(&mut self.shutdown) => {
                     self.ended = true;
                     return Some(Item::ShuttingDown);
                 }
@@ -240,52 +197,51 @@ impl Feed {
         }
     }
 
-    pub fn epoch(&self) -> &str {
-        &self.epoch
-    }
-
     /// The position over every account, as one id: `<epoch>-<id>.<seq>.<id>.<seq>`.
     pub fn combined_id(&self) -> String {
-        let parts: Vec<String> = self
-            .positions
-            .iter()
-            .map(|(id, seq)| format!("{id}.{seq}"))
-            .collect();
-        format!("{}-{}", self.epoch, parts.join("."))
+        Positions {
+            epoch: self.epoch.clone(),
+            accounts: self.positions.clone(),
+        }
+        .to_string()
     }
 }
 
-/// Reads `<epoch>-<id>.<seq>.<id>.<seq>` (the epoch holds no `-`; public ids hold no `.`).
-pub fn parse_combined_id(text: &str) -> Resume {
-    let Some((epoch, rest)) = text.trim().split_once('-') else {
+/// Queues what a subscription starts with; returns the position the feed is then at.
+fn start_items(transport: &'static str, start: Start, initial: &mut VecDeque<Item>) -> u64 {
+    let (label, position) = match start {
+        Start::Snapshot(snapshot) => {
+            let seq = snapshot.seq;
+            initial.push_back(Item::Snapshot {
+                reset: false,
+                snapshot: Box::new(snapshot),
+            });
+            ("snapshot", seq)
+        }
+        Start::Reset(snapshot) => {
+            let seq = snapshot.seq;
+            initial.push_back(Item::Snapshot {
+                reset: true,
+                snapshot: Box::new(snapshot),
+            });
+            ("reset", seq)
+        }
+        Start::Replay { after, events } => {
+            initial.extend(events.into_iter().map(Item::Event));
+            ("replay", after)
+        }
+    };
+    crate::metrics::stream_start(transport, label);
+    position
+}
+
+/// The resume positions a `/v1/events` id carries (none when it is not one).
+pub fn resume_of(text: &str) -> Resume {
+    let Ok(ids) = text.parse::<Positions>() else {
         return Resume::new();
     };
-    let parts: Vec<&str> = rest.split('.').collect();
-    parts
-        .chunks(2)
-        .filter_map(|pair| match pair {
-            [id, seq] if !id.is_empty() => {
-                Some((id.to_string(), (epoch.to_string(), seq.parse().ok()?)))
-            }
-            _ => None,
-        })
+    ids.accounts
+        .iter()
+        .filter_map(|(id, _)| Some((id.clone(), ids.get(id)?)))
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn combined_ids_round_trip() {
-        let resume = parse_combined_id("mwts9jr5-individual.41.roth-ira.7");
-        assert_eq!(
-            resume.get("individual"),
-            Some(&("mwts9jr5".to_string(), 41))
-        );
-        assert_eq!(resume.get("roth-ira"), Some(&("mwts9jr5".to_string(), 7)));
-        assert_eq!(resume.len(), 2);
-        assert!(parse_combined_id("garbage").is_empty());
-        assert_eq!(parse_combined_id("e-a.x.b.2").len(), 1);
-    }
 }

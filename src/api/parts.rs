@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::state::AppState;
-use crate::account::Snapshot;
+use crate::model::Snapshot;
 
 /// Order statuses that are still working (not terminal).
 pub const WORKING_STATUSES: [&str; 7] = [
@@ -145,7 +145,7 @@ fn only(query: &HashMap<String, String>, allowed: &[&str]) -> Result<(), ApiErro
 }
 
 fn etag(snapshot: &Snapshot) -> String {
-    format!("\"{}-{}\"", snapshot.epoch, snapshot.seq)
+    format!("\"{}\"", snapshot.position())
 }
 
 /// 304 when the caller already holds this version.

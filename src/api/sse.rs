@@ -14,15 +14,14 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde::Deserialize;
-use tokio::sync::watch;
 use utoipa::IntoParams;
 
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
-use super::feed::{Feed, Item, Resume, parse_combined_id};
+use super::feed::{Feed, Item, Resume, resume_of};
 use super::limits::StreamPermit;
 use super::state::AppState;
-use crate::account::Snapshot;
+use crate::model::{Position, Snapshot};
 
 /// How long a browser waits before reconnecting.
 const RETRY_MS: u64 = 2_000;
@@ -36,12 +35,6 @@ pub struct EventsQuery {
     pub types: Option<String>,
     /// An API key, for EventSource (which cannot send headers); kept out of logs.
     pub access_token: Option<String>,
-}
-
-/// Splits `<epoch>-<seq>` (a `Last-Event-ID` of one account's stream).
-pub fn parse_event_id(text: &str) -> Option<(&str, u64)> {
-    let (epoch, seq) = text.trim().rsplit_once('-')?;
-    Some((epoch, seq.parse().ok()?))
 }
 
 fn resume_text(headers: &HeaderMap, query: &EventsQuery) -> Option<String> {
@@ -90,7 +83,7 @@ fn sse_response(feed: Feed, ids: Ids, app: &AppState, permit: StreamPermit) -> R
         let mut frame: Vec<Bytes> = match item {
             Item::Snapshot { reset, snapshot } => {
                 let id = match ids {
-                    Ids::Single => format!("{}-{}", snapshot.epoch, snapshot.seq),
+                    Ids::Single => snapshot.position().to_string(),
                     Ids::Combined => feed.combined_id(),
                 };
                 vec![snapshot_frame(&id, reset, &snapshot)]
@@ -156,15 +149,13 @@ pub async fn account_events(
     let account = caller.account(&app, &id)?;
     let permit = app.streams.acquire(&caller.client)?;
     let mut resume = Resume::new();
-    if let Some((epoch, seq)) = resume_text(&headers, &query)
-        .as_deref()
-        .and_then(parse_event_id)
-    {
-        resume.insert(id, (epoch.to_string(), seq));
+    if let Some(position) = resume_text(&headers, &query).and_then(|t| t.parse::<Position>().ok()) {
+        resume.insert(id, position);
     }
     let feed = Feed::open(
         "sse",
-        &[account],
+        app.log.as_ref(),
+        &[account.info.public_id.as_str()],
         &resume,
         types_filter(&query),
         app.shutdown.clone(),
@@ -193,32 +184,16 @@ pub async fn all_events(
     let permit = app.streams.acquire(&caller.client)?;
     let accounts = caller.visible_streams(&app);
     let resume = resume_text(&headers, &query)
-        .map(|t| parse_combined_id(&t))
+        .map(|t| resume_of(&t))
         .unwrap_or_default();
+    let ids: Vec<&str> = accounts.iter().map(|a| a.info.public_id.as_str()).collect();
     let feed = Feed::open(
         "sse",
-        &accounts,
+        app.log.as_ref(),
+        &ids,
         &resume,
         types_filter(&query),
         app.shutdown.clone(),
     );
     Ok(sse_response(feed, Ids::Combined, &app, permit))
-}
-
-/// Resolves once the gateway is shutting down.
-pub async fn shutdown_signal(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|stopping| *stopping).await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn event_ids_split_at_the_last_dash() {
-        assert_eq!(parse_event_id("k3x9-41"), Some(("k3x9", 41)));
-        assert_eq!(parse_event_id("a-b-7"), Some(("a-b", 7)));
-        assert_eq!(parse_event_id("nodash"), None);
-        assert_eq!(parse_event_id("e-x"), None);
-    }
 }

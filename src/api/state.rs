@@ -1,4 +1,4 @@
-//! What every handler shares: the account registry, the gateway's epoch and the shutdown
+//! What every handler shares: the account registry, the event log and the shutdown
 //! signal that ends open streams.
 
 use std::sync::Arc;
@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::account::{Account, Registry};
+use crate::log::EventLog;
 
 use super::auth::ApiKeys;
 use super::error::ApiError;
@@ -15,6 +16,8 @@ use super::error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Arc<Registry>,
+    /// Every account's event log: snapshots and subscriptions come from here.
+    pub log: Arc<dyn EventLog>,
     pub shutdown: watch::Receiver<bool>,
     /// Consumer keys; empty means open (demo mode on loopback only).
     pub keys: Arc<ApiKeys>,

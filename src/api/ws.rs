@@ -1,4 +1,4 @@
-//! WebSocket rebroadcast (`GET /v1/ws`). JSON text messages both ways.
+//! WebSocket streams (`GET /v1/ws`). JSON text messages both ways.
 //!
 //! Client -> gateway (`id` is optional and echoed):
 //! - `{"op":"subscribe","id":1,"accounts":["main"],"types":["Order"],"resume":{"main":"<epoch>-<seq>"}}`
@@ -142,7 +142,7 @@ fn too_big(error: &axum::Error) -> bool {
 
 /// The `snapshot` / `reset` message of one account, serialised once straight from the
 /// snapshot (no intermediate JSON tree).
-fn snapshot_message(reset: bool, snapshot: &crate::account::Snapshot) -> Message {
+fn snapshot_message(reset: bool, snapshot: &crate::model::Snapshot) -> Message {
     #[derive(serde::Serialize)]
     struct SnapshotMessage<'a> {
         #[serde(rename = "type")]
@@ -150,12 +150,12 @@ fn snapshot_message(reset: bool, snapshot: &crate::account::Snapshot) -> Message
         account: &'a str,
         id: String,
         seq: u64,
-        data: &'a crate::account::Snapshot,
+        data: &'a crate::model::Snapshot,
     }
     let message = SnapshotMessage {
         kind: if reset { "reset" } else { "snapshot" },
         account: &snapshot.account,
-        id: format!("{}-{}", snapshot.epoch, snapshot.seq),
+        id: snapshot.position().to_string(),
         seq: snapshot.seq,
         data: snapshot,
     };
@@ -217,17 +217,11 @@ fn subscribe(
     };
     let mut positions = Resume::new();
     for (public_id, position) in resume {
-        match super::sse::parse_event_id(&position) {
-            Some((epoch, seq)) => {
-                positions.insert(public_id, (epoch.to_string(), seq));
+        match position.parse::<crate::model::Position>() {
+            Ok(position) => {
+                positions.insert(public_id, position);
             }
-            None => {
-                return Err(error(
-                    id,
-                    "bad_resume",
-                    "resume positions are \"<epoch>-<seq>\", as in event ids",
-                ));
-            }
+            Err(bad) => return Err(error(id, "bad_resume", &bad.to_string())),
         }
     }
     let types = types
@@ -238,7 +232,14 @@ fn subscribe(
         json!({"type": "ack", "id": id, "op": "subscribe", "accounts": names, "types": types}),
     );
     Ok((
-        Feed::open("ws", &wanted, &positions, types, app.shutdown.clone()),
+        Feed::open(
+            "ws",
+            app.log.as_ref(),
+            &names,
+            &positions,
+            types,
+            app.shutdown.clone(),
+        ),
         ack,
     ))
 }

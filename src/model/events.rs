@@ -120,14 +120,6 @@ pub struct CurrentPosition {
     pub updated_at: Option<i64>,
 }
 
-impl CurrentPosition {
-    /// A position that no longer exists: `quantity-direction: Zero`, or quantity 0.
-    pub fn is_closed(&self) -> bool {
-        self.quantity_direction.as_deref() == Some("Zero")
-            || self.quantity.is_some_and(|q| q.is_zero())
-    }
-}
-
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "kebab-case", default)]
 pub struct AccountBalance {
@@ -307,7 +299,7 @@ mod tests {
         else {
             panic!("a position")
         };
-        assert!(parsed.is_closed());
+        assert!(crate::model::state::is_closed_position(&p));
         assert_eq!(parsed.fixing_price, None);
         assert_eq!(parsed.multiplier, Some(Decimal::from(125000)));
     }

@@ -1,9 +1,20 @@
-//! Domain types shared by every layer: where an event came from, and how an account's
-//! upstream link is doing. Upstream objects themselves stay raw JSON (full objects,
-//! unknown fields kept) and are keyed by `account::state`.
+//! The model: the only code that reads tastytrade's JSON keys. Typed events (`events`), event
+//! kinds as an enum (`kind`), the state fold and the diff of a REST baseline (`state`), the
+//! snapshot (`snapshot`), stream positions (`position`), tolerant value readers
+//! (`wire_types`); here: where an event came from, how an account's upstream link is doing,
+//! and the envelope every published event is serialised in. Upstream objects themselves stay
+//! raw JSON (full objects, unknown fields kept).
 
 pub mod events;
+pub mod kind;
+pub mod position;
+pub mod snapshot;
+pub mod state;
 pub mod wire_types;
+
+pub use kind::EventKind;
+pub use position::{Epoch, Position, Positions};
+pub use snapshot::Snapshot;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -88,7 +88,44 @@ pub fn de_list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 /// serde helper: an optional time as epoch milliseconds, from an integer or any ISO form.
 pub fn de_opt_millis<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
     let value = Option::<Value>::deserialize(deserializer)?;
-    Ok(value.as_ref().and_then(crate::upstream::wire::epoch_millis))
+    Ok(value.as_ref().and_then(epoch_millis))
+}
+
+/// A non-negative integer given as a number or a numeric string.
+pub fn as_u64(value: &Value) -> Option<u64> {
+    match value {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A time as epoch milliseconds: an integer (or numeric string), or an ISO-8601 string with
+/// `Z`, `+00:00` or `+0000`.
+pub fn epoch_millis(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        Value::String(s) => {
+            let s = s.trim();
+            if let Ok(ms) = s.parse::<i64>() {
+                return Some(ms);
+            }
+            chrono::DateTime::parse_from_rfc3339(s)
+                .or_else(|_| chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z"))
+                .ok()
+                .map(|t| t.timestamp_millis())
+        }
+        _ => None,
+    }
+}
+
+/// An object id as text, whether the wire carries it as a number or a string.
+pub fn id_text(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

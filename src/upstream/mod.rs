@@ -5,6 +5,7 @@
 pub mod pace;
 pub mod rest;
 pub mod session;
+pub mod sink;
 pub mod streamer;
 pub mod wire;
 

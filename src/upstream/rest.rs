@@ -10,9 +10,9 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 
 use super::session::TokenSource;
-use super::wire::as_u64;
 use super::{USER_AGENT, UpstreamError};
-use crate::account::state::{AccountState, keyed_by_id, position_key};
+use crate::model::state::AccountState;
+use crate::model::wire_types::as_u64;
 
 /// One account of the customer, as `/customers/me/accounts` lists it.
 #[derive(Clone, Debug)]
@@ -158,23 +158,13 @@ impl RestClient {
             .get("trading status", &format!("{base}/trading-status"), &[])
             .await?;
 
-        let mut state = AccountState {
-            balance: balance.get("data").filter(|d| d.is_object()).cloned(),
-            trading_status: trading.get("data").filter(|d| d.is_object()).cloned(),
-            ..AccountState::default()
-        };
-        for position in items(&positions, "positions")? {
-            if let Some(key) = position_key(position) {
-                state.positions.insert(key, position.clone());
-            }
-        }
-        state.orders = keyed_by_id(orders);
-        state.complex_orders = keyed_by_id(items(&complex, "complex orders")?.iter().cloned());
-        // tastytrade lists closed positions only when asked; a Zero row is no holding.
-        state
-            .positions
-            .retain(|_, p| p.get("quantity-direction").and_then(Value::as_str) != Some("Zero"));
-        Ok(state)
+        Ok(AccountState::from_rest(
+            balance.get("data").filter(|d| d.is_object()).cloned(),
+            items(&positions, "positions")?.iter().cloned(),
+            orders,
+            items(&complex, "complex orders")?.iter().cloned(),
+            trading.get("data").filter(|d| d.is_object()).cloned(),
+        ))
     }
 
     /// Every item of a paginated list (`page-offset` until `total-pages`).

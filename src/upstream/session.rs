@@ -123,7 +123,7 @@ impl TokenSource {
                     })?;
                 let ttl = reply
                     .get("expires_in")
-                    .and_then(super::wire::as_u64)
+                    .and_then(crate::model::wire_types::as_u64)
                     .unwrap_or(900);
                 let ttl = clamp_ttl(Duration::from_secs(ttl));
                 tracing::info!(
@@ -149,7 +149,7 @@ impl TokenSource {
                     })?;
                 let ttl = data
                     .get("session-expiration")
-                    .and_then(super::wire::epoch_millis)
+                    .and_then(crate::model::wire_types::epoch_millis)
                     .map(|ms| ms.saturating_sub(chrono::Utc::now().timestamp_millis()))
                     .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
                     .map(clamp_ttl)

@@ -24,11 +24,12 @@ use super::UpstreamError;
 use super::pace::Pacer;
 use super::rest::RestClient;
 use super::session::TokenSource;
+use super::sink::AccountSink;
 use super::wire::{self, Frame, Notification, Reply};
-use crate::account::Account;
-use crate::account::state::{AccountState, Applied};
+use crate::model::EventKind;
+use crate::model::LinkState;
 use crate::model::events::AccountEvent;
-use crate::model::{LinkState, Source};
+use crate::model::state::{AccountState, Applied};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -50,7 +51,7 @@ pub struct StreamerSettings {
 
 /// Everything one account's task needs.
 pub struct AccountLink {
-    pub account: Arc<Account>,
+    pub account: Arc<dyn AccountSink>,
     /// The full account number: sent to tastytrade, never logged or shown.
     pub number: String,
     pub rest: Arc<RestClient>,
@@ -70,11 +71,8 @@ pub struct UserSubscriptions {
     /// `user-message-subscribe` with the user's external id.
     pub actions: Vec<(&'static str, Option<Value>)>,
     /// Where their events are published.
-    pub stream: Arc<Account>,
+    pub stream: Arc<dyn AccountSink>,
 }
-
-/// Event types that belong to the user, not to an account.
-pub const USER_EVENT_TYPES: [&str; 3] = ["QuoteAlert", "PublicWatchlists", "UserMessage"];
 
 /// The actions an account-independent subscription is made with.
 const SUBSCRIBE_ACTIONS: [&str; 3] = [
@@ -109,7 +107,7 @@ pub fn backoff(attempt: u32, outage: Duration, cap: Duration) -> Duration {
 
 /// Runs one account's upstream connection until `shutdown` turns true.
 pub async fn run(link: AccountLink, mut shutdown: watch::Receiver<bool>) {
-    let id = link.account.info.public_id.clone();
+    let id = link.account.public_id().to_string();
     let mut attempt: u32 = 0;
     let mut down_since = Instant::now();
     loop {
@@ -165,7 +163,7 @@ impl AccountLink {
     }
 
     fn account_masked(&self, text: &str) -> String {
-        self.account.mask_diagnostic(text)
+        crate::mask::diagnostic(text)
     }
 }
 
@@ -293,9 +291,9 @@ fn far_future() -> Instant {
 }
 
 fn resync(link: &AccountLink, baseline: AccountState) {
-    let changes = link.account.resync(baseline);
+    let changes = link.account.baseline(baseline);
     if changes > 0 {
-        tracing::info!(account = %link.account.info.public_id, changes, "resync published the differences");
+        tracing::info!(account = %link.account.public_id(), changes, "resync published the differences");
     }
 }
 
@@ -308,30 +306,31 @@ fn apply(link: &AccountLink, notification: Notification) {
         timestamp,
     } = notification;
     // The type is upstream text like the data: an account number in it is masked before it
-    // reaches a log line, an SSE `event:` line or an envelope.
-    let kind = link.account.mask_text(&kind);
+    // reaches a log line (the account masks it again, with its own numbers, before it is
+    // published).
+    let kind = EventKind::named(&crate::mask::diagnostic(&kind));
     let target = match &link.user {
-        Some(user) if USER_EVENT_TYPES.contains(&kind.as_str()) => &user.stream,
+        Some(user) if kind.is_user_event() => &user.stream,
         _ => &link.account,
     };
-    let id = &target.info.public_id;
-    match AccountEvent::parse(&kind, &data) {
+    let id = target.public_id();
+    match AccountEvent::parse(kind.as_str(), &data) {
         Err(error) => {
             // Masked here too, not only by the log writer: spans and their events also go
             // out over OTLP, which the writer never sees.
-            let error = target.mask_diagnostic(&error.to_string());
-            tracing::warn!(account = %id, kind, %error, "skipped an event whose shape is broken");
+            let error = crate::mask::diagnostic(&error.to_string());
+            tracing::warn!(account = %id, %kind, %error, "skipped an event whose shape is broken");
             target.update_status(|s| s.invalid_events += 1);
             return;
         }
         Ok(AccountEvent::Unknown) => {
-            tracing::debug!(account = %id, kind, "passing through an event of an unknown type");
+            tracing::debug!(account = %id, %kind, "passing through an event of an unknown type");
             target.update_status(|s| s.unknown_events += 1);
         }
         Ok(_) => {}
     }
-    if target.ingest(&kind, data, timestamp, Source::Stream) == Applied::Invalid {
-        tracing::warn!(account = %id, kind, "skipped an event without its key fields");
+    if target.event(kind.clone(), data, timestamp) == Applied::Invalid {
+        tracing::warn!(account = %id, %kind, "skipped an event without its key fields");
         target.update_status(|s| s.invalid_events += 1);
     }
 }
@@ -409,7 +408,7 @@ impl Connection<'_> {
             if !errors.is_empty() {
                 for error in &errors {
                     let error = self.link.account_masked(&error.to_string());
-                    tracing::warn!(account = %self.link.account.info.public_id, %error, bytes = text.len(), "skipped an upstream frame");
+                    tracing::warn!(account = %self.link.account.public_id(), %error, bytes = text.len(), "skipped an upstream frame");
                 }
                 self.link
                     .account

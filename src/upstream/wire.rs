@@ -5,6 +5,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::model::wire_types::{as_u64, epoch_millis};
+
 /// One thing the streamer said.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Frame {
@@ -135,43 +137,6 @@ fn safe_kind(kind: &str) -> String {
         "Unknown".to_string()
     } else {
         cleaned
-    }
-}
-
-/// A non-negative integer given as a number or a numeric string.
-pub fn as_u64(value: &Value) -> Option<u64> {
-    match value {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-/// A time as epoch milliseconds: an integer (or numeric string), or an ISO-8601 string with
-/// `Z`, `+00:00` or `+0000`.
-pub fn epoch_millis(value: &Value) -> Option<i64> {
-    match value {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
-        Value::String(s) => {
-            let s = s.trim();
-            if let Ok(ms) = s.parse::<i64>() {
-                return Some(ms);
-            }
-            chrono::DateTime::parse_from_rfc3339(s)
-                .or_else(|_| chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z"))
-                .ok()
-                .map(|t| t.timestamp_millis())
-        }
-        _ => None,
-    }
-}
-
-/// An object id as text, whether the wire carries it as a number or a string.
-pub fn id_text(value: Option<&Value>) -> Option<String> {
-    match value? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
     }
 }
 

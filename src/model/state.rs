@@ -10,16 +10,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::upstream::wire::{epoch_millis, id_text};
-
-/// Event types that are part of the snapshot state (the others are passed through only).
-pub const STATE_TYPES: [&str; 5] = [
-    "AccountBalance",
-    "CurrentPosition",
-    "Order",
-    "ComplexOrder",
-    "TradingStatus",
-];
+use super::kind::EventKind;
+use super::wire_types::{epoch_millis, id_text};
 
 /// Orders sort by numeric id when ids are numeric, then by text.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -53,7 +45,9 @@ pub fn position_key(value: &Value) -> Option<PositionKey> {
     Some((symbol, instrument))
 }
 
-fn is_closed_position(value: &Value) -> bool {
+/// A position that no longer exists: `quantity-direction: Zero`, or quantity 0. The one place
+/// this is decided (the fold, the resync diff and the REST baseline all ask here).
+pub fn is_closed_position(value: &Value) -> bool {
     if value.get("quantity-direction").and_then(Value::as_str) == Some("Zero") {
         return true;
     }
@@ -118,15 +112,15 @@ fn dedupe_fills(order: &Value) -> Cow<'_, Value> {
         return Cow::Borrowed(order);
     }
     let mut order = order.clone();
-    normalize("Order", &mut order);
+    normalize(&EventKind::Order, &mut order);
     Cow::Owned(order)
 }
 
 /// Brings an object to the form the state holds, so that what is published is exactly what
 /// is held: an order's repeated `fill-id`s in a leg are kept once. Call before `apply` on
 /// anything that will be published.
-pub fn normalize(kind: &str, data: &mut Value) {
-    if kind != "Order" {
+pub fn normalize(kind: &EventKind, data: &mut Value) {
+    if *kind != EventKind::Order {
         return;
     }
     if let Some(legs) = data.get_mut("legs").and_then(Value::as_array_mut) {
@@ -178,9 +172,6 @@ fn upsert<K: Ord>(map: &mut BTreeMap<K, Value>, key: K, data: Cow<'_, Value>) ->
 /// Gateway event types that take a terminal order (or complex order) out of the state when
 /// tastytrade's `/orders/live` no longer lists it (the trading day rolled), so a snapshot
 /// cannot grow for ever. Data: `{"id": <the order's id>}`.
-pub const ORDER_REMOVED: &str = "OrderRemoved";
-pub const COMPLEX_ORDER_REMOVED: &str = "ComplexOrderRemoved";
-
 /// Order statuses after which an order never changes again.
 const TERMINAL_STATUSES: [&str; 6] = [
     "Filled",
@@ -218,12 +209,52 @@ fn replace(slot: &mut Option<Value>, data: &Value) -> Applied {
 }
 
 impl AccountState {
-    /// Applies one full-object event.
-    pub fn apply(&mut self, kind: &str, data: &Value) -> Applied {
+    /// The state tastytrade's REST API describes: the baseline a (re)connect diffs against.
+    /// Closed positions (tastytrade lists them when asked) and objects without a key are
+    /// no holdings and are left out.
+    pub fn from_rest(
+        balance: Option<Value>,
+        positions: impl IntoIterator<Item = Value>,
+        orders: impl IntoIterator<Item = Value>,
+        complex_orders: impl IntoIterator<Item = Value>,
+        trading_status: Option<Value>,
+    ) -> Self {
+        let positions = positions
+            .into_iter()
+            .filter(|p| !is_closed_position(p))
+            .filter_map(|p| Some((position_key(&p)?, p)))
+            .collect();
+        Self {
+            balance,
+            positions,
+            orders: keyed_by_id(orders),
+            complex_orders: keyed_by_id(complex_orders),
+            trading_status,
+        }
+    }
+
+    /// The state a snapshot shows, keyed again (the diff of a resync starts from it).
+    pub fn from_snapshot(snapshot: super::Snapshot) -> Self {
+        Self {
+            balance: snapshot.balance,
+            positions: snapshot
+                .positions
+                .into_iter()
+                .filter_map(|p| Some((position_key(&p)?, p)))
+                .collect(),
+            orders: keyed_by_id(snapshot.orders),
+            complex_orders: keyed_by_id(snapshot.complex_orders),
+            trading_status: snapshot.trading_status,
+        }
+    }
+
+    /// Applies one full-object event; says whether it changed the state (only then is it
+    /// published).
+    pub fn apply(&mut self, kind: &EventKind, data: &Value) -> Applied {
         match kind {
-            "AccountBalance" => replace(&mut self.balance, data),
-            "TradingStatus" => replace(&mut self.trading_status, data),
-            "Order" => match ObjectKey::of(data) {
+            EventKind::AccountBalance => replace(&mut self.balance, data),
+            EventKind::TradingStatus => replace(&mut self.trading_status, data),
+            EventKind::Order => match ObjectKey::of(data) {
                 Some(key) => {
                     if self
                         .orders
@@ -236,13 +267,13 @@ impl AccountState {
                 }
                 None => Applied::Invalid,
             },
-            "ComplexOrder" => match ObjectKey::of(data) {
+            EventKind::ComplexOrder => match ObjectKey::of(data) {
                 Some(key) => upsert(&mut self.complex_orders, key, Cow::Borrowed(data)),
                 None => Applied::Invalid,
             },
-            ORDER_REMOVED => remove(&mut self.orders, data),
-            COMPLEX_ORDER_REMOVED => remove(&mut self.complex_orders, data),
-            "CurrentPosition" => {
+            EventKind::OrderRemoved => remove(&mut self.orders, data),
+            EventKind::ComplexOrderRemoved => remove(&mut self.complex_orders, data),
+            EventKind::CurrentPosition => {
                 let Some(key) = position_key(data) else {
                     return Applied::Invalid;
                 };
@@ -268,12 +299,12 @@ impl AccountState {
     /// holds in an older version than ours are left alone (a lagging REST replica must not
     /// roll the state back). Orders missing from the baseline stay: `/orders/live` is the
     /// trading day's list and only shrinks at day roll.
-    pub fn diff(&self, baseline: &AccountState) -> Vec<(String, Value)> {
+    pub fn diff(&self, baseline: &AccountState) -> Vec<(EventKind, Value)> {
         let mut events = Vec::new();
         for (kind, ours, theirs) in [
-            ("AccountBalance", &self.balance, &baseline.balance),
+            (EventKind::AccountBalance, &self.balance, &baseline.balance),
             (
-                "TradingStatus",
+                EventKind::TradingStatus,
                 &self.trading_status,
                 &baseline.trading_status,
             ),
@@ -283,7 +314,7 @@ impl AccountState {
                     .as_ref()
                     .is_none_or(|o| o != theirs && !is_stale(o, theirs))
             {
-                events.push((kind.to_string(), theirs.clone()));
+                events.push((kind.clone(), theirs.clone()));
             }
         }
         for (key, theirs) in &baseline.positions {
@@ -292,19 +323,24 @@ impl AccountState {
                 .get(key)
                 .is_none_or(|o| o != theirs && !is_stale(o, theirs))
             {
-                events.push(("CurrentPosition".into(), theirs.clone()));
+                events.push((EventKind::CurrentPosition, theirs.clone()));
             }
         }
         for (key, ours) in &self.positions {
             if !baseline.positions.contains_key(key) {
-                events.push(("CurrentPosition".into(), closed_position(ours)));
+                events.push((EventKind::CurrentPosition, closed_position(ours)));
             }
         }
         for (kind, removed, ours, theirs) in [
-            ("Order", ORDER_REMOVED, &self.orders, &baseline.orders),
             (
-                "ComplexOrder",
-                COMPLEX_ORDER_REMOVED,
+                EventKind::Order,
+                EventKind::OrderRemoved,
+                &self.orders,
+                &baseline.orders,
+            ),
+            (
+                EventKind::ComplexOrder,
+                EventKind::ComplexOrderRemoved,
                 &self.complex_orders,
                 &baseline.complex_orders,
             ),
@@ -314,7 +350,7 @@ impl AccountState {
                     .get(key)
                     .is_none_or(|o| o != theirs && !is_stale(o, theirs))
                 {
-                    events.push((kind.into(), theirs.clone()));
+                    events.push((kind.clone(), theirs.clone()));
                 }
             }
             // A terminal order /orders/live no longer lists: the trading day rolled. A
@@ -322,7 +358,7 @@ impl AccountState {
             // partial answer missed; tastytrade will tell us when it changes).
             for (key, ours) in ours {
                 if !theirs.contains_key(key) && is_terminal(ours) {
-                    events.push((removed.into(), json!({"id": ours["id"]})));
+                    events.push((removed.clone(), json!({"id": ours["id"]})));
                 }
             }
         }
@@ -353,21 +389,24 @@ mod tests {
     fn newer_order_wins_and_older_is_stale() {
         let mut state = AccountState::default();
         assert_eq!(
-            state.apply("Order", &order(1, "Live", 10)),
+            state.apply(&EventKind::Order, &order(1, "Live", 10)),
             Applied::Changed
         );
-        assert_eq!(state.apply("Order", &order(1, "Routed", 5)), Applied::Stale);
         assert_eq!(
-            state.apply("Order", &order(1, "Live", 10)),
+            state.apply(&EventKind::Order, &order(1, "Routed", 5)),
+            Applied::Stale
+        );
+        assert_eq!(
+            state.apply(&EventKind::Order, &order(1, "Live", 10)),
             Applied::Unchanged
         );
         assert_eq!(
-            state.apply("Order", &order(1, "Filled", 11)),
+            state.apply(&EventKind::Order, &order(1, "Filled", 11)),
             Applied::Changed
         );
         assert_eq!(state.orders.len(), 1);
         assert_eq!(
-            state.apply("Order", &json!({"status": "Live"})),
+            state.apply(&EventKind::Order, &json!({"status": "Live"})),
             Applied::Invalid
         );
     }
@@ -382,14 +421,17 @@ mod tests {
                 .collect();
             json!({"id": 5, "status": "Filled", "updated-at": 10, "legs": [{"fills": fills}]})
         };
-        assert_eq!(state.apply("Order", &with(&["a", "b"])), Applied::Changed);
         assert_eq!(
-            state.apply("Order", &with(&["a"])),
+            state.apply(&EventKind::Order, &with(&["a", "b"])),
+            Applied::Changed
+        );
+        assert_eq!(
+            state.apply(&EventKind::Order, &with(&["a"])),
             Applied::Stale,
             "a copy with fewer fills"
         );
         assert_eq!(
-            state.apply("Order", &with(&["a", "b", "c", "c"])),
+            state.apply(&EventKind::Order, &with(&["a", "b", "c", "c"])),
             Applied::Changed
         );
         let held = state.orders.values().next().unwrap();
@@ -400,17 +442,26 @@ mod tests {
     fn zero_position_removes_and_string_ids_match_numbers_by_text() {
         let mut state = AccountState::default();
         let long = json!({"symbol": "SPY", "instrument-type": "Equity", "quantity": "100.29", "quantity-direction": "Long"});
-        assert_eq!(state.apply("CurrentPosition", &long), Applied::Changed);
-        let zero = json!({"symbol": "SPY", "instrument-type": "Equity", "quantity": "0", "quantity-direction": "Zero"});
-        assert_eq!(state.apply("CurrentPosition", &zero), Applied::Changed);
-        assert!(state.positions.is_empty());
-        assert_eq!(state.apply("CurrentPosition", &zero), Applied::Unchanged);
         assert_eq!(
-            state.apply("Order", &json!({"id": "7", "updated-at": 1})),
+            state.apply(&EventKind::CurrentPosition, &long),
+            Applied::Changed
+        );
+        let zero = json!({"symbol": "SPY", "instrument-type": "Equity", "quantity": "0", "quantity-direction": "Zero"});
+        assert_eq!(
+            state.apply(&EventKind::CurrentPosition, &zero),
+            Applied::Changed
+        );
+        assert!(state.positions.is_empty());
+        assert_eq!(
+            state.apply(&EventKind::CurrentPosition, &zero),
+            Applied::Unchanged
+        );
+        assert_eq!(
+            state.apply(&EventKind::Order, &json!({"id": "7", "updated-at": 1})),
             Applied::Changed
         );
         assert_eq!(
-            state.apply("Order", &json!({"id": 7, "updated-at": 1})),
+            state.apply(&EventKind::Order, &json!({"id": 7, "updated-at": 1})),
             Applied::Changed
         );
         assert_eq!(state.orders.len(), 1);
@@ -420,13 +471,13 @@ mod tests {
     fn diff_emits_changes_and_closes_vanished_positions() {
         let mut ours = AccountState::default();
         ours.apply(
-            "CurrentPosition",
+            &EventKind::CurrentPosition,
             &json!({"symbol": "AAPL", "instrument-type": "Equity", "quantity": "5"}),
         );
-        ours.apply("Order", &order(1, "Live", 10));
+        ours.apply(&EventKind::Order, &order(1, "Live", 10));
         let mut theirs = AccountState::default();
-        theirs.apply("Order", &order(1, "Filled", 12));
-        theirs.apply("AccountBalance", &json!({"cash-balance": "1.0"}));
+        theirs.apply(&EventKind::Order, &order(1, "Filled", 12));
+        theirs.apply(&EventKind::AccountBalance, &json!({"cash-balance": "1.0"}));
         let events = ours.diff(&theirs);
         let kinds: Vec<&str> = events.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(kinds, vec!["AccountBalance", "CurrentPosition", "Order"]);
@@ -442,13 +493,13 @@ mod tests {
     #[test]
     fn terminal_orders_leave_at_the_day_roll_and_working_ones_stay() {
         let mut ours = AccountState::default();
-        ours.apply("Order", &order(1, "Filled", 10));
-        ours.apply("Order", &order(2, "Live", 10));
-        ours.apply("Order", &order(3, "Cancelled", 10));
+        ours.apply(&EventKind::Order, &order(1, "Filled", 10));
+        ours.apply(&EventKind::Order, &order(2, "Live", 10));
+        ours.apply(&EventKind::Order, &order(3, "Cancelled", 10));
         let mut theirs = AccountState::default();
-        theirs.apply("Order", &order(3, "Cancelled", 10));
+        theirs.apply(&EventKind::Order, &order(3, "Cancelled", 10));
         let events = ours.diff(&theirs);
-        assert_eq!(events, vec![(ORDER_REMOVED.to_string(), json!({"id": 1}))]);
+        assert_eq!(events, vec![(EventKind::OrderRemoved, json!({"id": 1}))]);
         for (kind, data) in &events {
             assert_eq!(ours.apply(kind, data), Applied::Changed);
         }
@@ -458,9 +509,12 @@ mod tests {
             "the live order stays, the cancelled one is listed"
         );
         assert_eq!(
-            ours.apply(ORDER_REMOVED, &json!({"id": 1})),
+            ours.apply(&EventKind::OrderRemoved, &json!({"id": 1})),
             Applied::Unchanged
         );
-        assert_eq!(ours.apply(ORDER_REMOVED, &json!({})), Applied::Invalid);
+        assert_eq!(
+            ours.apply(&EventKind::OrderRemoved, &json!({})),
+            Applied::Invalid
+        );
     }
 }

@@ -1,0 +1,141 @@
+//! The ring log's history: an account's latest published events, kept in a ring bounded by
+//! count, bytes and age, so a reconnecting client can be given exactly what it missed.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::published::Published;
+
+/// A ring of the latest events, bounded by count, by bytes and by age.
+#[derive(Debug)]
+pub struct History {
+    ring: VecDeque<Arc<Published>>,
+    capacity: usize,
+    max_age: Duration,
+    max_bytes: usize,
+    /// The bytes of the events in the ring (their SSE frames, which hold everything).
+    bytes: usize,
+}
+
+impl History {
+    pub fn new(capacity: usize, max_age: Duration, max_bytes: usize) -> Self {
+        Self {
+            ring: VecDeque::with_capacity(capacity.min(4096)),
+            capacity: capacity.max(1),
+            max_age,
+            max_bytes,
+            bytes: 0,
+        }
+    }
+
+    /// Adds the latest event; the oldest leave while the ring is over its count, its bytes
+    /// (the latest one always stays) or its age.
+    pub fn push(&mut self, event: Arc<Published>) {
+        let now = event.at;
+        let incoming = event.sse.len();
+        while let Some(old) = self.ring.front() {
+            let over = self.ring.len() >= self.capacity
+                || self.bytes + incoming > self.max_bytes
+                || now.duration_since(old.at) > self.max_age;
+            if !over {
+                break;
+            }
+            self.bytes -= old.sse.len();
+            self.ring.pop_front();
+        }
+        self.bytes += incoming;
+        self.ring.push_back(event);
+    }
+
+    /// The bytes the ring holds.
+    #[cfg(test)]
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Every event after `seq`, or `None` when some of them already left the ring.
+    /// `current` is the latest seq published.
+    pub fn since(&self, seq: u64, current: u64) -> Option<Vec<Arc<Published>>> {
+        if seq > current {
+            return None;
+        }
+        if seq == current {
+            return Some(Vec::new());
+        }
+        let oldest = self.ring.front()?.seq;
+        if seq + 1 < oldest {
+            return None;
+        }
+        Some(self.ring.iter().filter(|e| e.seq > seq).cloned().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Epoch, Position};
+
+    fn event(seq: u64) -> Arc<Published> {
+        let position = Position {
+            epoch: Epoch::new("e1").expect("an epoch"),
+            seq,
+        };
+        Arc::new(Published::new(
+            &position,
+            "main".into(),
+            "Order".into(),
+            b"{}".to_vec(),
+            None,
+        ))
+    }
+
+    #[test]
+    fn since_returns_exactly_the_missed_events_or_none() {
+        let mut history = History::new(3, Duration::from_secs(60), usize::MAX);
+        for seq in 1..=5 {
+            history.push(event(seq));
+        }
+        let seqs =
+            |v: Option<Vec<Arc<Published>>>| v.map(|v| v.iter().map(|e| e.seq).collect::<Vec<_>>());
+        assert_eq!(seqs(history.since(2, 5)), Some(vec![3, 4, 5]));
+        assert_eq!(seqs(history.since(4, 5)), Some(vec![5]));
+        assert_eq!(seqs(history.since(5, 5)), Some(vec![]));
+        assert_eq!(seqs(history.since(1, 5)), None);
+        assert_eq!(seqs(history.since(6, 5)), None);
+    }
+
+    #[test]
+    fn old_events_leave_the_ring() {
+        let mut history = History::new(100, Duration::ZERO, usize::MAX);
+        history.push(event(1));
+        std::thread::sleep(Duration::from_millis(2));
+        history.push(event(2));
+        assert_eq!(
+            history.since(0, 2).map(|v| v.len()),
+            None,
+            "event 1 aged out"
+        );
+        assert_eq!(history.since(1, 2).map(|v| v.len()), Some(1));
+    }
+
+    #[test]
+    fn the_ring_keeps_within_its_byte_budget() {
+        let frame = event(1).sse.len();
+        let mut history = History::new(100, Duration::from_secs(60), frame * 3);
+        // Seqs of one digit, so every frame has the same size.
+        for seq in 1..=9 {
+            history.push(event(seq));
+            assert!(history.bytes() <= frame * 3);
+        }
+        assert_eq!(history.since(6, 9).map(|v| v.len()), Some(3));
+        assert_eq!(history.since(5, 9).map(|v| v.len()), None, "left by bytes");
+        let mut tiny = History::new(100, Duration::from_secs(60), 1);
+        tiny.push(event(1));
+        assert_eq!(
+            tiny.since(0, 1).map(|v| v.len()),
+            Some(1),
+            "the latest always stays"
+        );
+    }
+}
