@@ -304,170 +304,18 @@ fn parse_accounts(items: &[String]) -> Result<Vec<AccountChoice>, ConfigError> {
 
 impl Config {
     pub fn from_args(args: ServeArgs) -> Result<Self, ConfigError> {
-        if !(2..=60).contains(&args.heartbeat_secs) {
-            return Err(bad(
-                "heartbeat-secs",
-                "must be from 2 to 60 (tastytrade's heartbeat window)",
-            ));
-        }
-        if !(1..=3600).contains(&args.token_refresh_margin_secs) {
-            return Err(bad("token-refresh-margin-secs", "must be from 1 to 3600"));
-        }
-        if !(5..=86_400).contains(&args.reconcile_secs) {
-            return Err(bad("reconcile-secs", "must be from 5 to 86400"));
-        }
-        if !(1..=3600).contains(&args.backoff_cap_secs) {
-            return Err(bad("backoff-cap-secs", "must be from 1 to 3600"));
-        }
-        if !(1..=100_000).contains(&args.upstream_attempts_per_sec) {
-            return Err(bad("upstream-attempts-per-sec", "must be from 1 to 100000"));
-        }
-        if !(1..=86_400).contains(&args.retry_after_cap_secs) {
-            return Err(bad("retry-after-cap-secs", "must be from 1 to 86400"));
-        }
-        if !(1..=300).contains(&args.header_read_timeout_secs) {
-            return Err(bad("header-read-timeout-secs", "must be from 1 to 300"));
-        }
-        if args
-            .max_connections
-            .is_some_and(|n| !(1..=10_000_000).contains(&n))
-        {
-            return Err(bad("max-connections", "must be from 1 to 10000000"));
-        }
-        if !(1..=10_000_000).contains(&args.max_streams_per_client) {
-            return Err(bad("max-streams-per-client", "must be from 1 to 10000000"));
-        }
-        if !(100..=10_000_000).contains(&args.ring_events) {
-            return Err(bad("ring-events", "must be from 100 to 10000000"));
-        }
-        if !((64 << 10)..=(64 << 30)).contains(&args.ring_max_bytes) {
-            return Err(bad("ring-max-bytes", "must be from 65536 to 68719476736"));
-        }
-        if !(1..=15).contains(&args.sse_keepalive_secs) {
-            return Err(bad("sse-keepalive-secs", "must be from 1 to 15"));
-        }
-        if !(1..=7 * 86_400).contains(&args.ring_max_age_secs) {
-            return Err(bad("ring-max-age-secs", "must be from 1 to 604800"));
-        }
-        if !(16..=1_000_000).contains(&args.subscriber_queue) {
-            return Err(bad("subscriber-queue", "must be from 16 to 1000000"));
-        }
-        if !(args.sim_rate.is_finite() && (0.0..=100_000.0).contains(&args.sim_rate)) {
-            return Err(bad("sim-rate", "must be from 0 to 100000 steps per second"));
-        }
-        if args.sim_accounts > 100_000 {
-            return Err(bad("sim-accounts", "must be from 0 to 100000"));
-        }
-        if !(1..=86_400).contains(&args.sim_token_ttl_secs) {
-            return Err(bad("sim-token-ttl-secs", "must be from 1 to 86400"));
-        }
-
-        let endpoints = match (&args.api_url, &args.streamer_url) {
-            (Some(api), Some(streamer)) => {
-                check_url("api-url", api, &["http", "https"])?;
-                check_url("streamer-url", streamer, &["ws", "wss"])?;
-                Endpoints::Remote {
-                    api_url: api.clone(),
-                    streamer_url: streamer.clone(),
-                }
-            }
-            (Some(_), None) | (None, Some(_)) => {
-                return Err(bad("api-url", "--api-url and --streamer-url go together"));
-            }
-            (None, None) => match args.upstream {
-                UpstreamKind::Demo => Endpoints::EmbeddedSimulator,
-                UpstreamKind::Sandbox => Endpoints::Remote {
-                    api_url: "https://api.cert.tastyworks.com".into(),
-                    streamer_url: "wss://streamer.cert.tastyworks.com".into(),
-                },
-                UpstreamKind::Production => Endpoints::Remote {
-                    api_url: "https://api.tastyworks.com".into(),
-                    streamer_url: "wss://streamer.tastyworks.com".into(),
-                },
-            },
-        };
-
-        let credentials = match (
-            args.client_secret,
-            args.refresh_token,
-            args.login,
-            args.password,
-        ) {
-            (Some(client_secret), Some(refresh_token), None, None) => Credentials::OAuth {
-                client_secret,
-                refresh_token,
-            },
-            (None, None, Some(login), Some(password)) => Credentials::Session { login, password },
-            (None, None, None, None) => {
-                let real = matches!(endpoints, Endpoints::Remote { .. })
-                    && args.upstream != UpstreamKind::Demo
-                    && args.api_url.is_none();
-                if real {
-                    return Err(bad(
-                        "client-secret",
-                        "sandbox and production need --client-secret and --refresh-token (or --login and --password)",
-                    ));
-                }
-                // The simulator's own demo credentials: they open nothing but made-up accounts.
-                let demo = crate::sim::SimCredentials::default();
-                Credentials::OAuth {
-                    client_secret: demo.client_secret.into(),
-                    refresh_token: demo.refresh_token.into(),
-                }
-            }
-            _ => {
-                return Err(bad(
-                    "client-secret",
-                    "give --client-secret with --refresh-token, or --login with --password, not a mix",
-                ));
-            }
-        };
-
-        use secrecy::ExposeSecret;
-        let api_keys = ApiKeys::parse(args.api_keys.iter().map(|k| k.expose_secret()))
-            .map_err(|e| bad("api-keys", e.to_string()))?;
-        // Anything but the embedded simulator may be real money: --api-url too.
-        let real_upstream = matches!(endpoints, Endpoints::Remote { .. });
-        let exposed = !args.listen.ip().is_loopback();
-        if api_keys.is_empty() && exposed {
-            return Err(bad(
-                "api-keys",
-                "consumer API keys are required when listening beyond loopback (e.g. TTGW_API_KEYS=reader:SECRET:*)",
-            ));
-        }
-        if api_keys.is_empty() && real_upstream && !args.insecure_open_api {
-            return Err(bad(
-                "api-keys",
-                "consumer API keys are required whenever the upstream is not the embedded simulator (--api-url, sandbox, production): give TTGW_API_KEYS=reader:SECRET:* (or --insecure-open-api for a benchmark against a local simulator)",
-            ));
-        }
-
-        let mut cors_origins = Vec::new();
-        for origin in args
+        check_ranges(&args)?;
+        let endpoints = endpoints(&args)?;
+        let credentials = credentials(&args, &endpoints)?;
+        let api_keys = api_keys(&args, &endpoints)?;
+        let cors_origins = args
             .cors_origins
             .iter()
             .map(|o| o.trim())
             .filter(|o| !o.is_empty())
-        {
-            cors_origins.push(parse_origin(origin)?);
-        }
-
-        let tls = match (args.tls_cert, args.tls_key) {
-            (Some(cert), Some(key)) => {
-                for (name, path) in [("tls-cert", &cert), ("tls-key", &key)] {
-                    if !path.is_file() {
-                        return Err(bad(
-                            name,
-                            format!("{} is not a readable file", path.display()),
-                        ));
-                    }
-                }
-                Some(TlsFiles { cert, key })
-            }
-            (None, None) => None,
-            _ => return Err(bad("tls-cert", "--tls-cert and --tls-key go together")),
-        };
-
+            .map(parse_origin)
+            .collect::<Result<Vec<_>, _>>()?;
+        let tls = tls_files(&args)?;
         Ok(Self {
             tls,
             cors_origins,
@@ -505,6 +353,189 @@ impl Config {
             sim_token_ttl: Duration::from_secs(args.sim_token_ttl_secs),
         })
     }
+}
+
+/// Every numeric setting within its range.
+fn check_ranges(args: &ServeArgs) -> Result<(), ConfigError> {
+    let ranges: [(&str, u64, u64, u64); 15] = [
+        (
+            "token-refresh-margin-secs",
+            args.token_refresh_margin_secs,
+            1,
+            3600,
+        ),
+        ("reconcile-secs", args.reconcile_secs, 5, 86_400),
+        ("backoff-cap-secs", args.backoff_cap_secs, 1, 3600),
+        (
+            "upstream-attempts-per-sec",
+            u64::from(args.upstream_attempts_per_sec),
+            1,
+            100_000,
+        ),
+        ("retry-after-cap-secs", args.retry_after_cap_secs, 1, 86_400),
+        (
+            "header-read-timeout-secs",
+            args.header_read_timeout_secs,
+            1,
+            300,
+        ),
+        (
+            "max-connections",
+            args.max_connections.unwrap_or(1) as u64,
+            1,
+            10_000_000,
+        ),
+        (
+            "max-streams-per-client",
+            args.max_streams_per_client as u64,
+            1,
+            10_000_000,
+        ),
+        ("ring-events", args.ring_events as u64, 100, 10_000_000),
+        (
+            "ring-max-bytes",
+            args.ring_max_bytes as u64,
+            64 << 10,
+            64 << 30,
+        ),
+        ("sse-keepalive-secs", args.sse_keepalive_secs, 1, 15),
+        ("ring-max-age-secs", args.ring_max_age_secs, 1, 7 * 86_400),
+        (
+            "subscriber-queue",
+            args.subscriber_queue as u64,
+            16,
+            1_000_000,
+        ),
+        ("sim-accounts", args.sim_accounts as u64, 0, 100_000),
+        ("sim-token-ttl-secs", args.sim_token_ttl_secs, 1, 86_400),
+    ];
+    if !(2..=60).contains(&args.heartbeat_secs) {
+        return Err(bad(
+            "heartbeat-secs",
+            "must be from 2 to 60 (tastytrade's heartbeat window)",
+        ));
+    }
+    for (name, value, low, high) in ranges {
+        if !(low..=high).contains(&value) {
+            return Err(bad(name, format!("must be from {low} to {high}")));
+        }
+    }
+    if !(args.sim_rate.is_finite() && (0.0..=100_000.0).contains(&args.sim_rate)) {
+        return Err(bad("sim-rate", "must be from 0 to 100000 steps per second"));
+    }
+    Ok(())
+}
+
+/// tastytrade's URLs: given, or those of `--upstream`.
+fn endpoints(args: &ServeArgs) -> Result<Endpoints, ConfigError> {
+    Ok(match (&args.api_url, &args.streamer_url) {
+        (Some(api), Some(streamer)) => {
+            check_url("api-url", api, &["http", "https"])?;
+            check_url("streamer-url", streamer, &["ws", "wss"])?;
+            Endpoints::Remote {
+                api_url: api.clone(),
+                streamer_url: streamer.clone(),
+            }
+        }
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(bad("api-url", "--api-url and --streamer-url go together"));
+        }
+        (None, None) => match args.upstream {
+            UpstreamKind::Demo => Endpoints::EmbeddedSimulator,
+            UpstreamKind::Sandbox => Endpoints::Remote {
+                api_url: "https://api.cert.tastyworks.com".into(),
+                streamer_url: "wss://streamer.cert.tastyworks.com".into(),
+            },
+            UpstreamKind::Production => Endpoints::Remote {
+                api_url: "https://api.tastyworks.com".into(),
+                streamer_url: "wss://streamer.tastyworks.com".into(),
+            },
+        },
+    })
+}
+
+/// How the gateway signs in upstream: OAuth or a session login, or the simulator's demo
+/// credentials when the upstream is the simulator.
+fn credentials(args: &ServeArgs, endpoints: &Endpoints) -> Result<Credentials, ConfigError> {
+    Ok(
+        match (
+            args.client_secret.clone(),
+            args.refresh_token.clone(),
+            args.login.clone(),
+            args.password.clone(),
+        ) {
+            (Some(client_secret), Some(refresh_token), None, None) => Credentials::OAuth {
+                client_secret,
+                refresh_token,
+            },
+            (None, None, Some(login), Some(password)) => Credentials::Session { login, password },
+            (None, None, None, None) => {
+                let real = matches!(endpoints, Endpoints::Remote { .. })
+                    && args.upstream != UpstreamKind::Demo
+                    && args.api_url.is_none();
+                if real {
+                    return Err(bad(
+                        "client-secret",
+                        "sandbox and production need --client-secret and --refresh-token (or --login and --password)",
+                    ));
+                }
+                // The simulator's own demo credentials: they open nothing but made-up accounts.
+                let demo = crate::sim::SimCredentials::default();
+                Credentials::OAuth {
+                    client_secret: demo.client_secret.into(),
+                    refresh_token: demo.refresh_token.into(),
+                }
+            }
+            _ => {
+                return Err(bad(
+                    "client-secret",
+                    "give --client-secret with --refresh-token, or --login with --password, not a mix",
+                ));
+            }
+        },
+    )
+}
+
+/// The consumer keys, required beyond loopback and in front of any real upstream.
+fn api_keys(args: &ServeArgs, endpoints: &Endpoints) -> Result<ApiKeys, ConfigError> {
+    use secrecy::ExposeSecret;
+    let api_keys = ApiKeys::parse(args.api_keys.iter().map(|k| k.expose_secret()))
+        .map_err(|e| bad("api-keys", e.to_string()))?;
+    // Anything but the embedded simulator may be real money: --api-url too.
+    let real_upstream = matches!(endpoints, Endpoints::Remote { .. });
+    let exposed = !args.listen.ip().is_loopback();
+    if api_keys.is_empty() && exposed {
+        return Err(bad(
+            "api-keys",
+            "consumer API keys are required when listening beyond loopback (e.g. TTGW_API_KEYS=reader:SECRET:*)",
+        ));
+    }
+    if api_keys.is_empty() && real_upstream && !args.insecure_open_api {
+        return Err(bad(
+            "api-keys",
+            "consumer API keys are required whenever the upstream is not the embedded simulator (--api-url, sandbox, production): give TTGW_API_KEYS=reader:SECRET:* (or --insecure-open-api for a benchmark against a local simulator)",
+        ));
+    }
+    Ok(api_keys)
+}
+
+/// The TLS certificate and key, both readable files, or neither.
+fn tls_files(args: &ServeArgs) -> Result<Option<TlsFiles>, ConfigError> {
+    Ok(match (args.tls_cert.clone(), args.tls_key.clone()) {
+        (Some(cert), Some(key)) => {
+            for (name, path) in [("tls-cert", &cert), ("tls-key", &key)] {
+                if !path.is_file() {
+                    return Err(bad(
+                        name,
+                        format!("{} is not a readable file", path.display()),
+                    ));
+                }
+            }
+            Some(TlsFiles { cert, key })
+        }
+        (None, None) => None,
+        _ => return Err(bad("tls-cert", "--tls-cert and --tls-key go together")),
+    })
 }
 
 /// An origin as browsers send it: `scheme://host[:port]`, nothing after.
@@ -545,7 +576,8 @@ fn check_url(key: &'static str, url: &str, schemes: &[&str]) -> Result<(), Confi
 /// holds one key per line or `;`-separated), and `PORT` (as `--listen 0.0.0.0:PORT`, as
 /// platforms that set it expect), as arguments for the `serve` command, unless `explicit`
 /// says the setting was given as a flag or an environment variable. Returns the arguments
-/// and the ids of the settings they give.
+/// and the ids of the settings they give. (Over 60 lines: it walks clap's own list of
+/// arguments once, and the `_FILE` and `PORT` rules share that walk.)
 pub fn env_file_arguments(
     explicit: &impl Fn(&str) -> bool,
 ) -> Result<(Vec<String>, Vec<String>), ConfigError> {
@@ -623,6 +655,7 @@ pub fn env_file_arguments(
 /// command). Keys are the flags' names (`heartbeat-secs = 20`, `accounts = ["main=5WT00000"]`,
 /// `api-key = ["reader:SECRET:*"]`); arrays repeat the flag. Keys that `explicit` says were
 /// given as a flag or an environment variable are left out, so those win over the file.
+/// (Over 60 lines: one match over TOML's value shapes, each mapped to clap's form.)
 pub fn file_arguments(
     path: &std::path::Path,
     command: &clap::Command,

@@ -44,6 +44,9 @@ content-length: 96\r\n\
 {\"error\":{\"code\":\"overloaded\",\"message\":\"the gateway serves its most connections; retry later\"}}";
 
 /// Serves `app` on `listener` (over TLS when `tls` is given) until `stop` turns true.
+/// Kept whole on purpose: the connection cap, the refusal path, TLS and graceful shutdown
+/// meet in this one loop, and reading it at once is how one checks that every accepted
+/// socket is counted and released.
 pub fn serve(
     listener: TcpListener,
     app: Router,

@@ -180,6 +180,33 @@ fn subscribe(
     types: Option<Vec<String>>,
     resume: std::collections::HashMap<String, String>,
 ) -> Result<(Feed, Message), Message> {
+    let wanted = chosen_accounts(app, caller, id, &accounts)?;
+    let positions = resume_positions(id, resume)?;
+    let types = types
+        .map(|t| t.into_iter().collect::<HashSet<_>>())
+        .filter(|t| !t.is_empty());
+    let names: Vec<&str> = wanted.iter().map(|a| a.info.public_id.as_str()).collect();
+    let ack = text(
+        json!({"type": "ack", "id": id, "op": "subscribe", "accounts": names, "types": types}),
+    );
+    let feed = Feed::open(
+        "ws",
+        app.log.as_ref(),
+        &names,
+        &positions,
+        types,
+        app.shutdown.clone(),
+    );
+    Ok((feed, ack))
+}
+
+/// The accounts a subscribe names (none or `*`: every one the key may see), each once.
+fn chosen_accounts(
+    app: &AppState,
+    caller: &Caller,
+    id: &Option<Value>,
+    accounts: &[String],
+) -> Result<Vec<std::sync::Arc<crate::account::Account>>, Message> {
     let visible = caller.visible_streams(app);
     // More entries than the key may see can only be repeats or strangers: refused before
     // any work, so one message cannot make the gateway build thousands of snapshots.
@@ -193,28 +220,34 @@ fn subscribe(
             ),
         ));
     }
-    let wanted = if accounts.is_empty() || accounts.iter().any(|a| a == "*") {
-        visible
-    } else {
-        let mut seen = HashSet::new();
-        let mut chosen = Vec::new();
-        for (index, public_id) in accounts.iter().enumerate() {
-            if !seen.insert(public_id.as_str()) {
-                continue;
-            }
-            match caller.account(app, public_id) {
-                Ok(account) => chosen.push(account),
-                Err(e) => {
-                    return Err(error(
-                        id,
-                        "unknown_account",
-                        &format!("{e} (account #{} of the request)", index + 1),
-                    ));
-                }
+    if accounts.is_empty() || accounts.iter().any(|a| a == "*") {
+        return Ok(visible);
+    }
+    let mut seen = HashSet::new();
+    let mut chosen = Vec::new();
+    for (index, public_id) in accounts.iter().enumerate() {
+        if !seen.insert(public_id.as_str()) {
+            continue;
+        }
+        match caller.account(app, public_id) {
+            Ok(account) => chosen.push(account),
+            Err(e) => {
+                return Err(error(
+                    id,
+                    "unknown_account",
+                    &format!("{e} (account #{} of the request)", index + 1),
+                ));
             }
         }
-        chosen
-    };
+    }
+    Ok(chosen)
+}
+
+/// The `resume` map read as stream positions.
+fn resume_positions(
+    id: &Option<Value>,
+    resume: std::collections::HashMap<String, String>,
+) -> Result<Resume, Message> {
     let mut positions = Resume::new();
     for (public_id, position) in resume {
         match position.parse::<crate::model::Position>() {
@@ -224,26 +257,12 @@ fn subscribe(
             Err(bad) => return Err(error(id, "bad_resume", &bad.to_string())),
         }
     }
-    let types = types
-        .map(|t| t.into_iter().collect::<HashSet<_>>())
-        .filter(|t| !t.is_empty());
-    let names: Vec<&str> = wanted.iter().map(|a| a.info.public_id.as_str()).collect();
-    let ack = text(
-        json!({"type": "ack", "id": id, "op": "subscribe", "accounts": names, "types": types}),
-    );
-    Ok((
-        Feed::open(
-            "ws",
-            app.log.as_ref(),
-            &names,
-            &positions,
-            types,
-            app.shutdown.clone(),
-        ),
-        ack,
-    ))
+    Ok(positions)
 }
 
+/// One socket's session. Longer than most functions on purpose: one `select!` over the
+/// client's messages, the feed and the ping timer, read at once, shows every way a session
+/// ends (client close, too big, slow consumer, shutdown, a stalled send).
 async fn session(app: AppState, caller: Caller, socket: WebSocket) {
     let (mut sink, mut incoming) = socket.split();
     let mut feed: Option<Feed> = None;

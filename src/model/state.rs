@@ -299,6 +299,9 @@ impl AccountState {
     /// holds in an older version than ours are left alone (a lagging REST replica must not
     /// roll the state back). Orders missing from the baseline stay: `/orders/live` is the
     /// trading day's list and only shrinks at day roll.
+    ///
+    /// One function on purpose: the five parts are diffed side by side so the rule each
+    /// follows (replace, upsert, close what vanished, remove terminal orders) reads as a table.
     pub fn diff(&self, baseline: &AccountState) -> Vec<(EventKind, Value)> {
         let mut events = Vec::new();
         for (kind, ours, theirs) in [

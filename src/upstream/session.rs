@@ -106,61 +106,76 @@ impl TokenSource {
             Credentials::OAuth {
                 client_secret,
                 refresh_token,
-            } => {
-                let body = json!({
-                    "grant_type": "refresh_token",
-                    "refresh_token": refresh_token.expose_secret(),
-                    "client_secret": client_secret.expose_secret(),
-                });
-                let reply = self.post("oauth token", "/oauth/token", &body).await?;
-                let access = reply
-                    .get("access_token")
-                    .and_then(Value::as_str)
-                    .filter(|t| !t.is_empty())
-                    .ok_or(UpstreamError::Body {
-                        what: "oauth token",
-                        detail: "no access_token".into(),
-                    })?;
-                let ttl = reply
-                    .get("expires_in")
-                    .and_then(crate::model::wire_types::as_u64)
-                    .unwrap_or(900);
-                let ttl = clamp_ttl(Duration::from_secs(ttl));
-                tracing::info!(
-                    expires_in_secs = ttl.as_secs(),
-                    "obtained an OAuth access token"
-                );
-                Ok(Token {
-                    header: SecretString::from(format!("Bearer {access}")),
-                    refresh_at: Instant::now() + refresh_after(ttl, self.margin),
-                })
-            }
-            Credentials::Session { login, password } => {
-                let body = json!({"login": login, "password": password.expose_secret(), "remember-me": true});
-                let reply = self.post("session login", "/sessions", &body).await?;
-                let data = reply.get("data").unwrap_or(&Value::Null);
-                let token = data
-                    .get("session-token")
-                    .and_then(Value::as_str)
-                    .filter(|t| !t.is_empty())
-                    .ok_or(UpstreamError::Body {
-                        what: "session login",
-                        detail: "no session-token".into(),
-                    })?;
-                let ttl = data
-                    .get("session-expiration")
-                    .and_then(crate::model::wire_types::epoch_millis)
-                    .map(|ms| ms.saturating_sub(chrono::Utc::now().timestamp_millis()))
-                    .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
-                    .map(clamp_ttl)
-                    .unwrap_or(Duration::from_secs(24 * 3600));
-                tracing::info!(expires_in_secs = ttl.as_secs(), "obtained a session token");
-                Ok(Token {
-                    header: SecretString::from(token.to_string()),
-                    refresh_at: Instant::now() + refresh_after(ttl, self.margin),
-                })
-            }
+            } => self.oauth_token(client_secret, refresh_token).await,
+            Credentials::Session { login, password } => self.session_token(login, password).await,
         }
+    }
+
+    /// An access token from the OAuth refresh-token grant.
+    async fn oauth_token(
+        &self,
+        client_secret: &SecretString,
+        refresh_token: &SecretString,
+    ) -> Result<Token, UpstreamError> {
+        let body = json!({
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token.expose_secret(),
+            "client_secret": client_secret.expose_secret(),
+        });
+        let reply = self.post("oauth token", "/oauth/token", &body).await?;
+        let access = reply
+            .get("access_token")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .ok_or(UpstreamError::Body {
+                what: "oauth token",
+                detail: "no access_token".into(),
+            })?;
+        let ttl = reply
+            .get("expires_in")
+            .and_then(crate::model::wire_types::as_u64)
+            .unwrap_or(900);
+        let ttl = clamp_ttl(Duration::from_secs(ttl));
+        tracing::info!(
+            expires_in_secs = ttl.as_secs(),
+            "obtained an OAuth access token"
+        );
+        Ok(Token {
+            header: SecretString::from(format!("Bearer {access}")),
+            refresh_at: Instant::now() + refresh_after(ttl, self.margin),
+        })
+    }
+
+    /// A session token from a login.
+    async fn session_token(
+        &self,
+        login: &str,
+        password: &SecretString,
+    ) -> Result<Token, UpstreamError> {
+        let body =
+            json!({"login": login, "password": password.expose_secret(), "remember-me": true});
+        let reply = self.post("session login", "/sessions", &body).await?;
+        let data = reply.get("data").unwrap_or(&Value::Null);
+        let token = data
+            .get("session-token")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .ok_or(UpstreamError::Body {
+                what: "session login",
+                detail: "no session-token".into(),
+            })?;
+        let ttl = data
+            .get("session-expiration")
+            .and_then(crate::model::wire_types::epoch_millis)
+            .map(|ms| ms.saturating_sub(chrono::Utc::now().timestamp_millis()))
+            .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
+            .map(clamp_ttl)
+            .unwrap_or(Duration::from_secs(24 * 3600));
+        tracing::info!(expires_in_secs = ttl.as_secs(), "obtained a session token");
+        Ok(Token {
+            header: SecretString::from(token.to_string()),
+            refresh_at: Instant::now() + refresh_after(ttl, self.margin),
+        })
     }
 
     async fn post(

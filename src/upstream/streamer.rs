@@ -167,13 +167,24 @@ impl AccountLink {
     }
 }
 
-/// One socket's life. `Ok` only on shutdown.
+/// One socket's life: open, handshake, baseline, live. `Ok` only on shutdown.
 async fn connection(
     link: &AccountLink,
     shutdown: &mut watch::Receiver<bool>,
     attempt: &mut u32,
 ) -> Result<(), UpstreamError> {
     link.set_state(LinkState::Connecting);
+    let mut conn = open(link).await?;
+    conn.handshake().await?;
+    link.set_state(LinkState::Resyncing);
+    conn.reconcile().await?;
+    link.set_state(LinkState::Live);
+    *attempt = 0;
+    conn.live(shutdown).await
+}
+
+/// Opens the streamer socket (a slot of the shared attempt budget first).
+async fn open(link: &AccountLink) -> Result<Connection<'_>, UpstreamError> {
     let settings = &link.settings;
     let config = WebSocketConfig::default()
         .max_message_size(Some(16 << 20))
@@ -186,7 +197,7 @@ async fn connection(
     .await
     .map_err(|_| UpstreamError::Timeout("the streamer connection"))?
     .map_err(|e| UpstreamError::Streamer(format!("connect failed: {e}")))?;
-    let mut conn = Connection {
+    Ok(Connection {
         socket,
         next_request_id: 1,
         awaiting_heartbeat: None,
@@ -194,25 +205,33 @@ async fn connection(
         last_token: None,
         buffer: Vec::new(),
         link,
-    };
+    })
+}
 
-    // connect, and wait for its ack (events that arrive first are kept).
-    let token = link.tokens.header().await?;
-    let connect_id = conn
-        .send_action("connect", Some(json!([link.number])), &token)
-        .await?;
-    let deadline = Instant::now() + settings.request_timeout;
-    loop {
-        let reply = tokio::select! {
-            frame = conn.next_frames() => frame?,
-            _ = sleep_until(deadline) => return Err(UpstreamError::Timeout("the connect ack")),
-        };
-        if let Some(reply) = reply
-            .into_iter()
-            .find(|r| r.action == "connect" && r.request_id.is_none_or(|id| id == connect_id))
-        {
+impl Connection<'_> {
+    /// `connect`, and its ack (events that arrive first are kept); then the
+    /// account-independent subscriptions, only ever after the ack.
+    async fn handshake(&mut self) -> Result<(), UpstreamError> {
+        let link = self.link;
+        let settings = &link.settings;
+        let token = link.tokens.header().await?;
+        let connect_id = self
+            .send_action("connect", Some(json!([link.number])), &token)
+            .await?;
+        let deadline = Instant::now() + settings.request_timeout;
+        loop {
+            let reply = tokio::select! {
+                frame = self.next_frames() => frame?,
+                _ = sleep_until(deadline) => return Err(UpstreamError::Timeout("the connect ack")),
+            };
+            let Some(reply) = reply
+                .into_iter()
+                .find(|r| r.action == "connect" && r.request_id.is_none_or(|id| id == connect_id))
+            else {
+                continue;
+            };
             if reply.ok {
-                conn.next_heartbeat = Instant::now() + settings.heartbeat;
+                self.next_heartbeat = Instant::now() + settings.heartbeat;
                 break;
             }
             if reply.message.as_deref() == Some("failed") {
@@ -223,64 +242,65 @@ async fn connection(
                 reply.message.unwrap_or_default()
             )));
         }
+        if let Some(user) = &link.user {
+            for (action, value) in &user.actions {
+                let token = link.tokens.header().await?;
+                self.send_action(action, value.clone(), &token).await?;
+            }
+        }
+        Ok(())
     }
 
-    // Account-independent subscriptions, only ever after the connect ack.
-    if let Some(user) = &link.user {
-        for (action, value) in &user.actions {
-            let token = link.tokens.header().await?;
-            conn.send_action(action, value.clone(), &token).await?;
+    /// Reads the REST baseline while buffering (heartbeats keep flowing), publishes the
+    /// differences, then the events that arrived meanwhile, in order.
+    async fn reconcile(&mut self) -> Result<(), UpstreamError> {
+        let baseline = self.baseline().await?;
+        resync(self.link, baseline);
+        self.apply_buffered();
+        Ok(())
+    }
+
+    fn apply_buffered(&mut self) {
+        for notification in std::mem::take(&mut self.buffer) {
+            apply(self.link, notification);
         }
     }
 
-    // Baseline while buffering; heartbeats keep flowing.
-    link.set_state(LinkState::Resyncing);
-    let baseline = conn.baseline().await?;
-    resync(link, baseline);
-    for notification in std::mem::take(&mut conn.buffer) {
-        apply(link, notification);
-    }
-    link.set_state(LinkState::Live);
-    *attempt = 0;
-
-    // Live.
-    let mut reconcile =
-        tokio::time::interval_at(Instant::now() + settings.reconcile, settings.reconcile);
-    reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let silence = settings.heartbeat * 2 + settings.request_timeout;
-    let mut last_frame = Instant::now();
-    loop {
-        let ack_deadline = conn
-            .awaiting_heartbeat
-            .map(|(_, sent)| sent + settings.request_timeout);
-        let heartbeat_due = conn.next_heartbeat;
-        tokio::select! {
-            frames = conn.next_frames() => {
-                let replies = frames?;
-                last_frame = Instant::now();
-                conn.on_replies(replies).await?;
-                for notification in std::mem::take(&mut conn.buffer) {
-                    apply(link, notification);
+    /// Live: frames, heartbeats and their acks, the silence watchdog and the periodic
+    /// reconcile, until a failure or shutdown.
+    async fn live(&mut self, shutdown: &mut watch::Receiver<bool>) -> Result<(), UpstreamError> {
+        let link = self.link;
+        let settings = &link.settings;
+        let mut reconcile =
+            tokio::time::interval_at(Instant::now() + settings.reconcile, settings.reconcile);
+        reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let silence = settings.heartbeat * 2 + settings.request_timeout;
+        let mut last_frame = Instant::now();
+        loop {
+            let ack_deadline = self
+                .awaiting_heartbeat
+                .map(|(_, sent)| sent + settings.request_timeout);
+            let heartbeat_due = self.next_heartbeat;
+            tokio::select! {
+                frames = self.next_frames() => {
+                    let replies = frames?;
+                    last_frame = Instant::now();
+                    self.on_replies(replies).await?;
+                    self.apply_buffered();
                 }
-            }
-            _ = sleep_until(heartbeat_due) => conn.heartbeat().await?,
-            _ = sleep_until(ack_deadline.unwrap_or_else(far_future)), if ack_deadline.is_some() => {
-                return Err(UpstreamError::Streamer("heartbeat ack missing".into()));
-            }
-            _ = sleep_until(last_frame + silence) => {
-                return Err(UpstreamError::Streamer(format!("no frame for {} s", silence.as_secs())));
-            }
-            _ = reconcile.tick() => {
-                let baseline = conn.baseline().await?;
-                resync(link, baseline);
-                for notification in std::mem::take(&mut conn.buffer) {
-                    apply(link, notification);
+                _ = sleep_until(heartbeat_due) => self.heartbeat().await?,
+                _ = sleep_until(ack_deadline.unwrap_or_else(far_future)), if ack_deadline.is_some() => {
+                    return Err(UpstreamError::Streamer("heartbeat ack missing".into()));
                 }
-            }
-            _ = shutdown.changed() => {
-                let _ = conn.socket.close(None).await;
-                let _ = timeout(Duration::from_secs(2), async { while let Some(Ok(_)) = conn.socket.next().await {} }).await;
-                return Ok(());
+                _ = sleep_until(last_frame + silence) => {
+                    return Err(UpstreamError::Streamer(format!("no frame for {} s", silence.as_secs())));
+                }
+                _ = reconcile.tick() => self.reconcile().await?,
+                _ = shutdown.changed() => {
+                    let _ = self.socket.close(None).await;
+                    let _ = timeout(Duration::from_secs(2), async { while let Some(Ok(_)) = self.socket.next().await {} }).await;
+                    return Ok(());
+                }
             }
         }
     }
