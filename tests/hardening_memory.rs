@@ -1,14 +1,19 @@
 //! Hostile WebSocket clients cannot grow the gateway's memory (issue 9): twenty sockets that
 //! each send a subscribe listing one account 5,000 times and never read, then twenty that
-//! each announce a 15 MiB frame. This binary holds this one test alone, so the process's
-//! resident memory measures the gateway (and these clients) only.
+//! each announce a 15 MiB frame.
+//!
+//! A test binary of its own, outside `tests/api/`: it measures this process's resident
+//! memory, so nothing else may run in the process; the binary holds this one test alone,
+//! and the growth it sees is the gateway's (and these clients').
 
-mod common;
+// The helpers of `tests/api/`; this binary uses a few of them.
+#[path = "api/helpers/mod.rs"]
+mod helpers;
 
 use std::time::Duration;
 
-use common::gateway::TestGateway;
 use futures::{SinkExt, StreamExt};
+use helpers::gateway::TestGateway;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

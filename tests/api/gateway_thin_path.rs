@@ -2,11 +2,9 @@
 //! -> REST and SSE, in demo mode. Covers the account list, snapshots, live and injected
 //! events, masking, resume, resync after a gap, and equality with the simulator's truth.
 
-mod common;
-
 use std::time::Duration;
 
-use common::gateway::{SseEvent, TestGateway, apply, masked, same_state, wait_until};
+use crate::helpers::gateway::{SseEvent, TestGateway, apply, masked, same_state, wait_until};
 use serde_json::{Value, json};
 
 const INDIVIDUAL: &str = "5WT31842";

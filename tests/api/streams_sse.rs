@@ -3,13 +3,11 @@
 //! wire format is conformant: ids free of CR/LF/NUL, `retry:`, keep-alives when idle, the
 //! headers, filters and resume parameters, and an EventSource parser reads every frame.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::gateway::{SseClient, TestGateway, apply, masked, same_state, wait_until};
-use common::streams::{
+use crate::helpers::gateway::{SseClient, TestGateway, apply, masked, same_state, wait_until};
+use crate::helpers::streams::{
     LeakScan, RawHttp, parse_with_eventsource, same_snapshots, split_combined, split_id,
 };
 use serde_json::{Value, json};

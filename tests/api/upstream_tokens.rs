@@ -3,12 +3,10 @@
 //! login (raw token), wrong credentials refused at start without echoing them, and heartbeats
 //! that never come faster than tastytrade's 2 s nor provoke an error reply (pitfalls 1-4, 6).
 
-mod common;
-
 use std::time::Duration;
 
-use common::gateway::{self, TestGateway, wait_until};
-use common::sample_order;
+use crate::helpers::gateway::{self, TestGateway, wait_until};
+use crate::helpers::sample_order;
 use serde_json::json;
 use tastytrade_gateway::app::{self, StartError};
 use tastytrade_gateway::upstream::UpstreamError;

@@ -3,15 +3,13 @@
 //! and binary messages get `error` messages and the socket stays usable; unknown accounts get
 //! `unknown_account`; shutdown closes with 1001.
 
-mod common;
-
 use std::time::Duration;
 
-use common::gateway::TestGateway;
-use common::streams::{
+use crate::helpers::gateway::TestGateway;
+use crate::helpers::streams::{
     LeakScan, RawHttp, gateway_ws, split_id, ws_close, ws_json, ws_send, ws_text, ws_url,
 };
-use common::{Ws, assert_quiet};
+use crate::helpers::{Ws, assert_quiet};
 use futures::SinkExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;

@@ -4,13 +4,11 @@
 //! /metrics behind a key or on its own listener, header-read timeouts against slowloris,
 //! and a connection cap that leaves descriptors to the upstream.
 
-mod common;
-
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::binary::{all_live, spawn_command};
-use common::gateway::{TestGateway, wait_until};
+use crate::helpers::binary::{all_live, spawn_command};
+use crate::helpers::gateway::{TestGateway, wait_until};
 use futures::StreamExt;
 use serde_json::json;
 use tastytrade_gateway::config::Config;

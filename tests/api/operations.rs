@@ -2,13 +2,11 @@
 //! emit, parsed with a Prometheus text-format parser; with `--log-format json` every line the
 //! binary writes is JSON, and each request has exactly one access-log line with its id.
 
-mod common;
-
 use std::collections::HashSet;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::gateway::{TestGateway, wait_until};
+use crate::helpers::gateway::{TestGateway, wait_until};
 use serde_json::{Value, json};
 use tastytrade_gateway::metrics::FAMILIES;
 use tokio::io::{AsyncBufReadExt, BufReader};

@@ -1,15 +1,13 @@
 //! The known tastytrade pitfalls (shared/protocol §5) played through the simulator's control
 //! API against the real gateway, one test per pitfall the simulator can produce, each named
 //! after it and asserting the exact events, snapshot content and upstream counters.
-//! (Tokens and heartbeats: tests/upstream_tokens.rs; close, drop, silence and large frames:
-//! tests/upstream_faults.rs.)
-
-mod common;
+//! (Tokens and heartbeats: tests/api/upstream_tokens.rs; close, drop, silence and large frames:
+//! tests/api/upstream_faults.rs.)
 
 use std::time::Duration;
 
-use common::gateway::{SseClient, TestGateway, wait_until};
-use common::sample_order;
+use crate::helpers::gateway::{SseClient, TestGateway, wait_until};
+use crate::helpers::sample_order;
 use serde_json::{Value, json};
 
 const INDIVIDUAL: &str = "5WT31842";
@@ -56,7 +54,7 @@ fn order_in(snapshot: &Value, id: u64) -> Option<Value> {
         .as_array()
         .unwrap()
         .iter()
-        .find(|o| common::gateway::id_of(o) == id.to_string())
+        .find(|o| crate::helpers::gateway::id_of(o) == id.to_string())
         .cloned()
 }
 
@@ -276,7 +274,7 @@ async fn p10_field_type_drift_keys_consistently() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|o| common::gateway::id_of(o) == "930301")
+        .filter(|o| crate::helpers::gateway::id_of(o) == "930301")
         .collect();
     assert_eq!(
         matching,
@@ -661,7 +659,7 @@ async fn p18_terminal_orders_from_orders_live_stay_in_the_snapshot() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|o| (common::gateway::id_of(o), o["status"].clone()))
+        .map(|o| (crate::helpers::gateway::id_of(o), o["status"].clone()))
         .collect();
     assert_eq!(
         statuses,
@@ -687,7 +685,7 @@ async fn p18_terminal_orders_from_orders_live_stay_in_the_snapshot() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|o| (common::gateway::id_of(o), o["status"].clone()))
+        .map(|o| (crate::helpers::gateway::id_of(o), o["status"].clone()))
         .collect();
     assert_eq!(
         statuses,
@@ -772,7 +770,7 @@ async fn p20_results_batch_with_a_junk_element() {
 /// naming it masked.
 #[tokio::test]
 async fn p22_an_account_not_owned_is_refused_at_start() {
-    let config = common::gateway::config(&["--accounts", "5WX06827"]);
+    let config = crate::helpers::gateway::config(&["--accounts", "5WX06827"]);
     let outcome = tokio::time::timeout(FIVE_SECONDS, tastytrade_gateway::app::start(config))
         .await
         .expect("the start gives up within 5 s");

@@ -4,13 +4,13 @@
 //! equals the final snapshot, memory stayed bounded and nothing panicked. The seed is printed;
 //! set `TTGW_SOAK_SEED` to replay a run.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::gateway::{SseClient, SseEvent, TestGateway, apply, as_truth, same_state, wait_until};
+use crate::helpers::gateway::{
+    SseClient, SseEvent, TestGateway, apply, as_truth, same_state, wait_until,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};

@@ -1,11 +1,9 @@
 //! Black-box tests of the simulator's tastytrade REST API: OAuth and session login, the
 //! User-Agent rule, token checks, and the customer, account and per-account baseline endpoints.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::helpers::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tastytrade_gateway::sim::{SimConfig, SimCredentials};

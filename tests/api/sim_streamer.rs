@@ -2,11 +2,9 @@
 //! connect, subscriptions, auth-token rules, heartbeat accounting, the idle window and pings,
 //! and per-account notification routing.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::helpers::*;
 use serde_json::{Value, json};
 use tastytrade_gateway::sim::SimConfig;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;

@@ -3,11 +3,9 @@
 //! reach an SSE subscriber as an event and the gateway's snapshot must equal the simulator's
 //! truth (every field) within 5 s.
 
-mod common;
-
 use std::time::Duration;
 
-use common::gateway::{SseClient, TestGateway};
+use crate::helpers::gateway::{SseClient, TestGateway};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -287,7 +285,7 @@ async fn malformed_frame_is_skipped_and_counted_and_the_socket_lives_on() {
     let mut sse = subscribed(&gw).await;
     gw.sim_post("/sim/faults/malformed", json!({"account": INDIVIDUAL}))
         .await;
-    common::gateway::wait_until(
+    crate::helpers::gateway::wait_until(
         "the malformed frame to be counted",
         FIVE_SECONDS,
         || async { gw.upstream("individual").await["skipped_frames"] == 1 },

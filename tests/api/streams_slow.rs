@@ -5,8 +5,6 @@
 //! resuming from its last id gives exactly the rest. Meanwhile a fast client receives every
 //! event in order, without gaps, each batch promptly; the process's memory stays bounded.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,8 +17,8 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use common::gateway::TestGateway;
-use common::streams::{
+use crate::helpers::gateway::TestGateway;
+use crate::helpers::streams::{
     LeakScan, RawHttp, gateway_ws, padded_order, split_id, vm_rss_kib, ws_json, ws_send, ws_url,
 };
 

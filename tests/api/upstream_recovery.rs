@@ -4,11 +4,9 @@
 //! `Retry-After` is honoured but capped; with 500 accounts reconnecting at once, the
 //! streamer handshakes never exceed the shared attempt budget in any one-second window.
 
-mod common;
-
 use std::time::Duration;
 
-use common::gateway::TestGateway;
+use crate::helpers::gateway::TestGateway;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -168,7 +166,7 @@ async fn five_hundred_accounts_reconnect_within_the_attempt_budget() {
     let dropped = Instant::now();
     gw.sim_post("/sim/faults/drop", json!({})).await;
     // Every account made its second handshake (the budget spaces them over ~5 s).
-    common::gateway::wait_until(
+    crate::helpers::gateway::wait_until(
         "every account reconnected",
         Duration::from_secs(20),
         || async {

@@ -2,11 +2,9 @@
 //! raw) and the truth it updates, every socket and REST fault, and the market script (fill
 //! sequence, pausing, and the REST baseline matching the truth).
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::helpers::*;
 use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -4,16 +4,14 @@
 //! document stay open; the gateway refuses to listen beyond loopback without keys, and reads
 //! `TTGW_API_KEYS` in its `;` syntax.
 
-mod common;
-
 use std::process::Stdio;
 use std::time::Duration;
 
-use clap::Parser;
-use common::gateway::TestGateway;
-use common::streams::{
+use crate::helpers::gateway::TestGateway;
+use crate::helpers::streams::{
     LeakScan, RawHttp, split_combined, try_gateway_ws, ws_json, ws_send, ws_url,
 };
+use clap::Parser;
 use serde_json::{Value, json};
 use tastytrade_gateway::config::{Config, ServeArgs};
 use tokio::io::{AsyncBufReadExt, BufReader};

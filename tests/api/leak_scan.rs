@@ -6,14 +6,12 @@
 //! faults (drop, expire-tokens, rest-errors, malformed), REST calls (including a 404 for a
 //! full account number), SSE with `access_token=` and WebSocket runs.
 
-mod common;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use common::gateway::{TestGateway, wait_until};
-use common::streams::{LeakScan, RawHttp, gateway_ws, ws_close, ws_json, ws_send, ws_url};
+use crate::helpers::gateway::{TestGateway, wait_until};
+use crate::helpers::streams::{LeakScan, RawHttp, gateway_ws, ws_close, ws_json, ws_send, ws_url};
 use futures::SinkExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;

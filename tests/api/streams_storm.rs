@@ -5,8 +5,6 @@
 //! (a stale epoch, a position that left the ring by count or by age, a seq from the future)
 //! gets `reset` with a fresh snapshot, on SSE and WebSocket, after which the stream goes on.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,8 +20,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
-use common::gateway::TestGateway;
-use common::streams::{
+use crate::helpers::gateway::TestGateway;
+use crate::helpers::streams::{
     LeakScan, RawHttp, gateway_ws, padded_order, split_combined, split_id, try_gateway_ws, ws_json,
     ws_send, ws_url,
 };
@@ -581,7 +579,7 @@ async fn publish(gw: &TestGateway, first_version: u64, count: u64, expect_seq: u
         json!({"events": events, "batch": true}),
     )
     .await;
-    common::wait_until("the batch is journaled", 10 * SECOND, || async {
+    crate::helpers::wait_until("the batch is journaled", 10 * SECOND, || async {
         gw.get("/v1/accounts/individual/snapshot").await.1["seq"] == json!(expect_seq)
     })
     .await;
@@ -594,7 +592,7 @@ async fn sse_from(
     path: &str,
     last_event_id: &str,
     frames: usize,
-) -> (RawHttp, Vec<common::streams::RawFrame>) {
+) -> (RawHttp, Vec<crate::helpers::streams::RawFrame>) {
     let mut raw = RawHttp::get(
         gw.gateway.addr,
         path,
@@ -608,7 +606,7 @@ async fn sse_from(
 }
 
 /// A WebSocket subscribed to `individual` from `position`; returns it after the ack.
-async fn ws_from(gw: &TestGateway, scan: &Arc<LeakScan>, position: &str) -> common::Ws {
+async fn ws_from(gw: &TestGateway, scan: &Arc<LeakScan>, position: &str) -> crate::helpers::Ws {
     let mut ws = gateway_ws(&ws_url(&gw.url, ""), None).await;
     ws_send(
         &mut ws,
