@@ -1,13 +1,14 @@
 //! Leak scan: every byte the tests receive (headers, bodies, SSE, WebSocket messages and
 //! close reasons) and every log line of the run is scanned for the full account numbers,
 //! the simulator's tokens, its demo credentials and the API-key secrets: 0 hits. Logs are
-//! captured by a global tracing subscriber at the gateway's levels (`info,tower_http=info`)
+//! captured by a tracing subscriber at the gateway's levels (`info,tower_http=info`)
 //! plus `debug` for `tastytrade_gateway`, in both log formats, while a workload with upstream
 //! faults (drop, expire-tokens, rest-errors, malformed), REST calls (including a 404 for a
 //! full account number), SSE with `access_token=` and WebSocket runs.
 
+use std::cell::Cell;
 use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::helpers::gateway::{TestGateway, wait_until};
@@ -15,10 +16,11 @@ use crate::helpers::streams::{LeakScan, RawHttp, gateway_ws, ws_close, ws_json, 
 use futures::SinkExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
+use tracing::Dispatch;
+use tracing::dispatcher::DefaultGuard;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
 
 const INDIVIDUAL: &str = "5WT31842";
 const ROTH: &str = "5WU09822";
@@ -29,40 +31,40 @@ const FILTER: &str = "info,tower_http=info,tastytrade_gateway=debug";
 /// spans.
 const REQUESTS: &str = "tower_http=debug,tastytrade_gateway::api=debug";
 
-/// Everything logged in this test binary: at the gateway's levels in both log formats, plus
-/// the request logging an operator gets with `RUST_LOG=debug`.
-fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buffer: Arc<Mutex<Vec<u8>>> = Arc::default();
-        let writer = |buffer: &Arc<Mutex<Vec<u8>>>| {
-            let buffer = buffer.clone();
-            move || Capture(buffer.clone())
-        };
-        tracing_subscriber::registry()
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_ansi(false)
-                    .with_writer(writer(&buffer))
-                    .with_filter(EnvFilter::new(FILTER)),
-            )
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_writer(writer(&buffer))
-                    .with_filter(EnvFilter::new(FILTER)),
-            )
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_ansi(false)
-                    .with_writer(writer(&buffer))
-                    .with_filter(EnvFilter::new(REQUESTS)),
-            )
-            .try_init()
-            .expect("the only global subscriber of this binary");
-        buffer
-    })
+/// A subscriber that captures every log line: at the gateway's levels in both log formats,
+/// plus the request logging an operator gets with `RUST_LOG=debug`.
+fn capture() -> (Dispatch, Arc<Mutex<Vec<u8>>>) {
+    let buffer: Arc<Mutex<Vec<u8>>> = Arc::default();
+    let writer = |buffer: &Arc<Mutex<Vec<u8>>>| {
+        let buffer = buffer.clone();
+        move || Capture(buffer.clone())
+    };
+    let subscriber = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(writer(&buffer))
+                .with_filter(EnvFilter::new(FILTER)),
+        )
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .flatten_event(true)
+                .with_writer(writer(&buffer))
+                .with_filter(EnvFilter::new(FILTER)),
+        )
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(writer(&buffer))
+                .with_filter(EnvFilter::new(REQUESTS)),
+        );
+    (Dispatch::new(subscriber), buffer)
+}
+
+thread_local! {
+    /// The capture, as the default subscriber of a thread of this test's runtime.
+    static CAPTURING: Cell<Option<DefaultGuard>> = const { Cell::new(None) };
 }
 
 struct Capture(Arc<Mutex<Vec<u8>>>);
@@ -75,10 +77,6 @@ impl Write for Capture {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-fn log_text() -> String {
-    String::from_utf8_lossy(&logs().lock().unwrap()).to_string()
 }
 
 /// Waits until the accounts' upstreams together have reconnected more than `before` times
@@ -124,9 +122,27 @@ async fn get_with(
     (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nothing_received_and_nothing_logged_holds_an_account_number_or_a_secret() {
-    logs();
+/// Other tests run beside this one in the process, so the capture is not the process's
+/// global subscriber: it is the default subscriber of this test's thread and of every
+/// thread of its runtime, where the gateway, its simulator and their tasks run. The logs
+/// are this test's, and all of them.
+#[test]
+fn nothing_received_and_nothing_logged_holds_an_account_number_or_a_secret() {
+    let (dispatch, logs) = capture();
+    let _capturing = tracing::dispatcher::set_default(&dispatch);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .on_thread_start(move || {
+            CAPTURING.set(Some(tracing::dispatcher::set_default(&dispatch)));
+        })
+        .on_thread_stop(|| drop(CAPTURING.take()))
+        .build()
+        .expect("a runtime")
+        .block_on(workload(&logs));
+}
+
+async fn workload(logs: &Mutex<Vec<u8>>) {
     let gw = TestGateway::start_as(
         &[
             "--api-key",
@@ -307,7 +323,7 @@ async fn nothing_received_and_nothing_logged_holds_an_account_number_or_a_secret
     scan.assert_clean(50_000);
 
     // The logs: clean, captured, and about the workload.
-    let text = log_text();
+    let text = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
     let logs_scan = LeakScan::new(&["t0ken", "s3cret"]);
     logs_scan.scan("the logs", text.as_bytes());
     logs_scan.assert_clean(20_000);

@@ -1,7 +1,13 @@
 //! The black-box tests, as one test binary (one link, one process): each module below is an
 //! area, and `helpers` is the set of helpers they share (starting the simulator, the
-//! gateway or its binary on 127.0.0.1:0, SSE and WebSocket clients, the leak scan). Tests
-//! run in parallel threads of this one process. Two tests are binaries of their own:
+//! gateway or its binary on 127.0.0.1:0, SSE and WebSocket clients, the leak scan).
+//!
+//! Tests run in parallel threads of this one process, so none may take process-wide state
+//! for its own: the Prometheus recorder and the log masker are shared by every in-process
+//! gateway (a test that needs a fresh recorder runs the binary), no test installs a global
+//! tracing subscriber (the leak scan captures the logs of its own runtime's threads), and
+//! the tests that measure the process's memory run their gateway alone
+//! (`TestGateway::start_alone`, `helpers::process`). Two tests are binaries of their own:
 //! `tests/hardening_memory.rs` (the process's resident memory must be its alone) and
 //! `tests/otlp.rs` (built with `--features otlp` only).
 

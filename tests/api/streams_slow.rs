@@ -211,7 +211,8 @@ fn summary(latencies: &[Duration]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_sse_reader_is_cut_and_resumes_while_a_fast_one_gets_everything() {
-    let gw = TestGateway::start(&["--subscriber-queue", "64"]).await;
+    // Alone in the test process: the memory measured below is this test's.
+    let gw = TestGateway::start_alone(&["--subscriber-queue", "64"]).await;
     let scan = LeakScan::new(&[]);
     let (_, snapshot) = gw.get("/v1/accounts/individual/snapshot").await;
     let mut fast = vec![fast_sse(&gw, &scan).await];
@@ -299,7 +300,8 @@ async fn a_stalled_sse_reader_is_cut_and_resumes_while_a_fast_one_gets_everythin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_websocket_is_closed_with_4008_and_resumes_while_a_fast_one_gets_everything() {
-    let gw = TestGateway::start(&["--subscriber-queue", "64"]).await;
+    // Alone in the test process: the memory measured below is this test's.
+    let gw = TestGateway::start_alone(&["--subscriber-queue", "64"]).await;
     let scan = LeakScan::new(&[]);
     let (_, snapshot) = gw.get("/v1/accounts/individual/snapshot").await;
     let mut fast = vec![fast_ws(&gw, &scan).await, fast_sse(&gw, &scan).await];

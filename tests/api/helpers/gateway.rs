@@ -13,6 +13,8 @@ use tastytrade_gateway::app::{self, Gateway};
 use tastytrade_gateway::config::{Config, ServeArgs};
 use tokio::sync::mpsc;
 
+use super::process::Turn;
+
 pub use super::wait_until;
 
 /// The demo customer's account numbers (two open, one closed): none may ever leave the gateway.
@@ -49,6 +51,8 @@ pub struct TestGateway {
     pub received: Arc<Mutex<Vec<u8>>>,
     /// The API key the helpers present (`Authorization: Bearer`), when the gateway has keys.
     pub key: Option<String>,
+    /// This gateway's turn on the test process (dropped last, after the gateway).
+    _turn: Turn,
 }
 
 impl TestGateway {
@@ -60,6 +64,17 @@ impl TestGateway {
     /// Like [`TestGateway::start`], for a gateway with `--api-key`s: the helpers (`get`,
     /// `sse`, the readiness wait) present `key`.
     pub async fn start_as(extra: &[&str], key: Option<&str>) -> Self {
+        Self::start_in(Turn::shared().await, extra, key).await
+    }
+
+    /// Like [`TestGateway::start`], with the test process to itself for as long as this
+    /// gateway lives: no other in-process gateway or simulator runs meanwhile (for tests
+    /// that measure the process's memory). Waits for the others to end.
+    pub async fn start_alone(extra: &[&str]) -> Self {
+        Self::start_in(Turn::exclusive().await, extra, None).await
+    }
+
+    async fn start_in(turn: Turn, extra: &[&str], key: Option<&str>) -> Self {
         let gateway = app::start(config(extra)).await.expect("gateway starts");
         let url = gateway.url();
         let sim_url = gateway
@@ -74,6 +89,7 @@ impl TestGateway {
             sim_url,
             received: Arc::default(),
             key: key.map(str::to_string),
+            _turn: turn,
         };
         this.wait_live().await;
         this

@@ -5,6 +5,7 @@
 
 pub mod binary;
 pub mod gateway;
+pub mod process;
 pub mod streams;
 
 use std::future::Future;
@@ -45,10 +46,13 @@ pub struct TestSim {
     pub handle: SimHandle,
     pub http: reqwest::Client,
     pub http_no_agent: reqwest::Client,
+    /// This simulator's turn on the test process (dropped last).
+    _turn: process::Turn,
 }
 
 impl TestSim {
     pub async fn start(config: SimConfig) -> Self {
+        let turn = process::Turn::shared().await;
         let handle = sim::start(config).await.expect("the simulator starts");
         let http = reqwest::Client::builder()
             .user_agent(USER_AGENT)
@@ -63,6 +67,7 @@ impl TestSim {
             handle,
             http,
             http_no_agent,
+            _turn: turn,
         }
     }
 
