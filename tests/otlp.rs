@@ -9,8 +9,9 @@
 //! by name, `cargo test --locked --features otlp --test otlp`.
 #![cfg(feature = "otlp")]
 
-// The helpers of `tests/api/`; this binary uses a few of them.
+// The helpers of `tests/api/`; this binary uses a few of them, hence `dead_code`.
 #[path = "api/helpers/mod.rs"]
+#[allow(dead_code)]
 mod helpers;
 
 use std::process::Stdio;
@@ -21,7 +22,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::post;
 use helpers::binary::spawn_command;
-use helpers::gateway::wait_until;
+use helpers::wait_until;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use prost::Message;

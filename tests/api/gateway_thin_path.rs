@@ -4,11 +4,9 @@
 
 use std::time::Duration;
 
-use crate::helpers::gateway::{SseEvent, TestGateway, apply, masked, same_state, wait_until};
+use crate::helpers::gateway::{SseEvent, TestGateway, apply, masked, same_state};
+use crate::helpers::{INDIVIDUAL, SECOND, wait_until};
 use serde_json::{Value, json};
-
-const INDIVIDUAL: &str = "5WT31842";
-const SECOND: Duration = Duration::from_secs(1);
 
 #[tokio::test]
 async fn accounts_are_listed_by_public_id_with_masked_numbers() {

@@ -11,8 +11,10 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::helpers::gateway::{TestGateway, wait_until};
-use crate::helpers::streams::{LeakScan, RawHttp, gateway_ws, ws_close, ws_json, ws_send, ws_url};
+use crate::helpers::gateway::TestGateway;
+use crate::helpers::streams::{LeakScan, RawHttp};
+use crate::helpers::ws::{self, scanned_close, scanned_json, send_json, ws_url};
+use crate::helpers::{INDIVIDUAL, ROTH, SECOND, wait_until};
 use futures::SinkExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -22,9 +24,6 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 
-const INDIVIDUAL: &str = "5WT31842";
-const ROTH: &str = "5WU09822";
-const SECOND: Duration = Duration::from_secs(1);
 /// The gateway's default filter (`src/telemetry.rs`) plus debug for the gateway itself.
 const FILTER: &str = "info,tower_http=info,tastytrade_gateway=debug";
 /// What `RUST_LOG=debug` adds about requests: tower-http's events in the gateway's request
@@ -178,14 +177,17 @@ async fn workload(logs: &Mutex<Vec<u8>>) {
         Some(&scan),
     )
     .await;
-    let mut ws = gateway_ws(&ws_url(&gw.url, "?access_token=t0ken"), None).await;
-    ws_send(&mut ws, json!({"op": "subscribe", "accounts": ["*"]})).await;
-    assert_eq!(ws_json(&mut ws, 5 * SECOND, &scan).await["type"], "ack");
+    let mut ws = ws::connect(&ws_url(&gw.url, "?access_token=t0ken"), None).await;
+    send_json(&mut ws, json!({"op": "subscribe", "accounts": ["*"]})).await;
+    assert_eq!(
+        scanned_json(&mut ws, 5 * SECOND, &scan).await["type"],
+        "ack"
+    );
     let ws_reader = tokio::spawn({
         let scan = scan.clone();
         async move {
             // Reads every message until the gateway closes the socket at shutdown.
-            ws_close(&mut ws, 120 * SECOND, &scan).await
+            scanned_close(&mut ws, 120 * SECOND, &scan).await
         }
     });
 
@@ -278,19 +280,19 @@ async fn workload(logs: &Mutex<Vec<u8>>) {
         assert_eq!(status, expected, "{path}");
     }
     // A WebSocket that misbehaves and asks for a full account number.
-    let mut other = gateway_ws(&ws_url(&gw.url, ""), Some("s3cret")).await;
+    let mut other = ws::connect(&ws_url(&gw.url, ""), Some("s3cret")).await;
     other.send(Message::text("{oops")).await.unwrap();
     assert_eq!(
-        ws_json(&mut other, 5 * SECOND, &scan).await["code"],
+        scanned_json(&mut other, 5 * SECOND, &scan).await["code"],
         "bad_message"
     );
-    ws_send(
+    send_json(
         &mut other,
         json!({"op": "subscribe", "accounts": [INDIVIDUAL], "resume": {INDIVIDUAL: "x-1"}}),
     )
     .await;
     assert_eq!(
-        ws_json(&mut other, 5 * SECOND, &scan).await["code"],
+        scanned_json(&mut other, 5 * SECOND, &scan).await["code"],
         "unknown_account"
     );
     drop(other);

@@ -1,6 +1,7 @@
 //! The black-box tests, as one test binary (one link, one process): each module below is an
-//! area, and `helpers` is the set of helpers they share (starting the simulator, the
-//! gateway or its binary on 127.0.0.1:0, SSE and WebSocket clients, the leak scan).
+//! area, and `helpers` is the one set of helpers they share (the demo accounts and
+//! timeouts; starting the simulator, the gateway or its binary on 127.0.0.1:0; SSE and
+//! WebSocket clients; the leak scan).
 //!
 //! Tests run in parallel threads of this one process, so none may take process-wide state
 //! for its own: the Prometheus recorder and the log masker are shared by every in-process

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::helpers::binary::{all_live, spawn};
-use crate::helpers::gateway::{SseClient, wait_until};
+use crate::helpers::gateway::SseClient;
+use crate::helpers::{INDIVIDUAL, wait_until};
 use serde_json::{Value, json};
 use tastytrade_gateway::metrics::FAMILIES;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -84,7 +85,7 @@ async fn a_fresh_gateway_describes_every_family_it_will_ever_emit() {
     .await;
     sse.next(Duration::from_secs(5)).await;
     let injected = http
-        .post(format!("{sim}/sim/accounts/5WT31842/events"))
+        .post(format!("{sim}/sim/accounts/{INDIVIDUAL}/events"))
         .json(&json!({"raw": r#"{"type":"SomethingNew-7f3a","data":{"x":1},"timestamp":1}"#}))
         .send()
         .await

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use crate::helpers::*;
+use crate::helpers::sim::{SimConfig, SimCredentials, TestSim, paused_config};
+use crate::helpers::{CLOSED, INDIVIDUAL, ROTH, wait_until};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tastytrade_gateway::sim::{SimConfig, SimCredentials};
 
 fn token_invalid() -> Value {
     json!({"error": {"code": "token_invalid", "message": "This token is invalid or has expired"}})

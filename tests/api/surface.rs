@@ -4,11 +4,9 @@
 
 use std::time::Duration;
 
-use crate::helpers::gateway::{TestGateway, wait_until};
+use crate::helpers::gateway::{TestGateway, config};
+use crate::helpers::{INDIVIDUAL, SECOND, wait_until};
 use serde_json::{Value, json};
-
-const INDIVIDUAL: &str = "5WT31842";
-const SECOND: Duration = Duration::from_secs(1);
 
 async fn get_with(gw: &TestGateway, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
     let mut request = gw.http.get(format!("{}{path}", gw.url));
@@ -493,7 +491,7 @@ async fn sse_over_tls_and_http2() {
     std::fs::write(&cert, certified.cert.pem()).unwrap();
     std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
 
-    let config = crate::helpers::gateway::config(&[
+    let config = config(&[
         "--tls-cert",
         cert.to_str().unwrap(),
         "--tls-key",

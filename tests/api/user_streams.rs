@@ -4,10 +4,9 @@
 
 use std::time::Duration;
 
+use crate::helpers::FIVE_SECONDS;
 use crate::helpers::gateway::TestGateway;
 use serde_json::json;
-
-const FIVE_SECONDS: Duration = Duration::from_secs(5);
 
 #[tokio::test]
 async fn quote_alerts_watchlists_and_user_messages_have_their_own_stream() {

@@ -14,14 +14,7 @@ use tastytrade_gateway::config::{Config, ServeArgs};
 use tokio::sync::mpsc;
 
 use super::process::Turn;
-
-pub use super::wait_until;
-
-/// The demo customer's account numbers (two open, one closed): none may ever leave the gateway.
-pub const ACCOUNT_NUMBERS: [&str; 3] = ["5WT31842", "5WU09822", "5WV55120"];
-/// Prefixes of the simulator's access and session tokens, and its demo credentials.
-pub const SECRET_MARKERS: [&str; 4] =
-    ["simat", "simst", "demo-client-secret", "demo-refresh-token"];
+use super::{ACCOUNT_NUMBERS, INDIVIDUAL, ROTH, SECRET_MARKERS, wait_until};
 
 #[derive(Parser)]
 struct Cli {
@@ -438,8 +431,8 @@ impl Drop for SseClient {
 pub fn masked(truth: &Value) -> Value {
     let text = truth
         .to_string()
-        .replace("5WT31842", "***1842")
-        .replace("5WU09822", "***9822");
+        .replace(INDIVIDUAL, "***1842")
+        .replace(ROTH, "***9822");
     serde_json::from_str(&text).unwrap()
 }
 
@@ -477,6 +470,11 @@ pub fn as_truth(snapshot: &Value) -> Value {
         "complex-orders": snapshot["complex_orders"],
         "trading-status": snapshot["trading_status"],
     })
+}
+
+/// Two gateway snapshots hold the same state (order of lists aside).
+pub fn same_snapshots(a: &Value, b: &Value) -> Result<(), String> {
+    same_state(a, &as_truth(b))
 }
 
 /// Compares a gateway snapshot with the simulator's (masked) truth, field by field.
