@@ -1,14 +1,22 @@
 //! Hostile WebSocket clients cannot grow the gateway's memory (issue 9): twenty sockets that
 //! each send a subscribe listing one account 5,000 times and never read, then twenty that
-//! each announce a 15 MiB frame. This binary holds this one test alone, so the process's
-//! resident memory measures the gateway (and these clients) only.
+//! each announce a 15 MiB frame.
+//!
+//! A test binary of its own, outside `tests/api/`: it measures this process's resident
+//! memory, so nothing else may run in the process; the binary holds this one test alone,
+//! and the growth it sees is the gateway's (and these clients').
 
-mod common;
+// The helpers of `tests/api/`; this binary uses a few of them, hence `dead_code`.
+#[path = "api/helpers/mod.rs"]
+#[allow(dead_code)]
+mod helpers;
 
 use std::time::Duration;
 
-use common::gateway::TestGateway;
 use futures::{SinkExt, StreamExt};
+use helpers::gateway::TestGateway;
+use helpers::streams::vm_rss_kib;
+use helpers::ws::ws_url;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -16,15 +24,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 const MIB: u64 = 1 << 20;
 
-/// This process's resident set size, in bytes (Linux).
+/// This process's resident set size, in bytes.
 fn rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("Linux /proc");
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS");
-    kib * 1024
+    vm_rss_kib() * 1024
 }
 
 /// Opens a WebSocket by hand (for frames no client library would send): returns the socket
@@ -82,7 +84,7 @@ async fn send_huge_frame(mut tcp: TcpStream, len: u64) -> Option<u16> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn floods_of_duplicate_subscribes_and_huge_frames_stay_small() {
     let gw = TestGateway::start(&["--sim-rate", "5"]).await;
-    let ws_url = format!("{}/v1/ws", gw.url.replacen("http", "ws", 1));
+    let url = ws_url(&gw.url, "");
     let baseline = rss();
 
     // 20 sockets, each one subscribe of 5,000 copies of one id, never reading.
@@ -91,7 +93,7 @@ async fn floods_of_duplicate_subscribes_and_huge_frames_stay_small() {
     assert!(subscribe.len() > 50_000 && subscribe.len() < 64 * 1024);
     let mut sockets = Vec::new();
     for _ in 0..20 {
-        let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
+        let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
         ws.send(Message::text(subscribe.clone())).await.unwrap();
         sockets.push(ws);
     }

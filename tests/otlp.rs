@@ -2,11 +2,17 @@
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` (a base URL) and the default log level, posts its spans to
 //! `<base>/v1/traces`; this test is that receiver, decodes the protobuf it got, and finds
 //! the request span of `/v1/accounts` with its route, status and request id, and no full
-//! account number anywhere in the export. Without the feature this file holds no test;
-//! `.ci/run` runs it with the feature.
+//! account number anywhere in the export.
+//!
+//! A test binary of its own, outside `tests/api/`: it needs the binary built with the cargo
+//! feature `otlp`, so without the feature this file holds no test, and `.ci/run` runs it
+//! by name, `cargo test --locked --features otlp --test otlp`.
 #![cfg(feature = "otlp")]
 
-mod common;
+// The helpers of `tests/api/`; this binary uses a few of them, hence `dead_code`.
+#[path = "api/helpers/mod.rs"]
+#[allow(dead_code)]
+mod helpers;
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -15,8 +21,8 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::post;
-use common::binary::spawn_command;
-use common::gateway::wait_until;
+use helpers::binary::spawn_command;
+use helpers::wait_until;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use prost::Message;

@@ -2,15 +2,11 @@
 //! -> REST and SSE, in demo mode. Covers the account list, snapshots, live and injected
 //! events, masking, resume, resync after a gap, and equality with the simulator's truth.
 
-mod common;
-
 use std::time::Duration;
 
-use common::gateway::{SseEvent, TestGateway, apply, masked, same_state, wait_until};
+use crate::helpers::gateway::{SseEvent, TestGateway, apply, masked, same_state};
+use crate::helpers::{INDIVIDUAL, SECOND, wait_until};
 use serde_json::{Value, json};
-
-const INDIVIDUAL: &str = "5WT31842";
-const SECOND: Duration = Duration::from_secs(1);
 
 #[tokio::test]
 async fn accounts_are_listed_by_public_id_with_masked_numbers() {

@@ -4,13 +4,12 @@
 //! /metrics behind a key or on its own listener, header-read timeouts against slowloris,
 //! and a connection cap that leaves descriptors to the upstream.
 
-mod common;
-
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::binary::{all_live, spawn_command};
-use common::gateway::{TestGateway, wait_until};
+use crate::helpers::binary::{all_live, spawn_command};
+use crate::helpers::gateway::TestGateway;
+use crate::helpers::{INDIVIDUAL, wait_until};
 use futures::StreamExt;
 use serde_json::json;
 use tastytrade_gateway::config::Config;
@@ -756,7 +755,7 @@ async fn account_numbers_injected_everywhere_never_leave_at_debug_level() {
 #[tokio::test]
 async fn terminal_orders_leave_the_snapshot_at_the_trading_day_roll() {
     let gw = TestGateway::start(&["--heartbeat-secs", "2"]).await;
-    let number = "5WT31842";
+    let number = INDIVIDUAL;
     let filled = json!({"id": 777_001, "account-number": number, "status": "Filled", "size": 1, "updated-at": 4_102_444_800_000i64,
         "legs": [{"symbol": "AAPL", "instrument-type": "Equity", "action": "Buy to Open", "quantity": 1, "remaining-quantity": 0,
             "fills": [{"fill-id": "roll-1", "quantity": 1, "fill-price": "190.00"}]}]});

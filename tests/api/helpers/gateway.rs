@@ -13,13 +13,8 @@ use tastytrade_gateway::app::{self, Gateway};
 use tastytrade_gateway::config::{Config, ServeArgs};
 use tokio::sync::mpsc;
 
-pub use super::wait_until;
-
-/// The demo customer's account numbers (two open, one closed): none may ever leave the gateway.
-pub const ACCOUNT_NUMBERS: [&str; 3] = ["5WT31842", "5WU09822", "5WV55120"];
-/// Prefixes of the simulator's access and session tokens, and its demo credentials.
-pub const SECRET_MARKERS: [&str; 4] =
-    ["simat", "simst", "demo-client-secret", "demo-refresh-token"];
+use super::process::Turn;
+use super::{ACCOUNT_NUMBERS, INDIVIDUAL, ROTH, SECRET_MARKERS, wait_until};
 
 #[derive(Parser)]
 struct Cli {
@@ -49,6 +44,8 @@ pub struct TestGateway {
     pub received: Arc<Mutex<Vec<u8>>>,
     /// The API key the helpers present (`Authorization: Bearer`), when the gateway has keys.
     pub key: Option<String>,
+    /// This gateway's turn on the test process (dropped last, after the gateway).
+    _turn: Turn,
 }
 
 impl TestGateway {
@@ -60,6 +57,17 @@ impl TestGateway {
     /// Like [`TestGateway::start`], for a gateway with `--api-key`s: the helpers (`get`,
     /// `sse`, the readiness wait) present `key`.
     pub async fn start_as(extra: &[&str], key: Option<&str>) -> Self {
+        Self::start_in(Turn::shared().await, extra, key).await
+    }
+
+    /// Like [`TestGateway::start`], with the test process to itself for as long as this
+    /// gateway lives: no other in-process gateway or simulator runs meanwhile (for tests
+    /// that measure the process's memory). Waits for the others to end.
+    pub async fn start_alone(extra: &[&str]) -> Self {
+        Self::start_in(Turn::exclusive().await, extra, None).await
+    }
+
+    async fn start_in(turn: Turn, extra: &[&str], key: Option<&str>) -> Self {
         let gateway = app::start(config(extra)).await.expect("gateway starts");
         let url = gateway.url();
         let sim_url = gateway
@@ -74,6 +82,7 @@ impl TestGateway {
             sim_url,
             received: Arc::default(),
             key: key.map(str::to_string),
+            _turn: turn,
         };
         this.wait_live().await;
         this
@@ -422,8 +431,8 @@ impl Drop for SseClient {
 pub fn masked(truth: &Value) -> Value {
     let text = truth
         .to_string()
-        .replace("5WT31842", "***1842")
-        .replace("5WU09822", "***9822");
+        .replace(INDIVIDUAL, "***1842")
+        .replace(ROTH, "***9822");
     serde_json::from_str(&text).unwrap()
 }
 
@@ -461,6 +470,11 @@ pub fn as_truth(snapshot: &Value) -> Value {
         "complex-orders": snapshot["complex_orders"],
         "trading-status": snapshot["trading_status"],
     })
+}
+
+/// Two gateway snapshots hold the same state (order of lists aside).
+pub fn same_snapshots(a: &Value, b: &Value) -> Result<(), String> {
+    same_state(a, &as_truth(b))
 }
 
 /// Compares a gateway snapshot with the simulator's (masked) truth, field by field.

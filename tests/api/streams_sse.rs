@@ -3,21 +3,17 @@
 //! wire format is conformant: ids free of CR/LF/NUL, `retry:`, keep-alives when idle, the
 //! headers, filters and resume parameters, and an EventSource parser reads every frame.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::gateway::{SseClient, TestGateway, apply, masked, same_state, wait_until};
-use common::streams::{
-    LeakScan, RawHttp, parse_with_eventsource, same_snapshots, split_combined, split_id,
+use crate::helpers::gateway::{SseClient, TestGateway, apply, masked, same_snapshots, same_state};
+use crate::helpers::streams::{
+    LeakScan, RawHttp, parse_with_eventsource, split_combined, split_id,
 };
+use crate::helpers::{INDIVIDUAL, ROTH, SECOND, wait_until};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-const INDIVIDUAL: &str = "5WT31842";
-const ROTH: &str = "5WU09822";
-const SECOND: Duration = Duration::from_secs(1);
 const ACCOUNTS: [(&str, &str); 2] = [("individual", INDIVIDUAL), ("roth-ira", ROTH)];
 
 /// The market seeds of this run: `TTGW_TEST_SEEDS=1,2,3` replays a run, else random ones.

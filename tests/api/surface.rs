@@ -2,15 +2,11 @@
 //! ETag/304, CORS for listed and unlisted origins, the offline Swagger UI, /readyz flipping
 //! with the upstream, /metrics, the dashboard page, and SSE over TLS + HTTP/2.
 
-mod common;
-
 use std::time::Duration;
 
-use common::gateway::{TestGateway, wait_until};
+use crate::helpers::gateway::{TestGateway, config};
+use crate::helpers::{INDIVIDUAL, SECOND, wait_until};
 use serde_json::{Value, json};
-
-const INDIVIDUAL: &str = "5WT31842";
-const SECOND: Duration = Duration::from_secs(1);
 
 async fn get_with(gw: &TestGateway, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
     let mut request = gw.http.get(format!("{}{path}", gw.url));
@@ -495,7 +491,7 @@ async fn sse_over_tls_and_http2() {
     std::fs::write(&cert, certified.cert.pem()).unwrap();
     std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
 
-    let config = common::gateway::config(&[
+    let config = config(&[
         "--tls-cert",
         cert.to_str().unwrap(),
         "--tls-key",

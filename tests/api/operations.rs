@@ -1,14 +1,15 @@
-//! Operating it (issue 14): a fresh gateway's /metrics describes every family it will ever
+//! Operating it (issue 14): a fresh gateway binary's /metrics describes every family it will ever
 //! emit, parsed with a Prometheus text-format parser; with `--log-format json` every line the
 //! binary writes is JSON, and each request has exactly one access-log line with its id.
 
-mod common;
-
 use std::collections::HashSet;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
-use common::gateway::{TestGateway, wait_until};
+use crate::helpers::binary::{all_live, spawn};
+use crate::helpers::gateway::SseClient;
+use crate::helpers::{INDIVIDUAL, wait_until};
 use serde_json::{Value, json};
 use tastytrade_gateway::metrics::FAMILIES;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -24,14 +25,18 @@ fn typed(text: &str) -> HashSet<String> {
 
 #[tokio::test]
 async fn a_fresh_gateway_describes_every_family_it_will_ever_emit() {
-    let gw = TestGateway::start(&[]).await;
+    // The binary, in a process of its own: in this test process the Prometheus recorder is
+    // shared by every test's gateway, so it is fresh only in a new one.
+    let gateway = spawn(&["--listen", "127.0.0.1:0", "--sim-rate", "0"], &[]).await;
+    let url = gateway.url.clone();
+    let sim = gateway.sim.clone().expect("demo mode names its simulator");
+    let http = reqwest::Client::new();
+    wait_until("every account live", Duration::from_secs(15), || {
+        all_live(&http, &url)
+    })
+    .await;
     let scrape_text = || async {
-        let response = gw
-            .http
-            .get(format!("{}/metrics", gw.url))
-            .send()
-            .await
-            .unwrap();
+        let response = http.get(format!("{url}/metrics")).send().await.unwrap();
         assert_eq!(response.status(), 200);
         response.text().await.unwrap()
     };
@@ -71,16 +76,28 @@ async fn a_fresh_gateway_describes_every_family_it_will_ever_emit() {
     );
 
     // After traffic of every kind, whatever appears is described, and labels stay bounded.
-    let mut sse = gw.sse("/v1/accounts/individual/events", None).await;
-    sse.next(Duration::from_secs(5)).await;
-    gw.inject_raw(
-        "5WT31842",
-        r#"{"type":"SomethingNew-7f3a","data":{"x":1},"timestamp":1}"#,
+    let mut sse = SseClient::connect(
+        &http,
+        &format!("{url}/v1/accounts/individual/events"),
+        None,
+        Arc::default(),
     )
     .await;
+    sse.next(Duration::from_secs(5)).await;
+    let injected = http
+        .post(format!("{sim}/sim/accounts/{INDIVIDUAL}/events"))
+        .json(&json!({"raw": r#"{"type":"SomethingNew-7f3a","data":{"x":1},"timestamp":1}"#}))
+        .send()
+        .await
+        .unwrap();
+    assert!(injected.status().is_success(), "{}", injected.status());
     sse.next_of("SomethingNew-7f3a", Duration::from_secs(5))
         .await;
-    let _ = gw.get("/v1/accounts/no-such/snapshot").await;
+    let _ = http
+        .get(format!("{url}/v1/accounts/no-such/snapshot"))
+        .send()
+        .await
+        .unwrap();
     let later = scrape_text().await;
     let parsed = prometheus_parse::Scrape::parse(later.lines().map(|l| Ok(l.to_string()))).unwrap();
     let types = typed(&later);
@@ -114,7 +131,6 @@ async fn a_fresh_gateway_describes_every_family_it_will_ever_emit() {
         "route templates, not paths"
     );
     assert!(!later.contains("no-such"), "no raw path in a label");
-    gw.stop().await;
 }
 
 #[tokio::test]

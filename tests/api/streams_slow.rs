@@ -5,11 +5,13 @@
 //! resuming from its last id gives exactly the rest. Meanwhile a fast client receives every
 //! event in order, without gaps, each batch promptly; the process's memory stays bounded.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::helpers::gateway::TestGateway;
+use crate::helpers::streams::{LeakScan, RawHttp, padded_order, split_id, vm_rss_kib};
+use crate::helpers::ws::{self, scanned_json, send_json, ws_url};
+use crate::helpers::{INDIVIDUAL, SECOND};
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -19,13 +21,6 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use common::gateway::TestGateway;
-use common::streams::{
-    LeakScan, RawHttp, gateway_ws, padded_order, split_id, vm_rss_kib, ws_json, ws_send, ws_url,
-};
-
-const INDIVIDUAL: &str = "5WT31842";
-const SECOND: Duration = Duration::from_secs(1);
 const BATCHES: u64 = 60;
 /// Batches published before the slow client stalls, for a baseline of the fast clients' delay.
 const BASELINE: u64 = 10;
@@ -104,14 +99,14 @@ async fn fast_sse(gw: &TestGateway, scan: &Arc<LeakScan>) -> Progress {
 
 /// A WebSocket reader that keeps up, checking that every seq comes once and in order.
 async fn fast_ws(gw: &TestGateway, scan: &Arc<LeakScan>) -> Progress {
-    let mut ws = gateway_ws(&ws_url(&gw.url, ""), None).await;
-    ws_send(
+    let mut ws = ws::connect(&ws_url(&gw.url, ""), None).await;
+    send_json(
         &mut ws,
         json!({"op": "subscribe", "accounts": ["individual"]}),
     )
     .await;
-    assert_eq!(ws_json(&mut ws, 5 * SECOND, scan).await["type"], "ack");
-    let snapshot = ws_json(&mut ws, 5 * SECOND, scan).await;
+    assert_eq!(scanned_json(&mut ws, 5 * SECOND, scan).await["type"], "ack");
+    let snapshot = scanned_json(&mut ws, 5 * SECOND, scan).await;
     let (tx, rx) = watch::channel((snapshot["seq"].as_u64().unwrap(), None));
     let scan = scan.clone();
     tokio::spawn(async move {
@@ -213,7 +208,8 @@ fn summary(latencies: &[Duration]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_sse_reader_is_cut_and_resumes_while_a_fast_one_gets_everything() {
-    let gw = TestGateway::start(&["--subscriber-queue", "64"]).await;
+    // Alone in the test process: the memory measured below is this test's.
+    let gw = TestGateway::start_alone(&["--subscriber-queue", "64"]).await;
     let scan = LeakScan::new(&[]);
     let (_, snapshot) = gw.get("/v1/accounts/individual/snapshot").await;
     let mut fast = vec![fast_sse(&gw, &scan).await];
@@ -301,7 +297,8 @@ async fn a_stalled_sse_reader_is_cut_and_resumes_while_a_fast_one_gets_everythin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_websocket_is_closed_with_4008_and_resumes_while_a_fast_one_gets_everything() {
-    let gw = TestGateway::start(&["--subscriber-queue", "64"]).await;
+    // Alone in the test process: the memory measured below is this test's.
+    let gw = TestGateway::start_alone(&["--subscriber-queue", "64"]).await;
     let scan = LeakScan::new(&[]);
     let (_, snapshot) = gw.get("/v1/accounts/individual/snapshot").await;
     let mut fast = vec![fast_ws(&gw, &scan).await, fast_sse(&gw, &scan).await];
@@ -318,13 +315,16 @@ async fn a_stalled_websocket_is_closed_with_4008_and_resumes_while_a_fast_one_ge
     )
     .await
     .expect("slow WebSocket handshake");
-    ws_send(
+    send_json(
         &mut slow,
         json!({"op": "subscribe", "accounts": ["individual"]}),
     )
     .await;
-    assert_eq!(ws_json(&mut slow, 5 * SECOND, &scan).await["type"], "ack");
-    let snapshot = ws_json(&mut slow, 5 * SECOND, &scan).await;
+    assert_eq!(
+        scanned_json(&mut slow, 5 * SECOND, &scan).await["type"],
+        "ack"
+    );
+    let snapshot = scanned_json(&mut slow, 5 * SECOND, &scan).await;
     let start_seq = snapshot["seq"].as_u64().unwrap();
     let epoch = snapshot["data"]["epoch"].as_str().unwrap().to_string();
 
@@ -374,18 +374,18 @@ async fn a_stalled_websocket_is_closed_with_4008_and_resumes_while_a_fast_one_ge
     );
 
     // Resubscribing with the resume position gives exactly the rest.
-    let mut resumed = gateway_ws(&ws_url(&gw.url, ""), None).await;
-    ws_send(
+    let mut resumed = ws::connect(&ws_url(&gw.url, ""), None).await;
+    send_json(
         &mut resumed,
         json!({"op": "subscribe", "accounts": ["individual"], "resume": {"individual": format!("{epoch}-{seq}")}}),
     )
     .await;
     assert_eq!(
-        ws_json(&mut resumed, 5 * SECOND, &scan).await["type"],
+        scanned_json(&mut resumed, 5 * SECOND, &scan).await["type"],
         "ack"
     );
     for expected in seq + 1..=last_seq {
-        let event = ws_json(&mut resumed, 5 * SECOND, &scan).await;
+        let event = scanned_json(&mut resumed, 5 * SECOND, &scan).await;
         assert_eq!(event["seq"], json!(expected));
     }
     drop(slow);

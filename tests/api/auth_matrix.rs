@@ -4,22 +4,19 @@
 //! document stay open; the gateway refuses to listen beyond loopback without keys, and reads
 //! `TTGW_API_KEYS` in its `;` syntax.
 
-mod common;
-
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::helpers::gateway::TestGateway;
+use crate::helpers::streams::{LeakScan, RawHttp, split_combined};
+use crate::helpers::ws::{self, scanned_json, send_json, ws_url};
+use crate::helpers::{INDIVIDUAL, ROTH, SECOND};
 use clap::Parser;
-use common::gateway::TestGateway;
-use common::streams::{
-    LeakScan, RawHttp, split_combined, try_gateway_ws, ws_json, ws_send, ws_url,
-};
 use serde_json::{Value, json};
 use tastytrade_gateway::config::{Config, ServeArgs};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_tungstenite::tungstenite;
 
-const SECOND: Duration = Duration::from_secs(1);
 const KEYS: [&str; 4] = [
     "--api-key",
     "reader:s3cret:individual",
@@ -279,30 +276,30 @@ async fn every_route_answers_every_kind_of_key_exactly() {
                 .await
                 .map(|(ws, _)| ws)
         } else {
-            try_gateway_ws(&url, bearer).await
+            ws::try_connect(&url, bearer).await
         };
         match (key.valid(), attempt) {
             (true, Ok(mut ws)) => {
-                ws_send(
+                send_json(
                     &mut ws,
                     json!({"op": "subscribe", "id": 1, "accounts": ["*"]}),
                 )
                 .await;
-                let ack = ws_json(&mut ws, 5 * SECOND, &scan).await;
+                let ack = scanned_json(&mut ws, 5 * SECOND, &scan).await;
                 let expected = if key.sees_roth() {
                     json!(["individual", "roth-ira"])
                 } else {
                     json!(["individual"])
                 };
                 assert_eq!(ack["accounts"], expected, "/v1/ws with {key:?}");
-                ws_send(
+                send_json(
                     &mut ws,
                     json!({"op": "subscribe", "id": 2, "accounts": ["roth-ira"]}),
                 )
                 .await;
-                let mut reply = ws_json(&mut ws, 5 * SECOND, &scan).await;
+                let mut reply = scanned_json(&mut ws, 5 * SECOND, &scan).await;
                 while reply["type"] == "snapshot" {
-                    reply = ws_json(&mut ws, 5 * SECOND, &scan).await;
+                    reply = scanned_json(&mut ws, 5 * SECOND, &scan).await;
                 }
                 if key.sees_roth() {
                     assert_eq!(reply["type"], "ack");
@@ -368,11 +365,7 @@ async fn v1_events_for_a_scoped_key_carries_only_its_accounts() {
     let mut ops = gw.sse("/v1/events", None).await;
     ops.next(5 * SECOND).await;
     ops.next(5 * SECOND).await;
-    for (number, id) in [
-        ("5WU09822", 555001),
-        ("5WT31842", 555002),
-        ("5WU09822", 555003),
-    ] {
+    for (number, id) in [(ROTH, 555001), (INDIVIDUAL, 555002), (ROTH, 555003)] {
         gw.inject(
             number,
             "Order",

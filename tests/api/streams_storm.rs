@@ -5,13 +5,17 @@
 //! (a stale epoch, a position that left the ring by count or by age, a seq from the future)
 //! gets `reset` with a fresh snapshot, on SSE and WebSocket, after which the stream goes on.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::helpers::gateway::TestGateway;
+use crate::helpers::streams::{
+    LeakScan, RawFrame, RawHttp, padded_order, split_combined, split_id,
+};
+use crate::helpers::ws::{self, Ws, scanned_json, send_json, ws_url};
+use crate::helpers::{INDIVIDUAL, ROTH, SECOND, wait_until};
 use chrono::{DateTime, Utc};
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
@@ -22,14 +26,6 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
-use common::gateway::TestGateway;
-use common::streams::{
-    LeakScan, RawHttp, gateway_ws, padded_order, split_combined, split_id, try_gateway_ws, ws_json,
-    ws_send, ws_url,
-};
-
-const INDIVIDUAL: &str = "5WT31842";
-const SECOND: Duration = Duration::from_secs(1);
 const SSE_ONE_PER_ACCOUNT: usize = 80;
 const SSE_ALL: usize = 40;
 const WS_CLIENTS: usize = 50;
@@ -293,7 +289,7 @@ async fn ws_client(n: usize, ctx: Arc<Ctx>) -> Tracker {
     loop {
         t.connections += 1;
         let connected_at = Utc::now();
-        let mut ws = match try_gateway_ws(&url, None).await {
+        let mut ws = match ws::try_connect(&url, None).await {
             Ok(ws) => ws,
             Err(error) => {
                 t.error(format!("connection #{} failed: {error}", t.connections));
@@ -308,7 +304,7 @@ async fn ws_client(n: usize, ctx: Arc<Ctx>) -> Tracker {
                 .collect(),
             None => BTreeMap::new(),
         };
-        ws_send(
+        send_json(
             &mut ws,
             json!({"op": "subscribe", "id": t.connections, "accounts": ACCOUNTS, "resume": resume}),
         )
@@ -465,7 +461,7 @@ async fn every_client_cut_during_a_fast_stream_resumes_without_gap_or_duplicate(
     tokio::time::sleep(PUBLISH_FOR).await;
     gw.sim_post("/sim/script", json!({"paused": true})).await;
     let mut last = BTreeMap::new();
-    for (id, number) in [("individual", INDIVIDUAL), ("roth-ira", "5WU09822")] {
+    for (id, number) in [("individual", INDIVIDUAL), ("roth-ira", ROTH)] {
         let snapshot = gw.converge(id, number, 15 * SECOND).await;
         last.insert(id.to_string(), snapshot["seq"].as_u64().unwrap());
     }
@@ -581,7 +577,7 @@ async fn publish(gw: &TestGateway, first_version: u64, count: u64, expect_seq: u
         json!({"events": events, "batch": true}),
     )
     .await;
-    common::wait_until("the batch is journaled", 10 * SECOND, || async {
+    wait_until("the batch is journaled", 10 * SECOND, || async {
         gw.get("/v1/accounts/individual/snapshot").await.1["seq"] == json!(expect_seq)
     })
     .await;
@@ -594,7 +590,7 @@ async fn sse_from(
     path: &str,
     last_event_id: &str,
     frames: usize,
-) -> (RawHttp, Vec<common::streams::RawFrame>) {
+) -> (RawHttp, Vec<RawFrame>) {
     let mut raw = RawHttp::get(
         gw.gateway.addr,
         path,
@@ -608,14 +604,14 @@ async fn sse_from(
 }
 
 /// A WebSocket subscribed to `individual` from `position`; returns it after the ack.
-async fn ws_from(gw: &TestGateway, scan: &Arc<LeakScan>, position: &str) -> common::Ws {
-    let mut ws = gateway_ws(&ws_url(&gw.url, ""), None).await;
-    ws_send(
+async fn ws_from(gw: &TestGateway, scan: &Arc<LeakScan>, position: &str) -> Ws {
+    let mut ws = ws::connect(&ws_url(&gw.url, ""), None).await;
+    send_json(
         &mut ws,
         json!({"op": "subscribe", "accounts": ["individual"], "resume": {"individual": position}}),
     )
     .await;
-    assert_eq!(ws_json(&mut ws, 5 * SECOND, scan).await["type"], "ack");
+    assert_eq!(scanned_json(&mut ws, 5 * SECOND, scan).await["type"], "ack");
     ws
 }
 
@@ -718,7 +714,7 @@ async fn a_resume_outside_the_ring_or_from_another_epoch_gets_a_reset() {
     let mut ws = ws_from(&gw, &scan, &format!("{epoch}-{oldest_resumable}")).await;
     for expected in oldest_resumable + 1..=current {
         assert_eq!(
-            ws_json(&mut ws, 5 * SECOND, &scan).await["seq"],
+            scanned_json(&mut ws, 5 * SECOND, &scan).await["seq"],
             json!(expected)
         );
     }
@@ -729,7 +725,7 @@ async fn a_resume_outside_the_ring_or_from_another_epoch_gets_a_reset() {
         format!("{epoch}-{}", current + 1),
     ] {
         let mut ws = ws_from(&gw, &scan, &id).await;
-        let reset = ws_json(&mut ws, 5 * SECOND, &scan).await;
+        let reset = scanned_json(&mut ws, 5 * SECOND, &scan).await;
         assert_eq!(
             (
                 reset["type"].clone(),
@@ -756,7 +752,7 @@ async fn a_resume_outside_the_ring_or_from_another_epoch_gets_a_reset() {
     );
     for ws in resets.iter_mut().chain(std::iter::once(&mut ws)) {
         assert_eq!(
-            ws_json(ws, 5 * SECOND, &scan).await["seq"],
+            scanned_json(ws, 5 * SECOND, &scan).await["seq"],
             json!(current + 1)
         );
     }

@@ -2,15 +2,16 @@
 //! raw) and the truth it updates, every socket and REST fault, and the market script (fill
 //! sequence, pausing, and the REST baseline matching the truth).
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::helpers::sim::{SimConfig, TestSim, assert_notification, paused_config, sample_order};
+use crate::helpers::ws::{
+    Ws, assert_quiet, expect_close, next_event, next_json, next_text, send_json,
+};
+use crate::helpers::{FRAME_TIMEOUT, INDIVIDUAL, ROTH, now_ms, wait_until};
 use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tastytrade_gateway::sim::SimConfig;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, error::ProtocolError};

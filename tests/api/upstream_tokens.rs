@@ -3,24 +3,18 @@
 //! login (raw token), wrong credentials refused at start without echoing them, and heartbeats
 //! that never come faster than tastytrade's 2 s nor provoke an error reply (pitfalls 1-4, 6).
 
-mod common;
-
 use std::time::Duration;
 
-use common::gateway::{self, TestGateway, wait_until};
-use common::sample_order;
+use crate::helpers::gateway::{SseClient, TestGateway};
+use crate::helpers::sim::sample_order;
+use crate::helpers::{FIVE_SECONDS, FUTURE_MS, INDIVIDUAL, wait_until};
 use serde_json::json;
 use tastytrade_gateway::app::{self, StartError};
 use tastytrade_gateway::upstream::UpstreamError;
 use tokio::time::Instant;
 
-const INDIVIDUAL: &str = "5WT31842";
-const FIVE_SECONDS: Duration = Duration::from_secs(5);
-/// An `updated-at` far in the future, so injected orders are always the newest version.
-const FUTURE_MS: i64 = 4_102_444_800_000;
-
 /// Injects an order and checks it reaches the subscriber, exactly and masked.
-async fn injected_order_arrives(gw: &TestGateway, sse: &mut gateway::SseClient, id: u64) {
+async fn injected_order_arrives(gw: &TestGateway, sse: &mut SseClient, id: u64) {
     let mut order = sample_order(INDIVIDUAL, id, "Live");
     order["updated-at"] = json!(FUTURE_MS + id as i64);
     gw.inject(INDIVIDUAL, "Order", order.clone()).await;
@@ -96,7 +90,7 @@ async fn legacy_session_login_sends_the_raw_session_token() {
 
 #[tokio::test]
 async fn wrong_credentials_fail_the_start_quickly_without_echoing_them() {
-    let config = gateway::config(&[
+    let config = crate::helpers::gateway::config(&[
         "--client-secret",
         "wrong-secret-5WT31842",
         "--refresh-token",

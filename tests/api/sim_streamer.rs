@@ -2,13 +2,14 @@
 //! connect, subscriptions, auth-token rules, heartbeat accounting, the idle window and pings,
 //! and per-account notification routing.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::helpers::sim::{SimConfig, TestSim, assert_notification, sample_order, session_id};
+use crate::helpers::ws::{
+    Ws, expect_close, next_event, next_frame, next_json, next_text, send_json,
+};
+use crate::helpers::{FRAME_TIMEOUT, INDIVIDUAL, ROTH, now_ms, wait_until};
 use serde_json::{Value, json};
-use tastytrade_gateway::sim::SimConfig;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};

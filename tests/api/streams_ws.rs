@@ -3,27 +3,23 @@
 //! and binary messages get `error` messages and the socket stays usable; unknown accounts get
 //! `unknown_account`; shutdown closes with 1001.
 
-mod common;
-
 use std::time::Duration;
 
-use common::gateway::TestGateway;
-use common::streams::{
-    LeakScan, RawHttp, gateway_ws, split_id, ws_close, ws_json, ws_send, ws_text, ws_url,
+use crate::helpers::gateway::TestGateway;
+use crate::helpers::streams::{LeakScan, RawHttp, split_id};
+use crate::helpers::ws::{
+    self, Ws, assert_quiet, scanned_close, scanned_json, scanned_text, send_json, ws_url,
 };
-use common::{Ws, assert_quiet};
+use crate::helpers::{INDIVIDUAL, SECOND};
 use futures::SinkExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-
-const INDIVIDUAL: &str = "5WT31842";
-const SECOND: Duration = Duration::from_secs(1);
 
 const BAD_MESSAGE: &str =
     "expected a JSON object with \"op\": \"subscribe\", \"unsubscribe\" or \"ping\" (see /docs)";
 
 async fn open(gw: &TestGateway) -> Ws {
-    gateway_ws(&ws_url(&gw.url, ""), None).await
+    ws::connect(&ws_url(&gw.url, ""), None).await
 }
 
 #[tokio::test]
@@ -43,36 +39,40 @@ async fn malformed_unknown_and_binary_messages_get_errors_and_the_socket_stays()
         json!({"op": "ping", "id": 3, "extra": true}).to_string(),
     ] {
         ws.send(Message::text(message.clone())).await.unwrap();
-        assert_eq!(ws_json(&mut ws, 5 * SECOND, &scan).await, bad, "{message}");
+        assert_eq!(
+            scanned_json(&mut ws, 5 * SECOND, &scan).await,
+            bad,
+            "{message}"
+        );
     }
     ws.send(Message::binary(b"{\"op\":\"ping\"}".to_vec()))
         .await
         .unwrap();
     assert_eq!(
-        ws_json(&mut ws, 5 * SECOND, &scan).await,
+        scanned_json(&mut ws, 5 * SECOND, &scan).await,
         json!({"type": "error", "id": null, "code": "bad_message", "message": "binary messages are not supported; send JSON text"})
     );
     // Still usable: ping, then a subscription.
-    ws_send(&mut ws, json!({"op": "ping", "id": "p-1"})).await;
+    send_json(&mut ws, json!({"op": "ping", "id": "p-1"})).await;
     assert_eq!(
-        ws_json(&mut ws, 5 * SECOND, &scan).await,
+        scanned_json(&mut ws, 5 * SECOND, &scan).await,
         json!({"type": "pong", "id": "p-1"})
     );
-    ws_send(&mut ws, json!({"op": "ping"})).await;
+    send_json(&mut ws, json!({"op": "ping"})).await;
     assert_eq!(
-        ws_json(&mut ws, 5 * SECOND, &scan).await,
+        scanned_json(&mut ws, 5 * SECOND, &scan).await,
         json!({"type": "pong", "id": null})
     );
-    ws_send(
+    send_json(
         &mut ws,
         json!({"op": "subscribe", "id": 9, "accounts": ["roth-ira"]}),
     )
     .await;
     assert_eq!(
-        ws_json(&mut ws, 5 * SECOND, &scan).await,
+        scanned_json(&mut ws, 5 * SECOND, &scan).await,
         json!({"type": "ack", "id": 9, "op": "subscribe", "accounts": ["roth-ira"], "types": null})
     );
-    let snapshot = ws_json(&mut ws, 5 * SECOND, &scan).await;
+    let snapshot = scanned_json(&mut ws, 5 * SECOND, &scan).await;
     assert_eq!(snapshot["type"], "snapshot");
     assert_eq!(snapshot["account"], "roth-ira");
     // A WebSocket-level ping is answered too.
@@ -104,23 +104,23 @@ async fn unknown_accounts_and_bad_resume_positions_are_refused_without_echoing()
         (json!("two"), json!([INDIVIDUAL]), 1),
         (json!(3), json!(["individual", "nope"]), 2),
     ] {
-        ws_send(
+        send_json(
             &mut ws,
             json!({"op": "subscribe", "id": id, "accounts": accounts}),
         )
         .await;
         assert_eq!(
-            ws_json(&mut ws, 5 * SECOND, &scan).await,
+            scanned_json(&mut ws, 5 * SECOND, &scan).await,
             json!({"type": "error", "id": id, "code": "unknown_account", "message": format!("{unknown} (account #{which} of the request)")})
         );
     }
-    ws_send(
+    send_json(
         &mut ws,
         json!({"op": "subscribe", "id": 4, "accounts": ["individual"], "resume": {"individual": "garbage"}}),
     )
     .await;
     assert_eq!(
-        ws_json(&mut ws, 5 * SECOND, &scan).await,
+        scanned_json(&mut ws, 5 * SECOND, &scan).await,
         json!({"type": "error", "id": 4, "code": "bad_resume", "message": "resume positions are \"<epoch>-<seq>\", as in event ids"})
     );
     // None of the refusals left a subscription behind: nothing arrives on an event.
@@ -131,9 +131,9 @@ async fn unknown_accounts_and_bad_resume_positions_are_refused_without_echoing()
     )
     .await;
     assert_quiet(&mut ws, Duration::from_millis(300)).await;
-    ws_send(&mut ws, json!({"op": "ping", "id": 5})).await;
+    send_json(&mut ws, json!({"op": "ping", "id": 5})).await;
     assert_eq!(
-        ws_json(&mut ws, 5 * SECOND, &scan).await,
+        scanned_json(&mut ws, 5 * SECOND, &scan).await,
         json!({"type": "pong", "id": 5})
     );
     scan.assert_clean(200);
@@ -155,16 +155,16 @@ async fn events_are_the_sse_envelopes_byte_for_byte_and_the_types_filter_holds()
     sse.read_frames(1, 5 * SECOND).await;
     let mut ws = open(&gw).await;
     let mut all = open(&gw).await;
-    ws_send(
+    send_json(
         &mut ws,
         json!({"op": "subscribe", "id": 1, "accounts": ["individual"], "types": ["AccountBalance"]}),
     )
     .await;
     assert_eq!(
-        ws_json(&mut ws, 5 * SECOND, &scan).await,
+        scanned_json(&mut ws, 5 * SECOND, &scan).await,
         json!({"type": "ack", "id": 1, "op": "subscribe", "accounts": ["individual"], "types": ["AccountBalance"]})
     );
-    let snapshot = ws_json(&mut ws, 5 * SECOND, &scan).await;
+    let snapshot = scanned_json(&mut ws, 5 * SECOND, &scan).await;
     let seq = snapshot["seq"].as_u64().unwrap();
     let epoch = snapshot["data"]["epoch"].as_str().unwrap().to_string();
     assert_eq!(snapshot["type"], "snapshot");
@@ -173,13 +173,13 @@ async fn events_are_the_sse_envelopes_byte_for_byte_and_the_types_filter_holds()
     assert_eq!(snapshot["data"]["seq"], json!(seq));
     assert_eq!(snapshot["data"]["account"], "individual");
     // `accounts` empty: every account, in registry order.
-    ws_send(&mut all, json!({"op": "subscribe", "accounts": []})).await;
+    send_json(&mut all, json!({"op": "subscribe", "accounts": []})).await;
     assert_eq!(
-        ws_json(&mut all, 5 * SECOND, &scan).await,
+        scanned_json(&mut all, 5 * SECOND, &scan).await,
         json!({"type": "ack", "id": null, "op": "subscribe", "accounts": ["individual", "roth-ira"], "types": null})
     );
     for account in ["individual", "roth-ira"] {
-        let snapshot = ws_json(&mut all, 5 * SECOND, &scan).await;
+        let snapshot = scanned_json(&mut all, 5 * SECOND, &scan).await;
         assert_eq!(
             (snapshot["type"].as_str(), snapshot["account"].as_str()),
             (Some("snapshot"), Some(account))
@@ -199,7 +199,7 @@ async fn events_are_the_sse_envelopes_byte_for_byte_and_the_types_filter_holds()
     gw.inject(INDIVIDUAL, "AccountBalance", balance).await;
 
     let frames = sse.read_frames(3, 5 * SECOND).await;
-    let filtered = ws_text(&mut ws, 5 * SECOND, &scan).await;
+    let filtered = scanned_text(&mut ws, 5 * SECOND, &scan).await;
     assert_eq!(
         filtered,
         frames[2].data().unwrap(),
@@ -215,7 +215,7 @@ async fn events_are_the_sse_envelopes_byte_for_byte_and_the_types_filter_holds()
     assert_eq!(envelope["data"]["account-number"], "***1842");
     for frame in &frames[1..] {
         assert_eq!(
-            ws_text(&mut all, 5 * SECOND, &scan).await,
+            scanned_text(&mut all, 5 * SECOND, &scan).await,
             frame.data().unwrap()
         );
         assert_eq!(
@@ -226,9 +226,9 @@ async fn events_are_the_sse_envelopes_byte_for_byte_and_the_types_filter_holds()
     }
 
     // Unsubscribe: acked, and nothing more arrives.
-    ws_send(&mut ws, json!({"op": "unsubscribe", "id": 2})).await;
+    send_json(&mut ws, json!({"op": "unsubscribe", "id": 2})).await;
     assert_eq!(
-        ws_json(&mut ws, 5 * SECOND, &scan).await,
+        scanned_json(&mut ws, 5 * SECOND, &scan).await,
         json!({"type": "ack", "id": 2, "op": "unsubscribe"})
     );
     let mut balance = envelope["data"].clone();
@@ -237,31 +237,37 @@ async fn events_are_the_sse_envelopes_byte_for_byte_and_the_types_filter_holds()
     gw.inject(INDIVIDUAL, "AccountBalance", balance).await;
     sse.read_frames(4, 5 * SECOND).await;
     assert_quiet(&mut ws, Duration::from_millis(300)).await;
-    ws_send(&mut ws, json!({"op": "ping", "id": 3})).await;
+    send_json(&mut ws, json!({"op": "ping", "id": 3})).await;
     assert_eq!(
-        ws_json(&mut ws, 5 * SECOND, &scan).await,
+        scanned_json(&mut ws, 5 * SECOND, &scan).await,
         json!({"type": "pong", "id": 3})
     );
 
     // Resume: exactly the events after the position; a stale epoch gets a reset.
-    ws_send(
+    send_json(
         &mut ws,
         json!({"op": "subscribe", "id": 4, "accounts": ["individual"], "resume": {"individual": format!("{epoch}-{seq}")}}),
     )
     .await;
-    assert_eq!(ws_json(&mut ws, 5 * SECOND, &scan).await["type"], "ack");
+    assert_eq!(
+        scanned_json(&mut ws, 5 * SECOND, &scan).await["type"],
+        "ack"
+    );
     for expected in seq + 1..=seq + 3 {
-        let event = ws_json(&mut ws, 5 * SECOND, &scan).await;
+        let event = scanned_json(&mut ws, 5 * SECOND, &scan).await;
         assert_eq!(event["seq"], json!(expected));
         assert_eq!(event["id"], json!(format!("{epoch}-{expected}")));
     }
-    ws_send(
+    send_json(
         &mut ws,
         json!({"op": "subscribe", "id": 5, "accounts": ["individual"], "resume": {"individual": "0ld3poch-2"}}),
     )
     .await;
-    assert_eq!(ws_json(&mut ws, 5 * SECOND, &scan).await["type"], "ack");
-    let reset = ws_json(&mut ws, 5 * SECOND, &scan).await;
+    assert_eq!(
+        scanned_json(&mut ws, 5 * SECOND, &scan).await["type"],
+        "ack"
+    );
+    let reset = scanned_json(&mut ws, 5 * SECOND, &scan).await;
     assert_eq!(reset["type"], "reset");
     assert_eq!(reset["seq"], json!(seq + 3));
     assert_eq!(reset["id"], json!(format!("{epoch}-{}", seq + 3)));
@@ -275,12 +281,15 @@ async fn shutdown_closes_websockets_with_1001_and_ends_sse_streams() {
     let gw = TestGateway::start(&[]).await;
     let scan = LeakScan::new(&[]);
     let mut ws = open(&gw).await;
-    ws_send(&mut ws, json!({"op": "subscribe", "accounts": ["*"]})).await;
-    assert_eq!(ws_json(&mut ws, 5 * SECOND, &scan).await["type"], "ack");
+    send_json(&mut ws, json!({"op": "subscribe", "accounts": ["*"]})).await;
+    assert_eq!(
+        scanned_json(&mut ws, 5 * SECOND, &scan).await["type"],
+        "ack"
+    );
     let mut sse = RawHttp::get(gw.gateway.addr, "/v1/events", &[], None, Some(&scan)).await;
     sse.read_frames(2, 5 * SECOND).await;
     let stopping = tokio::spawn(gw.stop());
-    let (code, reason, before) = ws_close(&mut ws, 10 * SECOND, &scan).await;
+    let (code, reason, before) = scanned_close(&mut ws, 10 * SECOND, &scan).await;
     assert_eq!(code, 1001);
     assert_eq!(reason, "gateway shutting down");
     let kinds: Vec<Value> = before

@@ -4,18 +4,13 @@
 //! `Retry-After` is honoured but capped; with 500 accounts reconnecting at once, the
 //! streamer handshakes never exceed the shared attempt budget in any one-second window.
 
-mod common;
-
 use std::time::Duration;
 
-use common::gateway::TestGateway;
+use crate::helpers::gateway::TestGateway;
+use crate::helpers::{INDIVIDUAL, ROTH, SECOND, wait_until};
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use tokio::time::Instant;
-
-const INDIVIDUAL: &str = "5WT31842";
-const ROTH: &str = "5WU09822";
-const ONE_SECOND: Duration = Duration::from_secs(1);
 
 /// Changes the cash balance of `number` upstream (the simulator's truth) to `cash`.
 async fn move_cash(gw: &TestGateway, number: &str, cash: &str) {
@@ -71,7 +66,7 @@ async fn twenty_two_second_outages_each_recover_within_a_second() {
         sorted[0], sorted[10], sorted[19]
     );
     assert!(
-        sorted[19] < ONE_SECOND,
+        sorted[19] < SECOND,
         "every round must be consistent within 1 s of tastytrade's return: {recoveries:?} (seed {seed})"
     );
     gw.stop().await;
@@ -84,7 +79,7 @@ async fn a_sixty_second_outage_recovers_within_a_second() {
     let recovery = outage_round(&gw, Duration::from_secs(60), &mut rng).await;
     println!("recovery after a 60 s outage: {recovery:?}");
     assert!(
-        recovery < ONE_SECOND,
+        recovery < SECOND,
         "60 s outage: consistent {recovery:?} after the return"
     );
     let reconnects = gw.upstream("individual").await["reconnects"]
@@ -168,7 +163,7 @@ async fn five_hundred_accounts_reconnect_within_the_attempt_budget() {
     let dropped = Instant::now();
     gw.sim_post("/sim/faults/drop", json!({})).await;
     // Every account made its second handshake (the budget spaces them over ~5 s).
-    common::gateway::wait_until(
+    wait_until(
         "every account reconnected",
         Duration::from_secs(20),
         || async {

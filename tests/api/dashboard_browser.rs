@@ -3,18 +3,15 @@
 //! after an event is injected through the simulator's `/sim/`. Driven over the Chrome
 //! DevTools Protocol; a screenshot is saved to `target/test-artifacts/dashboard.png`.
 
-mod common;
-
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::gateway::TestGateway;
+use crate::helpers::gateway::TestGateway;
+use crate::helpers::{ACCOUNT_NUMBERS, INDIVIDUAL};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_tungstenite::tungstenite::Message;
-
-const INDIVIDUAL: &str = "5WT31842";
 
 fn chromium() -> Option<String> {
     ["chromium", "chromium-browser", "google-chrome"]
@@ -215,7 +212,7 @@ async fn dashboard_renders_the_accounts_and_updates_live() {
         )
         .await;
     let html = html["result"]["value"].as_str().unwrap().to_string();
-    for number in common::gateway::ACCOUNT_NUMBERS {
+    for number in ACCOUNT_NUMBERS {
         assert!(
             !html.contains(number),
             "the page shows a full account number"

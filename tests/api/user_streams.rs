@@ -2,14 +2,11 @@
 //! messages): subscribed after `connect` on one socket when their flags are on, and
 //! published on their own stream `user`, beside the accounts and in `/v1/events`.
 
-mod common;
-
 use std::time::Duration;
 
-use common::gateway::TestGateway;
+use crate::helpers::FIVE_SECONDS;
+use crate::helpers::gateway::TestGateway;
 use serde_json::json;
-
-const FIVE_SECONDS: Duration = Duration::from_secs(5);
 
 #[tokio::test]
 async fn quote_alerts_watchlists_and_user_messages_have_their_own_stream() {

@@ -1,7 +1,7 @@
 //! Helpers for the downstream-stream tests: a raw HTTP/1.1 client over a plain `TcpStream`
 //! (small receive buffers, reading only when told, chunked decoding, SSE frames as sent),
-//! a streaming leak scanner that never keeps what it scanned, WebSocket clients of the
-//! gateway, snapshot comparison, and the test process's resident memory.
+//! a streaming leak scanner that never keeps what it scanned, stream ids, padded events,
+//! and the test process's resident memory.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,12 +15,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{self, Message};
 
-use super::Ws;
-use super::gateway::{ACCOUNT_NUMBERS, SECRET_MARKERS, same_state};
+use super::{ACCOUNT_NUMBERS, SECRET_MARKERS};
 
 /// Scans bytes for full account numbers and secrets as they arrive, keeping nothing but a
 /// short tail per stream (a needle may straddle two chunks).
@@ -159,13 +155,6 @@ impl RawFrame {
     }
     pub fn retry(&self) -> Option<&str> {
         self.field("retry")
-    }
-    /// The frame's comment lines, without the leading `:`.
-    pub fn comments(&self) -> Vec<&str> {
-        self.lines
-            .iter()
-            .filter_map(|l| l.strip_prefix(':'))
-            .collect()
     }
     pub fn json(&self) -> Value {
         let data = self.data().unwrap_or_else(|| panic!("no data in {self:?}"));
@@ -365,12 +354,6 @@ impl RawHttp {
         }
     }
 
-    /// Reads until `done(body)` holds or the body ends; false if it ended first.
-    pub async fn read_until(&mut self, limit: Duration, done: impl Fn(&[u8]) -> bool) -> bool {
-        self.read_while(limit, "a condition on the body", |this| done(&this.body))
-            .await
-    }
-
     /// Reads whatever arrives until nothing has for `quiet` (or the body ends).
     pub async fn read_quiet(&mut self, quiet: Duration) {
         while !self.ended {
@@ -448,112 +431,6 @@ pub async fn parse_with_eventsource(body: &[u8]) -> Vec<eventsource_stream::Even
         events.push(event.unwrap_or_else(|e| panic!("eventsource-stream failed: {e}")));
     }
     events
-}
-
-/// `ws://.../v1/ws`, optionally with a query string.
-pub fn ws_url(http_url: &str, query: &str) -> String {
-    format!("{}/v1/ws{query}", http_url.replacen("http://", "ws://", 1))
-}
-
-/// Opens the gateway's WebSocket, with `Authorization: Bearer` when `bearer` is given.
-pub async fn try_gateway_ws(url: &str, bearer: Option<&str>) -> Result<Ws, tungstenite::Error> {
-    let mut request = url.into_client_request().expect("request");
-    if let Some(secret) = bearer {
-        request.headers_mut().insert(
-            "authorization",
-            format!("Bearer {secret}").parse().expect("header"),
-        );
-    }
-    let config = WebSocketConfig::default().max_message_size(Some(16 << 20));
-    let (ws, response) = tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio_tungstenite::connect_async_with_config(request, Some(config), true),
-    )
-    .await
-    .expect("WebSocket handshake timed out")?;
-    assert_eq!(response.status(), 101);
-    Ok(ws)
-}
-
-/// A gateway WebSocket that must open.
-pub async fn gateway_ws(url: &str, bearer: Option<&str>) -> Ws {
-    try_gateway_ws(url, bearer).await.expect("WebSocket opens")
-}
-
-/// The next text message from the gateway (pings skipped), scanned, parsed; fails on
-/// anything else or after `limit`.
-pub async fn ws_json(ws: &mut Ws, limit: Duration, scan: &LeakScan) -> Value {
-    let text = ws_text(ws, limit, scan).await;
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("message is not JSON ({e}): {text}"))
-}
-
-/// The next text message's raw text (pings and pongs skipped), scanned.
-pub async fn ws_text(ws: &mut Ws, limit: Duration, scan: &LeakScan) -> String {
-    let deadline = Instant::now() + limit;
-    loop {
-        let next = tokio::time::timeout_at(deadline, ws.next())
-            .await
-            .unwrap_or_else(|_| panic!("no WebSocket message within {limit:?}"));
-        match next {
-            Some(Ok(Message::Text(text))) => {
-                scan.scan("a WebSocket message", text.as_bytes());
-                return text.to_string();
-            }
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            other => panic!("expected a text message, got {other:?}"),
-        }
-    }
-}
-
-/// Sends one JSON text message.
-pub async fn ws_send(ws: &mut Ws, message: Value) {
-    use futures::SinkExt;
-    tokio::time::timeout(
-        Duration::from_secs(5),
-        ws.send(Message::text(message.to_string())),
-    )
-    .await
-    .expect("send timed out")
-    .expect("send");
-}
-
-/// Reads until the close frame; returns its code and reason and the texts before it.
-pub async fn ws_close(ws: &mut Ws, limit: Duration, scan: &LeakScan) -> (u16, String, Vec<String>) {
-    let deadline = Instant::now() + limit;
-    let mut before = Vec::new();
-    loop {
-        let next = tokio::time::timeout_at(deadline, ws.next())
-            .await
-            .unwrap_or_else(|_| panic!("no close within {limit:?}"));
-        match next {
-            Some(Ok(Message::Text(text))) => {
-                scan.scan("a WebSocket message", text.as_bytes());
-                before.push(text.to_string());
-            }
-            Some(Ok(Message::Close(Some(frame)))) => {
-                scan.scan("a close reason", frame.reason.as_bytes());
-                return (u16::from(frame.code), frame.reason.to_string(), before);
-            }
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-            other => panic!("expected messages then a close frame, got {other:?}"),
-        }
-    }
-}
-
-/// A snapshot in the simulator's truth shape, so [`same_state`] compares two snapshots.
-pub fn as_truth(snapshot: &Value) -> Value {
-    json!({
-        "balance": snapshot["balance"],
-        "trading-status": snapshot["trading_status"],
-        "positions": snapshot["positions"],
-        "orders": snapshot["orders"],
-        "complex-orders": snapshot["complex_orders"],
-    })
-}
-
-/// Two gateway snapshots hold the same state (order of lists aside).
-pub fn same_snapshots(a: &Value, b: &Value) -> Result<(), String> {
-    same_state(a, &as_truth(b))
 }
 
 /// The test process's resident memory, in KiB (the gateway runs in it).

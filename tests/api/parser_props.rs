@@ -6,6 +6,7 @@
 
 use proptest::collection::vec;
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 use tastytrade_gateway::model::events::AccountEvent;
@@ -796,7 +797,14 @@ const KINDS: [&str; 12] = [
 ];
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    // Past failures are replayed from `parser_props.proptest-regressions` beside this file:
+    // proptest's default would look in `tests/proptest-regressions/`, as this file now sits
+    // next to a `main.rs`.
+    #![proptest_config(ProptestConfig {
+        cases: 512,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        ..ProptestConfig::default()
+    })]
 
     /// Every valid notification and reply comes out exactly and in order; every piece of
     /// junk is reported in order; nothing valid is lost to a junk neighbour.

@@ -2,9 +2,7 @@
 //! flags and environment variables win over it, and a bad value or key is refused at start
 //! with a message that names the key and what it accepts.
 
-mod common;
-
-use common::binary::spawn;
+use crate::helpers::binary::spawn;
 
 fn file(name: &str, text: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("ttgw-config-{}", std::process::id()));

@@ -3,20 +3,12 @@
 //! reach an SSE subscriber as an event and the gateway's snapshot must equal the simulator's
 //! truth (every field) within 5 s.
 
-mod common;
-
 use std::time::Duration;
 
-use common::gateway::{SseClient, TestGateway};
+use crate::helpers::gateway::{SseClient, TestGateway};
+use crate::helpers::{FAST, FIVE_SECONDS, FUTURE_MS, INDIVIDUAL, wait_until};
 use serde_json::{Value, json};
 use tokio::time::Instant;
-
-const INDIVIDUAL: &str = "5WT31842";
-/// Heartbeats every 2 s and reconnect backoff capped at 1 s, so faults resolve quickly.
-const FAST: [&str; 4] = ["--heartbeat-secs", "2", "--backoff-cap-secs", "1"];
-const FIVE_SECONDS: Duration = Duration::from_secs(5);
-/// An `updated-at` far in the future, so injected orders are always the newest version.
-const FUTURE_MS: i64 = 4_102_444_800_000;
 
 async fn subscribed(gw: &TestGateway) -> SseClient {
     let mut sse = gw.sse("/v1/accounts/individual/events", None).await;
@@ -287,7 +279,7 @@ async fn malformed_frame_is_skipped_and_counted_and_the_socket_lives_on() {
     let mut sse = subscribed(&gw).await;
     gw.sim_post("/sim/faults/malformed", json!({"account": INDIVIDUAL}))
         .await;
-    common::gateway::wait_until(
+    wait_until(
         "the malformed frame to be counted",
         FIVE_SECONDS,
         || async { gw.upstream("individual").await["skipped_frames"] == 1 },

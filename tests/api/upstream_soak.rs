@@ -4,36 +4,26 @@
 //! equals the final snapshot, memory stayed bounded and nothing panicked. The seed is printed;
 //! set `TTGW_SOAK_SEED` to replay a run.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::gateway::{SseClient, SseEvent, TestGateway, apply, as_truth, same_state, wait_until};
+use crate::helpers::gateway::{SseClient, SseEvent, TestGateway, apply, as_truth, same_state};
+use crate::helpers::streams::vm_rss_kib;
+use crate::helpers::{INDIVIDUAL, ROTH, wait_until};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-const ACCOUNTS: [(&str, &str); 2] = [("individual", "5WT31842"), ("roth-ira", "5WU09822")];
+const ACCOUNTS: [(&str, &str); 2] = [("individual", INDIVIDUAL), ("roth-ira", ROTH)];
 const FAULTS: usize = 100;
 /// Memory the process may gain over the run. The day's growing order book (truth, state,
 /// journal, REST baselines) costs about 24 MiB over 33 s with or without faults.
 const RSS_GROWTH_LIMIT_KIB: u64 = 64 * 1024;
 
 static PANICS: AtomicUsize = AtomicUsize::new(0);
-
-/// The process's resident set size, from `/proc/self/status`.
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/self/status")
-}
 
 fn seed() -> u64 {
     match std::env::var("TTGW_SOAK_SEED") {
@@ -163,34 +153,36 @@ async fn subscriber_matches_snapshot(gw: &TestGateway, public_id: &str, replay: 
     }
 }
 
-/// Waits until every account's upstream is live again.
-async fn all_live(gw: &TestGateway) {
-    wait_until(
-        "every account live again",
-        Duration::from_secs(15),
-        || async {
-            let mut live = true;
-            for (public_id, _) in ACCOUNTS {
-                live &= gw.upstream(public_id).await["state"] == "live";
-            }
-            live
-        },
-    )
-    .await;
-}
+/// The name of the soak's runtime threads, where the gateway's tasks run.
+const SOAK_THREADS: &str = "upstream-soak";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn soak_100_random_faults_under_a_running_market() {
+/// The panic hook is process-wide and other tests run beside this one in the process, so
+/// it counts only the panics on this test's runtime threads; the gateway runs alone in the
+/// process meanwhile, so the memory measured is its own.
+#[test]
+fn soak_100_random_faults_under_a_running_market() {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        PANICS.fetch_add(1, Ordering::SeqCst);
+        if std::thread::current().name() == Some(SOAK_THREADS) {
+            PANICS.fetch_add(1, Ordering::SeqCst);
+        }
         default_hook(info);
     }));
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(SOAK_THREADS)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(soak());
+}
+
+async fn soak() {
     let seed = seed();
     eprintln!("soak seed {seed} (replay with TTGW_SOAK_SEED={seed})");
     let mut rng = StdRng::seed_from_u64(seed);
     let sim_seed = seed.to_string();
-    let gw = TestGateway::start(&[
+    let gw = TestGateway::start_alone(&[
         "--sim-seed",
         &sim_seed,
         "--reconcile-secs",
@@ -206,7 +198,7 @@ async fn soak_100_random_faults_under_a_running_market() {
         let (sse, first) = gw.subscribed(public_id).await;
         replays.push(consume(sse, first));
     }
-    let rss_before = rss_kib();
+    let rss_before = vm_rss_kib();
     let started = Instant::now();
     gw.sim_post("/sim/script", json!({"paused": false, "rate": 40}))
         .await;
@@ -235,7 +227,7 @@ async fn soak_100_random_faults_under_a_running_market() {
     gw.assert_no_leaks();
     drop(std::mem::take(&mut *gw.received.lock().unwrap()));
     // A fault still queued behind delayed frames may end a socket just after the clear.
-    all_live(&gw).await;
+    gw.wait_live().await;
     for (public_id, number) in ACCOUNTS {
         gw.converge(public_id, number, Duration::from_secs(20))
             .await;
@@ -245,7 +237,7 @@ async fn soak_100_random_faults_under_a_running_market() {
     for ((public_id, _), (replay, _)) in ACCOUNTS.iter().zip(&replays) {
         subscriber_matches_snapshot(&gw, public_id, replay).await;
     }
-    all_live(&gw).await;
+    gw.wait_live().await;
     for (public_id, _) in ACCOUNTS {
         let upstream = gw.upstream(public_id).await;
         assert_eq!(upstream["unknown_events"], 0, "{public_id}: {upstream}");
@@ -257,7 +249,7 @@ async fn soak_100_random_faults_under_a_running_market() {
         );
         eprintln!("{public_id}: upstream {upstream}");
     }
-    let rss_after = rss_kib();
+    let rss_after = vm_rss_kib();
     let stats = gw.sim_get("/sim/stats").await;
     eprintln!(
         "faults {tally:?} over {faulted:?}; converged after {converged:?}; RSS {rss_before} -> {rss_after} KiB; simulator {stats}"

@@ -1,21 +1,16 @@
 //! The known tastytrade pitfalls (shared/protocol §5) played through the simulator's control
 //! API against the real gateway, one test per pitfall the simulator can produce, each named
 //! after it and asserting the exact events, snapshot content and upstream counters.
-//! (Tokens and heartbeats: tests/upstream_tokens.rs; close, drop, silence and large frames:
-//! tests/upstream_faults.rs.)
-
-mod common;
+//! (Tokens and heartbeats: tests/api/upstream_tokens.rs; close, drop, silence and large frames:
+//! tests/api/upstream_faults.rs.)
 
 use std::time::Duration;
 
-use common::gateway::{SseClient, TestGateway, wait_until};
-use common::sample_order;
+use crate::helpers::gateway::{SseClient, TestGateway, config, id_of};
+use crate::helpers::sim::sample_order;
+use crate::helpers::{FAST, FIVE_SECONDS, INDIVIDUAL, wait_until};
 use serde_json::{Value, json};
 
-const INDIVIDUAL: &str = "5WT31842";
-/// Heartbeats every 2 s and reconnect backoff capped at 1 s, so faults resolve quickly.
-const FAST: [&str; 4] = ["--heartbeat-secs", "2", "--backoff-cap-secs", "1"];
-const FIVE_SECONDS: Duration = Duration::from_secs(5);
 /// 2026-10-03T14:00:00Z in epoch milliseconds.
 const T0_MS: i64 = 1_791_036_000_000;
 
@@ -56,7 +51,7 @@ fn order_in(snapshot: &Value, id: u64) -> Option<Value> {
         .as_array()
         .unwrap()
         .iter()
-        .find(|o| common::gateway::id_of(o) == id.to_string())
+        .find(|o| id_of(o) == id.to_string())
         .cloned()
 }
 
@@ -276,7 +271,7 @@ async fn p10_field_type_drift_keys_consistently() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|o| common::gateway::id_of(o) == "930301")
+        .filter(|o| id_of(o) == "930301")
         .collect();
     assert_eq!(
         matching,
@@ -661,7 +656,7 @@ async fn p18_terminal_orders_from_orders_live_stay_in_the_snapshot() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|o| (common::gateway::id_of(o), o["status"].clone()))
+        .map(|o| (id_of(o), o["status"].clone()))
         .collect();
     assert_eq!(
         statuses,
@@ -687,7 +682,7 @@ async fn p18_terminal_orders_from_orders_live_stay_in_the_snapshot() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|o| (common::gateway::id_of(o), o["status"].clone()))
+        .map(|o| (id_of(o), o["status"].clone()))
         .collect();
     assert_eq!(
         statuses,
@@ -772,7 +767,7 @@ async fn p20_results_batch_with_a_junk_element() {
 /// naming it masked.
 #[tokio::test]
 async fn p22_an_account_not_owned_is_refused_at_start() {
-    let config = common::gateway::config(&["--accounts", "5WX06827"]);
+    let config = config(&["--accounts", "5WX06827"]);
     let outcome = tokio::time::timeout(FIVE_SECONDS, tastytrade_gateway::app::start(config))
         .await
         .expect("the start gives up within 5 s");

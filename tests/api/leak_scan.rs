@@ -1,70 +1,69 @@
 //! Leak scan: every byte the tests receive (headers, bodies, SSE, WebSocket messages and
 //! close reasons) and every log line of the run is scanned for the full account numbers,
 //! the simulator's tokens, its demo credentials and the API-key secrets: 0 hits. Logs are
-//! captured by a global tracing subscriber at the gateway's levels (`info,tower_http=info`)
+//! captured by a tracing subscriber at the gateway's levels (`info,tower_http=info`)
 //! plus `debug` for `tastytrade_gateway`, in both log formats, while a workload with upstream
 //! faults (drop, expire-tokens, rest-errors, malformed), REST calls (including a 404 for a
 //! full account number), SSE with `access_token=` and WebSocket runs.
 
-mod common;
-
+use std::cell::Cell;
 use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::gateway::{TestGateway, wait_until};
-use common::streams::{LeakScan, RawHttp, gateway_ws, ws_close, ws_json, ws_send, ws_url};
+use crate::helpers::gateway::TestGateway;
+use crate::helpers::streams::{LeakScan, RawHttp};
+use crate::helpers::ws::{self, scanned_close, scanned_json, send_json, ws_url};
+use crate::helpers::{INDIVIDUAL, ROTH, SECOND, wait_until};
 use futures::SinkExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
+use tracing::Dispatch;
+use tracing::dispatcher::DefaultGuard;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
 
-const INDIVIDUAL: &str = "5WT31842";
-const ROTH: &str = "5WU09822";
-const SECOND: Duration = Duration::from_secs(1);
 /// The gateway's default filter (`src/telemetry.rs`) plus debug for the gateway itself.
 const FILTER: &str = "info,tower_http=info,tastytrade_gateway=debug";
 /// What `RUST_LOG=debug` adds about requests: tower-http's events in the gateway's request
 /// spans.
 const REQUESTS: &str = "tower_http=debug,tastytrade_gateway::api=debug";
 
-/// Everything logged in this test binary: at the gateway's levels in both log formats, plus
-/// the request logging an operator gets with `RUST_LOG=debug`.
-fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buffer: Arc<Mutex<Vec<u8>>> = Arc::default();
-        let writer = |buffer: &Arc<Mutex<Vec<u8>>>| {
-            let buffer = buffer.clone();
-            move || Capture(buffer.clone())
-        };
-        tracing_subscriber::registry()
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_ansi(false)
-                    .with_writer(writer(&buffer))
-                    .with_filter(EnvFilter::new(FILTER)),
-            )
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_writer(writer(&buffer))
-                    .with_filter(EnvFilter::new(FILTER)),
-            )
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_ansi(false)
-                    .with_writer(writer(&buffer))
-                    .with_filter(EnvFilter::new(REQUESTS)),
-            )
-            .try_init()
-            .expect("the only global subscriber of this binary");
-        buffer
-    })
+/// A subscriber that captures every log line: at the gateway's levels in both log formats,
+/// plus the request logging an operator gets with `RUST_LOG=debug`.
+fn capture() -> (Dispatch, Arc<Mutex<Vec<u8>>>) {
+    let buffer: Arc<Mutex<Vec<u8>>> = Arc::default();
+    let writer = |buffer: &Arc<Mutex<Vec<u8>>>| {
+        let buffer = buffer.clone();
+        move || Capture(buffer.clone())
+    };
+    let subscriber = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(writer(&buffer))
+                .with_filter(EnvFilter::new(FILTER)),
+        )
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .flatten_event(true)
+                .with_writer(writer(&buffer))
+                .with_filter(EnvFilter::new(FILTER)),
+        )
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(writer(&buffer))
+                .with_filter(EnvFilter::new(REQUESTS)),
+        );
+    (Dispatch::new(subscriber), buffer)
+}
+
+thread_local! {
+    /// The capture, as the default subscriber of a thread of this test's runtime.
+    static CAPTURING: Cell<Option<DefaultGuard>> = const { Cell::new(None) };
 }
 
 struct Capture(Arc<Mutex<Vec<u8>>>);
@@ -77,10 +76,6 @@ impl Write for Capture {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-fn log_text() -> String {
-    String::from_utf8_lossy(&logs().lock().unwrap()).to_string()
 }
 
 /// Waits until the accounts' upstreams together have reconnected more than `before` times
@@ -126,9 +121,27 @@ async fn get_with(
     (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nothing_received_and_nothing_logged_holds_an_account_number_or_a_secret() {
-    logs();
+/// Other tests run beside this one in the process, so the capture is not the process's
+/// global subscriber: it is the default subscriber of this test's thread and of every
+/// thread of its runtime, where the gateway, its simulator and their tasks run. The logs
+/// are this test's, and all of them.
+#[test]
+fn nothing_received_and_nothing_logged_holds_an_account_number_or_a_secret() {
+    let (dispatch, logs) = capture();
+    let _capturing = tracing::dispatcher::set_default(&dispatch);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .on_thread_start(move || {
+            CAPTURING.set(Some(tracing::dispatcher::set_default(&dispatch)));
+        })
+        .on_thread_stop(|| drop(CAPTURING.take()))
+        .build()
+        .expect("a runtime")
+        .block_on(workload(&logs));
+}
+
+async fn workload(logs: &Mutex<Vec<u8>>) {
     let gw = TestGateway::start_as(
         &[
             "--api-key",
@@ -164,14 +177,17 @@ async fn nothing_received_and_nothing_logged_holds_an_account_number_or_a_secret
         Some(&scan),
     )
     .await;
-    let mut ws = gateway_ws(&ws_url(&gw.url, "?access_token=t0ken"), None).await;
-    ws_send(&mut ws, json!({"op": "subscribe", "accounts": ["*"]})).await;
-    assert_eq!(ws_json(&mut ws, 5 * SECOND, &scan).await["type"], "ack");
+    let mut ws = ws::connect(&ws_url(&gw.url, "?access_token=t0ken"), None).await;
+    send_json(&mut ws, json!({"op": "subscribe", "accounts": ["*"]})).await;
+    assert_eq!(
+        scanned_json(&mut ws, 5 * SECOND, &scan).await["type"],
+        "ack"
+    );
     let ws_reader = tokio::spawn({
         let scan = scan.clone();
         async move {
             // Reads every message until the gateway closes the socket at shutdown.
-            ws_close(&mut ws, 120 * SECOND, &scan).await
+            scanned_close(&mut ws, 120 * SECOND, &scan).await
         }
     });
 
@@ -264,19 +280,19 @@ async fn nothing_received_and_nothing_logged_holds_an_account_number_or_a_secret
         assert_eq!(status, expected, "{path}");
     }
     // A WebSocket that misbehaves and asks for a full account number.
-    let mut other = gateway_ws(&ws_url(&gw.url, ""), Some("s3cret")).await;
+    let mut other = ws::connect(&ws_url(&gw.url, ""), Some("s3cret")).await;
     other.send(Message::text("{oops")).await.unwrap();
     assert_eq!(
-        ws_json(&mut other, 5 * SECOND, &scan).await["code"],
+        scanned_json(&mut other, 5 * SECOND, &scan).await["code"],
         "bad_message"
     );
-    ws_send(
+    send_json(
         &mut other,
         json!({"op": "subscribe", "accounts": [INDIVIDUAL], "resume": {INDIVIDUAL: "x-1"}}),
     )
     .await;
     assert_eq!(
-        ws_json(&mut other, 5 * SECOND, &scan).await["code"],
+        scanned_json(&mut other, 5 * SECOND, &scan).await["code"],
         "unknown_account"
     );
     drop(other);
@@ -309,7 +325,7 @@ async fn nothing_received_and_nothing_logged_holds_an_account_number_or_a_secret
     scan.assert_clean(50_000);
 
     // The logs: clean, captured, and about the workload.
-    let text = log_text();
+    let text = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
     let logs_scan = LeakScan::new(&["t0ken", "s3cret"]);
     logs_scan.scan("the logs", text.as_bytes());
     logs_scan.assert_clean(20_000);

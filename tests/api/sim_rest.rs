@@ -1,14 +1,12 @@
 //! Black-box tests of the simulator's tastytrade REST API: OAuth and session login, the
 //! User-Agent rule, token checks, and the customer, account and per-account baseline endpoints.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::helpers::sim::{SimConfig, SimCredentials, TestSim, paused_config};
+use crate::helpers::{CLOSED, INDIVIDUAL, ROTH, wait_until};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tastytrade_gateway::sim::{SimConfig, SimCredentials};
 
 fn token_invalid() -> Value {
     json!({"error": {"code": "token_invalid", "message": "This token is invalid or has expired"}})

@@ -1,36 +1,18 @@
-//! Shared helpers for the black-box tests: start a simulator (here) or the whole gateway
-//! (`gateway`), talk to them over real HTTP, SSE and WebSocket sockets, and wait for
-//! conditions with bounded deadlines.
-#![allow(dead_code)]
+//! The simulator on its own, as the simulator tests drive it: started on 127.0.0.1:0 with
+//! HTTP clients (with and without a `User-Agent`), logins, the control API, streamer
+//! sockets, and the shapes its frames must have.
 
-pub mod binary;
-pub mod gateway;
-pub mod streams;
+use std::time::Duration;
 
-use std::future::Future;
-use std::time::{Duration, Instant};
-
-use futures::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tastytrade_gateway::sim::{self, SimConfig, SimCredentials, SimHandle};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tastytrade_gateway::sim::{self, SimHandle};
+// The simulator's library types, from here only (one place to change if they move).
+pub use tastytrade_gateway::sim::{SimConfig, SimCredentials};
 
-pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// The open individual account.
-pub const INDIVIDUAL: &str = "5WT31842";
-/// The open Roth IRA.
-pub const ROTH: &str = "5WU09822";
-/// The closed account.
-pub const CLOSED: &str = "5WV55120";
-/// The User-Agent every well-behaved test client sends.
-pub const USER_AGENT: &str = "tastytrade-gateway-simtests/1.0";
-/// How long any single expected frame or reply may take.
-pub const FRAME_TIMEOUT: Duration = Duration::from_secs(5);
+use super::process::Turn;
+use super::ws::{self, Ws, next_json, send_json};
+use super::{FRAME_TIMEOUT, USER_AGENT};
 
 /// A configuration with the market script paused (the default for these tests).
 pub fn paused_config() -> SimConfig {
@@ -45,10 +27,13 @@ pub struct TestSim {
     pub handle: SimHandle,
     pub http: reqwest::Client,
     pub http_no_agent: reqwest::Client,
+    /// This simulator's turn on the test process (dropped last).
+    _turn: Turn,
 }
 
 impl TestSim {
     pub async fn start(config: SimConfig) -> Self {
+        let turn = Turn::shared().await;
         let handle = sim::start(config).await.expect("the simulator starts");
         let http = reqwest::Client::builder()
             .user_agent(USER_AGENT)
@@ -63,6 +48,7 @@ impl TestSim {
             handle,
             http,
             http_no_agent,
+            _turn: turn,
         }
     }
 
@@ -212,7 +198,7 @@ impl TestSim {
 
     /// Opens a streamer socket that accepts messages up to 16 MiB.
     pub async fn ws(&self) -> Ws {
-        connect_ws(&self.handle.streamer_url()).await
+        ws::connect(&self.handle.streamer_url(), None).await
     }
 
     /// Opens a socket, sends `connect` for `accounts` and checks the ok ack; returns the
@@ -240,87 +226,6 @@ impl TestSim {
     }
 }
 
-pub async fn connect_ws(url: &str) -> Ws {
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(16 << 20))
-        .max_frame_size(Some(16 << 20));
-    let (ws, response) = tokio::time::timeout(
-        FRAME_TIMEOUT,
-        tokio_tungstenite::connect_async_with_config(url, Some(config), true),
-    )
-    .await
-    .expect("WebSocket handshake timed out")
-    .expect("WebSocket handshake");
-    assert_eq!(response.status(), 101);
-    ws
-}
-
-pub async fn send_json(ws: &mut Ws, message: Value) {
-    tokio::time::timeout(FRAME_TIMEOUT, ws.send(Message::text(message.to_string())))
-        .await
-        .expect("sending timed out")
-        .expect("send");
-}
-
-/// The next raw event from the socket (message, error or end), failing after `timeout`.
-pub async fn next_event(
-    ws: &mut Ws,
-    timeout: Duration,
-) -> Option<Result<Message, tungstenite::Error>> {
-    match tokio::time::timeout(timeout, ws.next()).await {
-        Ok(event) => event,
-        Err(_) => panic!("no frame, error or end of socket within {timeout:?}"),
-    }
-}
-
-/// The next message (any kind), failing the test on timeout, error or end of socket.
-pub async fn next_frame(ws: &mut Ws, timeout: Duration) -> Message {
-    match next_event(ws, timeout).await {
-        Some(Ok(message)) => message,
-        Some(Err(error)) => panic!("socket error while waiting for a frame: {error}"),
-        None => panic!("socket ended while waiting for a frame"),
-    }
-}
-
-/// The next text frame's raw text (pings and pongs are skipped; anything else fails).
-pub async fn next_text(ws: &mut Ws, timeout: Duration) -> String {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match next_frame(ws, left).await {
-            Message::Text(text) => return text.to_string(),
-            Message::Ping(_) | Message::Pong(_) => continue,
-            other => panic!("expected a text frame, got {other:?}"),
-        }
-    }
-}
-
-/// The next text frame, parsed as JSON.
-pub async fn next_json(ws: &mut Ws, timeout: Duration) -> Value {
-    let text = next_text(ws, timeout).await;
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("frame is not JSON ({e}): {text}"))
-}
-
-/// Asserts that nothing arrives on the socket for `quiet` (used only to prove absence).
-pub async fn assert_quiet(ws: &mut Ws, quiet: Duration) {
-    if let Ok(event) = tokio::time::timeout(quiet, ws.next()).await {
-        panic!("expected no frame for {quiet:?}, got {event:?}");
-    }
-}
-
-/// Reads frames until the socket closes; returns the close frame and the frames before it.
-pub async fn expect_close(ws: &mut Ws, timeout: Duration) -> (Message, Vec<Message>) {
-    let deadline = Instant::now() + timeout;
-    let mut before = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match next_frame(ws, left).await {
-            close @ Message::Close(_) => return (close, before),
-            other => before.push(other),
-        }
-    }
-}
-
 /// The `web-socket-session-id` of an ack or error; asserts it is 8 lowercase hex chars.
 pub fn session_id(frame: &Value) -> String {
     let sid = frame["web-socket-session-id"]
@@ -334,32 +239,6 @@ pub fn session_id(frame: &Value) -> String {
         "session id {sid:?} is lowercase hex"
     );
     sid
-}
-
-/// Polls `check` every 20 ms until it is true, failing the test after `timeout`.
-pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if check().await {
-            return;
-        }
-        if Instant::now() >= deadline {
-            panic!("timed out after {timeout:?} waiting for: {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// The current time in epoch milliseconds (to bound notification timestamps).
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_millis() as i64
 }
 
 /// Asserts that a notification frame is exactly `{"type","data","timestamp"}` with an
