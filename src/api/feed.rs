@@ -237,13 +237,18 @@ fn start_items(transport: &'static str, start: Start, initial: &mut VecDeque<Ite
     position
 }
 
-/// The resume positions a `/v1/events` id carries (none when it is not one).
+/// The resume positions a `/v1/events` id carries (none when it is not one); an account
+/// named twice resumes from its last position.
 pub fn resume_of(text: &str) -> Resume {
     let Ok(ids) = text.parse::<Positions>() else {
         return Resume::new();
     };
+    let epoch = ids.epoch;
     ids.accounts
-        .iter()
-        .filter_map(|(id, _)| Some((id.clone(), ids.get(id)?)))
+        .into_iter()
+        .map(|(id, seq)| {
+            let epoch = epoch.clone();
+            (id, Position { epoch, seq })
+        })
         .collect()
 }

@@ -18,6 +18,7 @@ use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::state::AppState;
 use crate::model::Snapshot;
+use crate::model::state;
 
 /// Order statuses that are still working (not terminal).
 pub const WORKING_STATUSES: [&str; 7] = [
@@ -271,12 +272,12 @@ pub async fn positions(
                 .filter(|p| {
                     query
                         .get("underlying")
-                        .is_none_or(|u| matches_ci(p.get("underlying-symbol"), u))
+                        .is_none_or(|u| matches_ci(state::position_underlying(p), u))
                 })
                 .filter(|p| {
                     query
                         .get("instrument_type")
-                        .is_none_or(|t| matches_ci(p.get("instrument-type"), t))
+                        .is_none_or(|t| matches_ci(state::position_instrument(p), t))
                 })
                 .cloned()
                 .collect();
@@ -331,10 +332,7 @@ pub async fn orders(
             .iter()
             .filter(|o| match &wanted {
                 None => true,
-                Some(list) => o
-                    .get("status")
-                    .and_then(Value::as_str)
-                    .is_some_and(|s| list.iter().any(|w| w == s)),
+                Some(list) => state::order_status(o).is_some_and(|s| list.iter().any(|w| w == s)),
             })
             .cloned()
             .collect();

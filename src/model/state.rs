@@ -182,6 +182,21 @@ const TERMINAL_STATUSES: [&str; 6] = [
     "Partially Removed",
 ];
 
+/// An order's `status` (the orders route filters by it).
+pub fn order_status(order: &Value) -> Option<&str> {
+    order.get("status")?.as_str()
+}
+
+/// A position's `underlying-symbol` (the positions route filters by it).
+pub fn position_underlying(position: &Value) -> Option<&Value> {
+    position.get("underlying-symbol")
+}
+
+/// A position's `instrument-type` (the positions route filters by it).
+pub fn position_instrument(position: &Value) -> Option<&Value> {
+    position.get("instrument-type")
+}
+
 fn is_terminal(order: &Value) -> bool {
     order
         .get("status")

@@ -4,12 +4,28 @@
 //! limit, and the quirks each parser has (each assertion states what the parser does today).
 
 use serde_json::{Value, json};
-use tastytrade_gateway::api::feed::parse_combined_id;
-use tastytrade_gateway::api::sse::parse_event_id;
+use std::collections::HashMap;
+
+use tastytrade_gateway::api::feed::resume_of;
 use tastytrade_gateway::api::ws::{ClientMessage, parse_client_message};
+use tastytrade_gateway::model::Position;
 use tastytrade_gateway::upstream::wire::{self, Frame, FrameError, Notification, Reply};
 
 const DEEP: usize = 10_000;
+
+/// One account's `Last-Event-ID` as `(epoch, seq)`, read by `model::Position`.
+fn parse_event_id(text: &str) -> Option<(String, u64)> {
+    let position: Position = text.parse().ok()?;
+    Some((position.epoch.to_string(), position.seq))
+}
+
+/// A `/v1/events` id as `id -> (epoch, seq)`, read as the SSE route reads it.
+fn parse_combined_id(text: &str) -> HashMap<String, (String, u64)> {
+    resume_of(text)
+        .into_iter()
+        .map(|(id, p)| (id, (p.epoch.to_string(), p.seq)))
+        .collect()
+}
 
 fn only_notification(text: &str) -> Notification {
     match wire::parse(text) {
@@ -150,7 +166,7 @@ fn frame_request_ids_out_of_range_are_dropped() {
     assert_eq!(id(r#""""#), None);
 }
 
-// ---- Last-Event-ID (`api::sse::parse_event_id`, `api::feed::parse_combined_id`) ----
+// ---- Last-Event-ID (`model::Position`, `api::feed::resume_of` over `model::Positions`) ----
 
 #[test]
 fn event_id_seq_past_u64_is_rejected() {
@@ -158,7 +174,7 @@ fn event_id_seq_past_u64_is_rejected() {
     assert_eq!(parse_event_id("e-18446744073709551616"), None);
     assert_eq!(
         parse_event_id("e-18446744073709551615"),
-        Some(("e", u64::MAX))
+        Some(("e".to_string(), u64::MAX))
     );
 }
 
@@ -170,11 +186,11 @@ fn event_id_empty_and_lone_dashes() {
         assert_eq!(parse_event_id(text), None, "{text:?}");
     }
     // The epoch may be empty: it then matches no account's epoch (a fresh snapshot).
-    assert_eq!(parse_event_id("-0"), Some(("", 0)));
+    assert_eq!(parse_event_id("-0"), Some(("".to_string(), 0)));
     // The last `-` splits; a `+` sign is read by `u64::from_str`; outer whitespace is trimmed.
-    assert_eq!(parse_event_id("e--1"), Some(("e-", 1)));
-    assert_eq!(parse_event_id("e-+5"), Some(("e", 5)));
-    assert_eq!(parse_event_id(" \t e-007 \n"), Some(("e", 7)));
+    assert_eq!(parse_event_id("e--1"), Some(("e-".to_string(), 1)));
+    assert_eq!(parse_event_id("e-+5"), Some(("e".to_string(), 5)));
+    assert_eq!(parse_event_id(" \t e-007 \n"), Some(("e".to_string(), 7)));
 }
 
 #[test]

@@ -497,7 +497,7 @@ async fn sse_over_tls_and_http2() {
         "--tls-key",
         key.to_str().unwrap(),
     ]);
-    let gateway = tastytrade_gateway::app::start(config)
+    let gateway = tastytrade_gateway::startup::start(config)
         .await
         .expect("gateway starts with TLS");
     assert!(gateway.url().starts_with("https://"));

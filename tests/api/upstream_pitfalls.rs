@@ -768,7 +768,7 @@ async fn p20_results_batch_with_a_junk_element() {
 #[tokio::test]
 async fn p22_an_account_not_owned_is_refused_at_start() {
     let config = config(&["--accounts", "5WX06827"]);
-    let outcome = tokio::time::timeout(FIVE_SECONDS, tastytrade_gateway::app::start(config))
+    let outcome = tokio::time::timeout(FIVE_SECONDS, tastytrade_gateway::startup::start(config))
         .await
         .expect("the start gives up within 5 s");
     let error = match outcome {

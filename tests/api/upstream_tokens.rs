@@ -9,7 +9,7 @@ use crate::helpers::gateway::{SseClient, TestGateway};
 use crate::helpers::sim::sample_order;
 use crate::helpers::{FIVE_SECONDS, FUTURE_MS, INDIVIDUAL, wait_until};
 use serde_json::json;
-use tastytrade_gateway::app::{self, StartError};
+use tastytrade_gateway::startup::{self, StartError};
 use tastytrade_gateway::upstream::UpstreamError;
 use tokio::time::Instant;
 
@@ -97,7 +97,7 @@ async fn wrong_credentials_fail_the_start_quickly_without_echoing_them() {
         "wrong-refresh-token",
     ]);
     let started = Instant::now();
-    let outcome = tokio::time::timeout(FIVE_SECONDS, app::start(config))
+    let outcome = tokio::time::timeout(FIVE_SECONDS, startup::start(config))
         .await
         .expect("the start gives up within 5 s");
     let error = match outcome {

@@ -9,8 +9,8 @@ use clap::Parser;
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use serde_json::Value;
-use tastytrade_gateway::app::{self, Gateway};
 use tastytrade_gateway::config::{Config, ServeArgs};
+use tastytrade_gateway::startup::{self, Gateway};
 use tokio::sync::mpsc;
 
 use super::process::Turn;
@@ -68,7 +68,7 @@ impl TestGateway {
     }
 
     async fn start_in(turn: Turn, extra: &[&str], key: Option<&str>) -> Self {
-        let gateway = app::start(config(extra)).await.expect("gateway starts");
+        let gateway = startup::start(config(extra)).await.expect("gateway starts");
         let url = gateway.url();
         let sim_url = gateway
             .sim

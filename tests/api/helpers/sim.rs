@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tastytrade_gateway::sim::{self, SimHandle};
+use tastytrade_sim::{self as sim, SimHandle};
 // The simulator's library types, from here only (one place to change if they move).
-pub use tastytrade_gateway::sim::{SimConfig, SimCredentials};
+pub use tastytrade_sim::{SimConfig, SimCredentials};
 
 use super::process::Turn;
 use super::ws::{self, Ws, next_json, send_json};
