@@ -357,7 +357,7 @@ impl Config {
 
 /// Every numeric setting within its range.
 fn check_ranges(args: &ServeArgs) -> Result<(), ConfigError> {
-    let ranges: [(&str, u64, u64, u64); 15] = [
+    let ranges: [(&'static str, u64, u64, u64); 13] = [
         (
             "token-refresh-margin-secs",
             args.token_refresh_margin_secs,
@@ -406,6 +406,8 @@ fn check_ranges(args: &ServeArgs) -> Result<(), ConfigError> {
             16,
             1_000_000,
         ),
+    ];
+    let simulator: [(&'static str, u64, u64, u64); 2] = [
         ("sim-accounts", args.sim_accounts as u64, 0, 100_000),
         ("sim-token-ttl-secs", args.sim_token_ttl_secs, 1, 86_400),
     ];
@@ -415,13 +417,19 @@ fn check_ranges(args: &ServeArgs) -> Result<(), ConfigError> {
             "must be from 2 to 60 (tastytrade's heartbeat window)",
         ));
     }
-    for (name, value, low, high) in ranges {
+    within(&ranges)?;
+    if !(args.sim_rate.is_finite() && (0.0..=100_000.0).contains(&args.sim_rate)) {
+        return Err(bad("sim-rate", "must be from 0 to 100000 steps per second"));
+    }
+    within(&simulator)
+}
+
+/// The first `(name, value, low, high)` out of its range, as an error.
+fn within(ranges: &[(&'static str, u64, u64, u64)]) -> Result<(), ConfigError> {
+    for &(name, value, low, high) in ranges {
         if !(low..=high).contains(&value) {
             return Err(bad(name, format!("must be from {low} to {high}")));
         }
-    }
-    if !(args.sim_rate.is_finite() && (0.0..=100_000.0).contains(&args.sim_rate)) {
-        return Err(bad("sim-rate", "must be from 0 to 100000 steps per second"));
     }
     Ok(())
 }

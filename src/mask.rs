@@ -1,5 +1,5 @@
 //! The masking policy, in one place. Every upstream object is masked once, before it enters
-//! an account's state or journal, so snapshots, streams and replays are masked alike: any
+//! an account's state or event log, so snapshots, streams and replays are masked alike: any
 //! string anywhere in the object (known field, nested, unknown) that holds an account number
 //! has the number replaced by `***` + its last four characters.
 //!

@@ -304,7 +304,7 @@ pub fn slow_consumer(transport: &'static str) {
     counter!(SLOW_CONSUMER_CUTS, "transport" => transport).increment(1);
 }
 
-/// How a stream started: `snapshot`, `replay` (a resume served from the journal) or `reset`.
+/// How a stream started: `snapshot`, `replay` (a resume served from the history) or `reset`.
 pub fn stream_start(transport: &'static str, how: &'static str) {
     counter!(STREAM_STARTS, "transport" => transport, "start" => how).increment(1);
 }

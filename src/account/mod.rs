@@ -38,6 +38,7 @@ pub struct Account {
 impl Account {
     pub fn new(info: AccountInfo, masker: Arc<Masker>, log: Arc<dyn EventLog>) -> Self {
         crate::metrics::zero_account(&info.public_id);
+        log.open(&info.public_id);
         Self {
             info,
             masker,

@@ -1,5 +1,5 @@
 //! The event log's contract: what every implementation must show, written once and run
-//! against each (today the ring; the JetStream log joins here). Each check returns what went
+//! against each (today the ring; a JetStream log is to join it). Each check returns what went
 //! wrong instead of panicking, so a deliberately broken log can be shown to fail it.
 
 use std::sync::Arc;
@@ -62,6 +62,7 @@ async fn read_through(events: &mut super::Events, from: u64, last: u64) -> Resul
 pub async fn gap_free_under_concurrent_appends(make: &Factory) -> Result<(), String> {
     const TOTAL: u64 = 2_000;
     let log = make(limits(10_000, 4_096));
+    log.open(ACCOUNT);
     let writer = {
         let log = log.clone();
         std::thread::spawn(move || (1..=TOTAL).for_each(|n| append_order(log.as_ref(), n)))
@@ -93,6 +94,7 @@ pub async fn gap_free_under_concurrent_appends(make: &Factory) -> Result<(), Str
 /// A subscriber resuming after event N gets exactly N+1.. from the history, then live ones.
 pub async fn resume_exactly_after_n(make: &Factory) -> Result<(), String> {
     let log = make(limits(100, 64));
+    log.open(ACCOUNT);
     (1..=10).for_each(|n| append_order(log.as_ref(), n));
     let from = Position {
         epoch: log.epoch().clone(),
@@ -162,6 +164,7 @@ pub async fn reset_when_the_position_cannot_be_served(make: &Factory) -> Result<
 /// without bound.
 pub async fn slow_subscriber_ends_with_its_reason(make: &Factory) -> Result<(), String> {
     let log = make(limits(10_000, 16));
+    log.open(ACCOUNT);
     let Subscription { start, mut events } = log.subscribe(ACCOUNT, None);
     let Start::Snapshot(snapshot) = start else {
         return Err("expected a snapshot".into());
@@ -221,6 +224,9 @@ struct SkipsOnResume(RingLog);
 impl EventLog for SkipsOnResume {
     fn epoch(&self) -> &Epoch {
         self.0.epoch()
+    }
+    fn open(&self, account: &str) {
+        self.0.open(account)
     }
     fn append(&self, account: &str, draft: Draft) -> crate::model::state::Applied {
         self.0.append(account, draft)

@@ -5,7 +5,8 @@
 //! the position it is exact at, and the epoch positions count in.
 //!
 //! - [`ring`]: the in-process ring + broadcast, the embedded default.
-//! - `contract` (tests): the behaviour every implementation must show.
+//! - `contract` (tests): the behaviour every implementation must show (a JetStream log, the
+//!   next backend, is to join it).
 
 mod history;
 mod published;
@@ -42,6 +43,10 @@ pub struct Draft {
 pub trait EventLog: Send + Sync + 'static {
     /// The history positions count in.
     fn epoch(&self) -> &Epoch;
+
+    /// Registers an account's stream (idempotent). Reads of an account never registered
+    /// see an empty one and keep nothing.
+    fn open(&self, account: &str);
 
     /// Applies `draft` to the account's state and, if that changed the state (or the kind is
     /// one that is passed through), appends it as the account's next event, serialised once.
@@ -110,6 +115,24 @@ impl Events {
     /// Live events from any stream (for backends other than the ring, and for tests).
     pub fn from_stream(stream: EventStream) -> Self {
         Self(Inner::Stream(stream))
+    }
+
+    /// The next event if one is ready now, without waiting (`None`: nothing yet).
+    pub fn try_next(&mut self) -> Option<Result<Arc<Published>, Ended>> {
+        use futures::FutureExt;
+        use tokio::sync::broadcast::error::TryRecvError;
+        match &mut self.0 {
+            Inner::Ring(receiver) => match receiver.try_recv() {
+                Ok(event) => Some(Ok(event)),
+                Err(TryRecvError::Empty) => None,
+                Err(TryRecvError::Lagged(missed)) => Some(Err(Ended::FellBehind { missed })),
+                Err(TryRecvError::Closed) => Some(Err(Ended::Closed)),
+            },
+            Inner::Stream(stream) => stream
+                .next()
+                .now_or_never()
+                .map(|item| item.unwrap_or(Err(Ended::Closed))),
+        }
     }
 
     /// The next event, or why there are no more. Cancel-safe.

@@ -71,15 +71,9 @@ impl RingLog {
         }
     }
 
-    /// The account's stream, created on first use.
+    /// The account's stream, registered on first append.
     fn stream(&self, account: &str) -> Arc<Stream> {
-        let known = self
-            .accounts
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(account)
-            .cloned();
-        if let Some(stream) = known {
+        if let Some(stream) = self.registered(account) {
             return stream;
         }
         let mut accounts = self
@@ -90,6 +84,21 @@ impl RingLog {
             .entry(account.into())
             .or_insert_with(|| Arc::new(Stream::new(account.into(), &self.limits)))
             .clone()
+    }
+
+    fn registered(&self, account: &str) -> Option<Arc<Stream>> {
+        self.accounts
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(account)
+            .cloned()
+    }
+
+    /// The account's stream for a read: an empty one, kept nowhere, if it was never
+    /// registered (so reads of unknown ids cannot grow the log).
+    fn read(&self, account: &str) -> Arc<Stream> {
+        self.registered(account)
+            .unwrap_or_else(|| Arc::new(Stream::new(account.into(), &self.limits)))
     }
 
     fn position(&self, seq: u64) -> Position {
@@ -154,6 +163,10 @@ impl EventLog for RingLog {
         &self.epoch
     }
 
+    fn open(&self, account: &str) {
+        self.stream(account);
+    }
+
     fn append(&self, account: &str, draft: Draft) -> Applied {
         let stream = self.stream(account);
         let mut inner = stream.lock();
@@ -169,7 +182,7 @@ impl EventLog for RingLog {
     }
 
     fn subscribe(&self, account: &str, from: Option<&Position>) -> Subscription {
-        let stream = self.stream(account);
+        let stream = self.read(account);
         let inner = stream.lock();
         let events = Events::ring(stream.bus.subscribe());
         let snapshot = || Snapshot::of(account, &self.position(inner.seq), &inner.state);
@@ -190,12 +203,12 @@ impl EventLog for RingLog {
     }
 
     fn snapshot(&self, account: &str) -> Snapshot {
-        let stream = self.stream(account);
+        let stream = self.read(account);
         let inner = stream.lock();
         Snapshot::of(account, &self.position(inner.seq), &inner.state)
     }
 
     fn head(&self, account: &str) -> Position {
-        self.position(self.stream(account).lock().seq)
+        self.position(self.read(account).lock().seq)
     }
 }

@@ -1,6 +1,6 @@
 //! Event types as a type: the ones the gateway knows by name (tastytrade's, the two removal
 //! events a resync emits, and the gateway's own `status`), and any other text passed through
-//! untouched. Upstream names it once from the frame; everything after matches on the enum.
+//! through. Upstream names it once from the frame; everything after matches on the enum.
 
 use std::fmt;
 
@@ -24,8 +24,8 @@ pub enum EventKind {
     ComplexOrderRemoved,
     /// The gateway's own: the account's upstream link changed state.
     Status,
-    /// A type the gateway does not know: passed through as it came (already made safe for
-    /// SSE lines by the frame parser).
+    /// A type the gateway does not know: passed through (made safe for SSE lines by the
+    /// frame parser, and masked like the data by the account).
     Other(String),
 }
 
@@ -72,18 +72,6 @@ impl EventKind {
         }
     }
 
-    /// Its name if the gateway knows it, else `other`: a bounded label set for metrics.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Self::Other(_) => "other",
-            known => NAMED
-                .iter()
-                .find(|(kind, _)| kind == known)
-                .map(|(_, text)| *text)
-                .unwrap_or("other"),
-        }
-    }
-
     /// Whether events of this kind belong to the user (one socket carries them for every
     /// account) rather than to an account.
     pub fn is_user_event(&self) -> bool {
@@ -109,11 +97,9 @@ mod tests {
         for (kind, text) in NAMED.iter() {
             assert_eq!(&EventKind::named(text), kind);
             assert_eq!(kind.as_str(), *text);
-            assert_eq!(kind.label(), *text);
         }
         let other = EventKind::named("NewThing");
         assert_eq!(other, EventKind::Other("NewThing".into()));
         assert_eq!(other.as_str(), "NewThing");
-        assert_eq!(other.label(), "other");
     }
 }

@@ -82,12 +82,12 @@ impl Default for UpstreamStatus {
 }
 
 /// What every published event looks like, identical in SSE `data:`, WebSocket messages and
-/// the journal.
+/// the event log.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Envelope<'a> {
     /// `<epoch>-<seq>`: the SSE `id`, and what to resume from.
     pub id: String,
-    /// Position in the account's journal.
+    /// Position in the account's event log.
     pub seq: u64,
     /// The account's public id.
     pub account: &'a str,

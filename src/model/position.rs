@@ -106,10 +106,11 @@ pub struct Positions {
 }
 
 impl Positions {
-    /// The position of `account`, if this id carries one.
+    /// The position of `account`, if this id carries one (the last, if it names it twice).
     pub fn get(&self, account: &str) -> Option<Position> {
         self.accounts
             .iter()
+            .rev()
             .find(|(id, _)| id == account)
             .map(|(_, seq)| Position {
                 epoch: self.epoch.clone(),

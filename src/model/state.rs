@@ -45,8 +45,8 @@ pub fn position_key(value: &Value) -> Option<PositionKey> {
     Some((symbol, instrument))
 }
 
-/// A position that no longer exists: `quantity-direction: Zero`, or quantity 0. The one place
-/// this is decided (the fold, the resync diff and the REST baseline all ask here).
+/// A position that no longer exists: `quantity-direction: Zero`, or quantity 0. The fold asks
+/// here; a REST baseline leaves out only the `Zero` rows (see `from_rest`).
 pub fn is_closed_position(value: &Value) -> bool {
     if value.get("quantity-direction").and_then(Value::as_str) == Some("Zero") {
         return true;
@@ -234,9 +234,12 @@ impl AccountState {
         complex_orders: impl IntoIterator<Item = Value>,
         trading_status: Option<Value>,
     ) -> Self {
+        // Only rows tastytrade marks `Zero` are left out. A row with quantity 0 but another
+        // direction stays, so the diff applies it only if it is not older than ours (leaving
+        // it out would close our position unchecked).
         let positions = positions
             .into_iter()
-            .filter(|p| !is_closed_position(p))
+            .filter(|p| p.get("quantity-direction").and_then(Value::as_str) != Some("Zero"))
             .filter_map(|p| Some((position_key(&p)?, p)))
             .collect();
         Self {

@@ -134,7 +134,7 @@ pub async fn run(link: AccountLink, mut shutdown: watch::Receiver<bool>) {
                 };
                 attempt = attempt.saturating_add(1);
                 let message = error.to_string();
-                tracing::warn!(account = %id, error = %link.account_masked(&message), delay_ms = delay.as_millis() as u64, "upstream connection failed; reconnecting");
+                tracing::warn!(account = %id, error = %crate::mask::diagnostic(&message), delay_ms = delay.as_millis() as u64, "upstream connection failed; reconnecting");
                 link.account.update_status(|s| {
                     s.state = LinkState::BackingOff;
                     s.since = chrono::Utc::now();
@@ -160,10 +160,6 @@ impl AccountLink {
             s.state = state;
             s.since = chrono::Utc::now();
         });
-    }
-
-    fn account_masked(&self, text: &str) -> String {
-        crate::mask::diagnostic(text)
     }
 }
 
@@ -325,10 +321,10 @@ fn apply(link: &AccountLink, notification: Notification) {
         data,
         timestamp,
     } = notification;
-    // The type is upstream text like the data: an account number in it is masked before it
-    // reaches a log line (the account masks it again, with its own numbers, before it is
-    // published).
-    let kind = EventKind::named(&crate::mask::diagnostic(&kind));
+    // The type is upstream text like the data: the account masks an unknown one before it is
+    // published; log lines get it masked as diagnostics are.
+    let kind = EventKind::named(&kind);
+    let logged = crate::mask::diagnostic(kind.as_str());
     let target = match &link.user {
         Some(user) if kind.is_user_event() => &user.stream,
         _ => &link.account,
@@ -339,18 +335,18 @@ fn apply(link: &AccountLink, notification: Notification) {
             // Masked here too, not only by the log writer: spans and their events also go
             // out over OTLP, which the writer never sees.
             let error = crate::mask::diagnostic(&error.to_string());
-            tracing::warn!(account = %id, %kind, %error, "skipped an event whose shape is broken");
+            tracing::warn!(account = %id, kind = %logged, %error, "skipped an event whose shape is broken");
             target.update_status(|s| s.invalid_events += 1);
             return;
         }
         Ok(AccountEvent::Unknown) => {
-            tracing::debug!(account = %id, %kind, "passing through an event of an unknown type");
+            tracing::debug!(account = %id, kind = %logged, "passing through an event of an unknown type");
             target.update_status(|s| s.unknown_events += 1);
         }
         Ok(_) => {}
     }
     if target.event(kind.clone(), data, timestamp) == Applied::Invalid {
-        tracing::warn!(account = %id, %kind, "skipped an event without its key fields");
+        tracing::warn!(account = %id, kind = %logged, "skipped an event without its key fields");
         target.update_status(|s| s.invalid_events += 1);
     }
 }
@@ -427,7 +423,7 @@ impl Connection<'_> {
             let (frames, errors) = wire::parse(text.as_str());
             if !errors.is_empty() {
                 for error in &errors {
-                    let error = self.link.account_masked(&error.to_string());
+                    let error = crate::mask::diagnostic(&error.to_string());
                     tracing::warn!(account = %self.link.account.public_id(), %error, bytes = text.len(), "skipped an upstream frame");
                 }
                 self.link
@@ -453,10 +449,8 @@ impl Connection<'_> {
                 && reply.message.as_deref() != Some("failed")
             {
                 // An optional stream tastytrade will not give is no reason to drop the account's.
-                let message = self
-                    .link
-                    .account_masked(reply.message.as_deref().unwrap_or_default());
-                let action = self.link.account_masked(&reply.action);
+                let message = crate::mask::diagnostic(reply.message.as_deref().unwrap_or_default());
+                let action = crate::mask::diagnostic(&reply.action);
                 tracing::warn!(%action, %message, "tastytrade refused an optional subscription");
                 continue;
             }
