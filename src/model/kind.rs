@@ -29,49 +29,52 @@ pub enum EventKind {
     Other(String),
 }
 
-/// Every named kind with its wire text, in one table (parsing and printing both read it).
-const NAMED: [(EventKind, &str); 14] = [
-    (EventKind::AccountBalance, "AccountBalance"),
-    (EventKind::CurrentPosition, "CurrentPosition"),
-    (EventKind::Order, "Order"),
-    (EventKind::ComplexOrder, "ComplexOrder"),
-    (EventKind::TradingStatus, "TradingStatus"),
-    (EventKind::ExternalTransaction, "ExternalTransaction"),
-    (
-        EventKind::UnderlyingYearGainSummary,
-        "UnderlyingYearGainSummary",
-    ),
-    (EventKind::OrderChain, "OrderChain"),
-    (EventKind::QuoteAlert, "QuoteAlert"),
-    (EventKind::PublicWatchlists, "PublicWatchlists"),
-    (EventKind::UserMessage, "UserMessage"),
-    (EventKind::OrderRemoved, "OrderRemoved"),
-    (EventKind::ComplexOrderRemoved, "ComplexOrderRemoved"),
-    (EventKind::Status, "status"),
-];
+/// Every named kind with its wire text, in one table: `named` and `as_str` are generated
+/// from it as `match`es (ingest names and prints a kind per event; a `match` on the name is
+/// what the `ingest` bench's "frame -> published" row wants, not a scan of the table).
+macro_rules! named_kinds {
+    ($($variant:ident => $name:literal),* $(,)?) => {
+        impl EventKind {
+            /// The kind a type name means (an unknown name is `Other`, kept as it is).
+            pub fn named(name: &str) -> Self {
+                match name {
+                    $($name => Self::$variant,)*
+                    other => Self::Other(other.to_string()),
+                }
+            }
+
+            /// The wire name (SSE `event:` line, envelope `type`).
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => $name,)*
+                    Self::Other(name) => name,
+                }
+            }
+        }
+
+        #[cfg(test)]
+        const NAMED: &[(EventKind, &str)] = &[$((EventKind::$variant, $name)),*];
+    };
+}
+
+named_kinds! {
+    AccountBalance => "AccountBalance",
+    CurrentPosition => "CurrentPosition",
+    Order => "Order",
+    ComplexOrder => "ComplexOrder",
+    TradingStatus => "TradingStatus",
+    ExternalTransaction => "ExternalTransaction",
+    UnderlyingYearGainSummary => "UnderlyingYearGainSummary",
+    OrderChain => "OrderChain",
+    QuoteAlert => "QuoteAlert",
+    PublicWatchlists => "PublicWatchlists",
+    UserMessage => "UserMessage",
+    OrderRemoved => "OrderRemoved",
+    ComplexOrderRemoved => "ComplexOrderRemoved",
+    Status => "status",
+}
 
 impl EventKind {
-    /// The kind a type name means (an unknown name is `Other`, kept as it is).
-    pub fn named(name: &str) -> Self {
-        NAMED
-            .iter()
-            .find(|(_, text)| *text == name)
-            .map(|(kind, _)| kind.clone())
-            .unwrap_or_else(|| Self::Other(name.to_string()))
-    }
-
-    /// The wire name (SSE `event:` line, envelope `type`).
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Other(name) => name,
-            known => NAMED
-                .iter()
-                .find(|(kind, _)| kind == known)
-                .map(|(_, text)| *text)
-                .unwrap_or_default(),
-        }
-    }
-
     /// Whether events of this kind belong to the user (one socket carries them for every
     /// account) rather than to an account.
     pub fn is_user_event(&self) -> bool {
