@@ -200,59 +200,35 @@ async fn simulate(args: SimulateArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Parses the command line; with `--config FILE`, parses again with the file's settings
-/// added wherever no flag or environment variable gave them.
+/// Parses the command line; for `serve`, merges its settings from every layer (defaults,
+/// `--config FILE`, `*_FILE` secrets and `PORT`, flags and `TTGW_*` variables).
 fn parse_cli() -> Result<Cli, String> {
-    let cli = Cli::parse();
-    let (serve, subcommand) = match &cli.command {
-        None => (&cli.serve, false),
-        Some(Command::Serve(args)) => (args.as_ref(), true),
+    let mut cli = Cli::parse();
+    let subcommand = match &cli.command {
+        None => false,
+        Some(Command::Serve(_)) => true,
         _ => return Ok(cli),
     };
-    let path = serve.config.clone();
     let command = Cli::command();
     let matches = command.clone().get_matches();
-    let serve_matches = if subcommand {
-        matches.subcommand_matches("serve").unwrap_or(&matches)
+    let (serve_command, serve_matches) = if subcommand {
+        let found = command.find_subcommand("serve").cloned();
+        let found_matches = matches.subcommand_matches("serve");
+        match (found, found_matches) {
+            (Some(c), Some(m)) => (c, m.clone()),
+            _ => (command.clone(), matches.clone()),
+        }
     } else {
-        &matches
+        (command.clone(), matches.clone())
     };
-    let explicit = |id: &str| {
-        matches!(
-            serve_matches.value_source(id),
-            Some(clap::parser::ValueSource::CommandLine | clap::parser::ValueSource::EnvVariable)
-        )
-    };
-    let serve_command = if subcommand {
-        command
-            .find_subcommand("serve")
-            .cloned()
-            .unwrap_or(command.clone())
-    } else {
-        command.clone()
-    };
-    // Below flags and env: secrets from files (`*_FILE`) and the platform's `PORT`; below
-    // those, the config file.
-    let (mut extra, from_env_files) =
-        config::env_file_arguments(&explicit).map_err(|e| format!("invalid setting {e}"))?;
-    if let Some(path) = path {
-        let given = |id: &str| explicit(id) || from_env_files.iter().any(|f| f == id);
-        extra.extend(
-            config::file_arguments(&path, &serve_command, given)
-                .map_err(|e| format!("invalid setting {e}"))?,
-        );
+    let args = config::Layered::read(&serve_command, &serve_matches)
+        .and_then(|layered| layered.extract())
+        .map_err(|e| format!("invalid setting {e}"))?;
+    match &mut cli.command {
+        Some(Command::Serve(serve)) => **serve = args,
+        _ => cli.serve = args,
     }
-    if extra.is_empty() {
-        return Ok(cli);
-    }
-    let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let at = if subcommand {
-        argv.iter().position(|a| a == "serve").map_or(1, |i| i + 1)
-    } else {
-        1
-    };
-    argv.splice(at..at, extra.into_iter().map(Into::into));
-    Cli::try_parse_from(argv).map_err(|e| e.to_string())
+    Ok(cli)
 }
 
 fn main() -> ExitCode {

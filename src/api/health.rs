@@ -24,7 +24,8 @@ pub struct Health {
 }
 
 /// Which accounts `/readyz` needs live.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum ReadyRequires {
     /// At least one account live.
     #[default]

@@ -191,8 +191,8 @@ async fn secrets_come_from_files_and_port_from_the_platform() {
     );
 }
 
-/// A value for every key of the config file, as TOML, and what clap must then hold for it
-/// (`None`: a switch that must be on).
+/// A value for every key of the config file, as TOML, and what the merged settings must
+/// then hold for it (`None`: a switch that must be on).
 fn every_key(
     dir: &std::path::Path,
     oauth: bool,
@@ -295,7 +295,7 @@ fn every_key(
 
 #[test]
 fn every_key_works_from_the_file_switches_and_lists_included() {
-    use clap::{Args, FromArgMatches};
+    use clap::Args;
     let command = tastytrade_gateway::config::ServeArgs::augment_args(clap::Command::new("gw"));
     let dir = std::env::temp_dir().join(format!("ttgw-every-key-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -320,31 +320,25 @@ fn every_key_works_from_the_file_switches_and_lists_included() {
             .collect();
         let path = dir.join(format!("every-{oauth}.toml"));
         std::fs::write(&path, &text).unwrap();
-        let args = tastytrade_gateway::config::file_arguments(&path, &command, |_| false)
-            .expect("the file reads");
         let matches = command
             .clone()
-            .try_get_matches_from(std::iter::once("gw".to_string()).chain(args))
+            .try_get_matches_from(["gw", "--config", path.to_str().unwrap()])
             .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let layered = tastytrade_gateway::config::Layered::read(&command, &matches)
+            .unwrap_or_else(|e| panic!("the file reads: {e}\n{text}"));
         for (key, _, expected) in &keys {
-            let arg = command
-                .get_arguments()
-                .find(|a| a.get_long() == Some(*key))
-                .unwrap();
-            let id = arg.get_id().as_str();
+            let (got, layer) = layered
+                .value(key)
+                .unwrap_or_else(|| panic!("{key} not set from the file"));
+            assert!(layer.starts_with("config file "), "{key} came from {layer}");
             match expected {
-                None => assert!(matches.get_flag(id), "{key} = true must switch it on"),
-                Some(expected) => {
-                    let got: Vec<String> = matches
-                        .get_raw(id)
-                        .unwrap_or_else(|| panic!("{key} not set from the file"))
-                        .map(|v| v.to_string_lossy().into_owned())
-                        .collect();
-                    assert_eq!(got, *expected, "{key}");
-                }
+                None => assert_eq!(got, vec!["true"], "{key} = true must switch it on"),
+                Some(expected) => assert_eq!(got, *expected, "{key}"),
             }
         }
-        let serve = tastytrade_gateway::config::ServeArgs::from_arg_matches(&matches).unwrap();
+        let serve = layered
+            .extract()
+            .unwrap_or_else(|e| panic!("every key is typed: {e}\n{text}"));
         let config = tastytrade_gateway::config::Config::from_args(serve)
             .unwrap_or_else(|e| panic!("every key together is a valid configuration: {e}"));
         assert_eq!(config.heartbeat, std::time::Duration::from_secs(7));
@@ -353,4 +347,59 @@ fn every_key_works_from_the_file_switches_and_lists_included() {
         assert_eq!(config.ring_max_bytes, 1 << 20);
         assert!(config.tls.is_some());
     }
+}
+
+/// The layers merge in order (defaults < file < flags), each value says which layer gave it,
+/// and one typed read serves them all: a wrong type names the setting and its layer.
+#[test]
+fn layers_merge_in_order_and_errors_name_their_layer() {
+    use clap::Args;
+    let command = tastytrade_gateway::config::ServeArgs::augment_args(clap::Command::new("gw"));
+    let dir = std::env::temp_dir().join(format!("ttgw-layers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("layers.toml");
+    std::fs::write(&path, "heartbeat-secs = 9\nsim-rate = \"0.5\"\n").unwrap();
+    let path = path.to_str().unwrap();
+    let read = |argv: &[&str]| {
+        let matches = command
+            .clone()
+            .try_get_matches_from(std::iter::once("gw").chain(argv.iter().copied()))
+            .unwrap();
+        tastytrade_gateway::config::Layered::read(&command, &matches).unwrap()
+    };
+    let layered = read(&["--config", path, "--sim-seed", "3"]);
+    let from = |key: &str| layered.value(key).unwrap();
+    assert_eq!(
+        from("heartbeat-secs"),
+        (vec!["9".to_string()], format!("config file {path}"))
+    );
+    assert_eq!(from("sim-seed").1, "flags and TTGW_* environment variables");
+    assert_eq!(from("reconcile-secs").1, "defaults");
+    let args = layered.extract().unwrap();
+    assert_eq!((args.heartbeat_secs, args.sim_seed), (9, 3));
+    assert_eq!(
+        args.sim_rate, 0.5,
+        "a number given as text reads as the number"
+    );
+
+    let over = read(&["--config", path, "--heartbeat-secs", "11"]);
+    assert_eq!(
+        over.extract().unwrap().heartbeat_secs,
+        11,
+        "a flag wins over the file"
+    );
+
+    std::fs::write(dir.join("bad.toml"), "ring-events = \"many\"\n").unwrap();
+    let bad = read(&["--config", dir.join("bad.toml").to_str().unwrap()]);
+    let error = bad
+        .extract()
+        .err()
+        .expect("a word is no number")
+        .to_string();
+    assert!(
+        error.starts_with("ring-events: ")
+            && error.contains("(from config file ")
+            && error.ends_with("the flag is --ring-events)"),
+        "{error}"
+    );
 }

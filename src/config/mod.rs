@@ -1,5 +1,5 @@
-//! Settings: command-line flags, each also an environment variable (`TTGW_*`), validated at
-//! start-up into a [`Config`]. Error messages name the setting and never echo an account
+//! Settings: command-line flags, each also an environment variable (`TTGW_*`) and a key of
+//! the config file, merged in layers (`layers`) and validated at start-up into a [`Config`]. Error messages name the setting and never echo an account
 //! number or a secret.
 
 use std::net::SocketAddr;
@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use secrecy::SecretString;
+use serde::Deserialize;
+
+mod layers;
+pub use layers::Layered;
 
 use crate::account::registry::valid_alias;
 use crate::api::auth::ApiKeys;
@@ -15,7 +19,8 @@ use crate::mask::mask_number;
 use crate::upstream::session::Credentials;
 
 /// Which tastytrade to talk to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum UpstreamKind {
     /// The embedded simulator (no credentials needed).
     Demo,
@@ -25,7 +30,8 @@ pub enum UpstreamKind {
     Production,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum LogFormat {
     /// Human-readable lines.
     Pretty,
@@ -37,12 +43,15 @@ fn secret(text: &str) -> Result<SecretString, std::convert::Infallible> {
     Ok(SecretString::from(text.to_string()))
 }
 
-/// `tastytrade-gateway serve`.
-#[derive(Args, Clone)]
+/// `tastytrade-gateway serve`. clap reads flags and `TTGW_*` variables; serde reads the
+/// merged layers (keys are the long flag names), so every setting has one type everywhere.
+#[derive(Args, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct ServeArgs {
     /// A TOML file with any of these settings (keys are the flag names); flags and
     /// environment variables win over it.
     #[arg(long, env = "TTGW_CONFIG")]
+    #[serde(skip)]
     pub config: Option<std::path::PathBuf>,
     /// Address to serve HTTP on.
     #[arg(long, env = "TTGW_LISTEN", default_value = "127.0.0.1:8080")]
@@ -75,15 +84,19 @@ pub struct ServeArgs {
         hide_env_values = true,
         value_delimiter = ','
     )]
+    #[serde(default)]
     pub accounts: Vec<String>,
     /// Subscribe to the user's quote alerts (published on the `user` stream).
     #[arg(long, env = "TTGW_QUOTE_ALERTS")]
+    #[serde(default)]
     pub quote_alerts: bool,
     /// Subscribe to tastytrade's public watchlists (published on the `user` stream).
     #[arg(long, env = "TTGW_PUBLIC_WATCHLISTS")]
+    #[serde(default)]
     pub public_watchlists: bool,
     /// Subscribe to the user's messages (published on the `user` stream).
     #[arg(long, env = "TTGW_USER_MESSAGES")]
+    #[serde(default)]
     pub user_messages: bool,
     /// Seconds between streamer heartbeats (tastytrade accepts 2-60).
     #[arg(long, env = "TTGW_HEARTBEAT_SECS", default_value_t = 20)]
@@ -120,6 +133,7 @@ pub struct ServeArgs {
     pub ready_requires: ReadyRequires,
     /// Serve /metrics only to a valid API key (when keys are configured).
     #[arg(long, env = "TTGW_METRICS_REQUIRE_KEY")]
+    #[serde(default)]
     pub metrics_require_key: bool,
     /// Also serve /metrics (without a key) on this address, e.g. 127.0.0.1:9100, for a
     /// scraper on a private network.
@@ -129,14 +143,17 @@ pub struct ServeArgs {
     /// production) is configured: anyone who reaches the listener sees the accounts. For
     /// benchmarks against a local simulator only; logged loudly.
     #[arg(long, env = "TTGW_INSECURE_OPEN_API")]
+    #[serde(default)]
     pub insecure_open_api: bool,
     /// Consumer API keys, `NAME:SECRET:IDS` (IDS: comma-separated public ids, or `*`);
     /// repeat the flag, or separate keys with `;` in the env var.
     #[arg(long = "api-key", env = "TTGW_API_KEYS", hide_env_values = true, value_delimiter = ';', value_parser = secret)]
+    #[serde(default, rename = "api-key")]
     pub api_keys: Vec<SecretString>,
     /// Browser origins allowed to call the API (CORS) and open WebSockets, comma-separated
     /// (`https://app.example.com`); none by default.
     #[arg(long, env = "TTGW_CORS_ORIGINS", value_delimiter = ',')]
+    #[serde(default)]
     pub cors_origins: Vec<String>,
     /// PEM certificate chain: serve HTTPS (HTTP/2 and HTTP/1.1) instead of HTTP (with --tls-key).
     #[arg(long, env = "TTGW_TLS_CERT")]
@@ -245,13 +262,13 @@ pub struct Config {
 #[derive(Debug, thiserror::Error)]
 #[error("{key}: {message}")]
 pub struct ConfigError {
-    pub key: &'static str,
+    pub key: std::borrow::Cow<'static, str>,
     pub message: String,
 }
 
-fn bad(key: &'static str, message: impl Into<String>) -> ConfigError {
+fn bad(key: impl Into<std::borrow::Cow<'static, str>>, message: impl Into<String>) -> ConfigError {
     ConfigError {
-        key,
+        key: key.into(),
         message: message.into(),
     }
 }
@@ -577,176 +594,6 @@ fn check_url(key: &'static str, url: &str, schemes: &[&str]) -> Result<(), Confi
         ));
     }
     Ok(())
-}
-
-/// Secrets read from files named by `TTGW_CLIENT_SECRET_FILE`, `TTGW_REFRESH_TOKEN_FILE`,
-/// `TTGW_PASSWORD_FILE` and `TTGW_API_KEYS_FILE` (Docker and Kubernetes secrets; the last
-/// holds one key per line or `;`-separated), and `PORT` (as `--listen 0.0.0.0:PORT`, as
-/// platforms that set it expect), as arguments for the `serve` command, unless `explicit`
-/// says the setting was given as a flag or an environment variable. Returns the arguments
-/// and the ids of the settings they give. (Over 60 lines: it walks clap's own list of
-/// arguments once, and the `_FILE` and `PORT` rules share that walk.)
-pub fn env_file_arguments(
-    explicit: &impl Fn(&str) -> bool,
-) -> Result<(Vec<String>, Vec<String>), ConfigError> {
-    const SECRET_FILES: [(&str, &str, &str, &str); 4] = [
-        (
-            "TTGW_CLIENT_SECRET_FILE",
-            "client_secret",
-            "client-secret",
-            "client-secret-file",
-        ),
-        (
-            "TTGW_REFRESH_TOKEN_FILE",
-            "refresh_token",
-            "refresh-token",
-            "refresh-token-file",
-        ),
-        (
-            "TTGW_PASSWORD_FILE",
-            "password",
-            "password",
-            "password-file",
-        ),
-        ("TTGW_API_KEYS_FILE", "api_keys", "api-key", "api-keys-file"),
-    ];
-    let mut args = Vec::new();
-    let mut given = Vec::new();
-    for (variable, id, long, key) in SECRET_FILES {
-        let Some(path) = std::env::var_os(variable) else {
-            continue;
-        };
-        if explicit(id) {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            bad(
-                key,
-                format!(
-                    "{variable}: cannot read {}: {e}",
-                    std::path::Path::new(&path).display()
-                ),
-            )
-        })?;
-        let values: Vec<&str> = if id == "api_keys" {
-            text.split([';', '\n'])
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .collect()
-        } else {
-            vec![text.trim_end_matches(['\r', '\n'])]
-        };
-        if values.iter().all(|v| v.is_empty()) {
-            return Err(bad(key, format!("{variable}: the file is empty")));
-        }
-        for value in values {
-            args.push(format!("--{long}"));
-            args.push(value.to_string());
-        }
-        given.push(id.to_string());
-    }
-    if let Ok(port) = std::env::var("PORT")
-        && !explicit("listen")
-    {
-        let port: u16 = port
-            .trim()
-            .parse()
-            .map_err(|_| bad("listen", "PORT must be a port number (1-65535)"))?;
-        args.push("--listen".into());
-        args.push(format!("0.0.0.0:{port}"));
-        given.push("listen".into());
-    }
-    Ok((args, given))
-}
-
-/// Turns a TOML config file into command-line arguments for `command` (the `serve`
-/// command). Keys are the flags' names (`heartbeat-secs = 20`, `accounts = ["main=5WT00000"]`,
-/// `api-key = ["reader:SECRET:*"]`); arrays repeat the flag. Keys that `explicit` says were
-/// given as a flag or an environment variable are left out, so those win over the file.
-/// (Over 60 lines: one match over TOML's value shapes, each mapped to clap's form.)
-pub fn file_arguments(
-    path: &std::path::Path,
-    command: &clap::Command,
-    explicit: impl Fn(&str) -> bool,
-) -> Result<Vec<String>, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| bad("config", format!("cannot read {}: {e}", path.display())))?;
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        bad(
-            "config",
-            format!("{} is not valid TOML: {}", path.display(), e.message()),
-        )
-    })?;
-    // (id, long name, whether it takes a value: switches like `quote-alerts` do not).
-    let flags: Vec<(String, String, bool)> = command
-        .get_arguments()
-        .filter_map(|arg| {
-            let takes_value = arg.get_action().takes_values();
-            Some((
-                arg.get_id().to_string(),
-                arg.get_long()?.to_string(),
-                takes_value,
-            ))
-        })
-        .filter(|(id, _, _)| id != "config")
-        .collect();
-    let mut out = Vec::new();
-    for (key, value) in &table {
-        let Some((id, long, takes_value)) = flags
-            .iter()
-            .find(|(id, long, _)| long == key || id.replace('_', "-") == *key)
-        else {
-            let known: Vec<&str> = flags.iter().map(|(_, long, _)| long.as_str()).collect();
-            return Err(ConfigError {
-                key: "config",
-                message: format!(
-                    "unknown key `{key}` in {}; keys are: {}",
-                    path.display(),
-                    known.join(", ")
-                ),
-            });
-        };
-        if explicit(id) {
-            continue;
-        }
-        if !takes_value {
-            // A switch: `true` gives the flag, `false` leaves it off.
-            match value {
-                toml::Value::Boolean(true) => out.push(format!("--{long}")),
-                toml::Value::Boolean(false) => {}
-                _ => {
-                    return Err(ConfigError {
-                        key: "config",
-                        message: format!("`{key}` is a switch: true or false"),
-                    });
-                }
-            }
-            continue;
-        }
-        let scalars = match value {
-            toml::Value::Array(items) => items.iter().collect::<Vec<_>>(),
-            other => vec![other],
-        };
-        for scalar in scalars {
-            let text = match scalar {
-                toml::Value::String(s) => s.clone(),
-                toml::Value::Integer(i) => i.to_string(),
-                toml::Value::Float(f) => f.to_string(),
-                toml::Value::Boolean(b) => b.to_string(),
-                _ => {
-                    return Err(ConfigError {
-                        key: "config",
-                        message: format!(
-                            "`{key}` must be a string, number, boolean or a list of them"
-                        ),
-                    });
-                }
-            };
-            out.push(format!("--{long}"));
-            out.push(text);
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
