@@ -95,24 +95,9 @@ pub const FAMILIES: [&str; 15] = [
 
 const TRANSPORTS: [&str; 2] = ["sse", "ws"];
 
-/// The event types a label may name; anything else (an upstream type we do not know) is
-/// counted as `other`, so an upstream cannot grow the label set.
-const KNOWN_TYPES: [&str; 14] = [
-    "AccountBalance",
-    "CurrentPosition",
-    "Order",
-    "ComplexOrder",
-    "TradingStatus",
-    "ExternalTransaction",
-    "UnderlyingYearGainSummary",
-    "OrderChain",
-    "QuoteAlert",
-    "PublicWatchlists",
-    "UserMessage",
-    "OrderRemoved",
-    "ComplexOrderRemoved",
-    "status",
-];
+/// The event types a label may name (the model's named kinds); anything else (an upstream
+/// type we do not know) is counted as `other`, so an upstream cannot grow the label set.
+const KNOWN_TYPES: &[&str] = crate::model::EventKind::NAMES;
 
 /// `kind` if it is a known event type, else `other`.
 pub fn type_label(kind: &str) -> &'static str {
@@ -197,7 +182,7 @@ fn zero_process_wide() {
         for start in ["snapshot", "replay", "reset"] {
             counter!(STREAM_STARTS, "transport" => transport, "start" => start).increment(0);
         }
-        for kind in KNOWN_TYPES {
+        for &kind in KNOWN_TYPES {
             counter!(EVENTS_DELIVERED, "transport" => transport, "type" => kind).increment(0);
         }
     }

@@ -35,6 +35,9 @@ pub enum EventKind {
 macro_rules! named_kinds {
     ($($variant:ident => $name:literal),* $(,)?) => {
         impl EventKind {
+            /// The wire names of every named kind (metrics label only these).
+            pub const NAMES: &'static [&'static str] = &[$($name),*];
+
             /// The kind a type name means (an unknown name is `Other`, kept as it is).
             pub fn named(name: &str) -> Self {
                 match name {
@@ -97,6 +100,7 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_unknown_names_pass_through() {
+        assert_eq!(EventKind::NAMES.len(), NAMED.len());
         for (kind, text) in NAMED.iter() {
             assert_eq!(&EventKind::named(text), kind);
             assert_eq!(kind.as_str(), *text);
