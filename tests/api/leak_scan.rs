@@ -328,7 +328,11 @@ async fn workload(logs: &Mutex<Vec<u8>>) {
     let text = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
     let logs_scan = LeakScan::new(&["t0ken", "s3cret"]);
     logs_scan.scan("the logs", text.as_bytes());
-    logs_scan.assert_clean(20_000);
+    // The floor only proves the capture caught the workload (the expected lines below say
+    // what it caught). Captured per thread in this shared process, the logs came to 10 KB in
+    // one CI run and more in others, so the floor sits below that; a capture of the whole
+    // process (this test in a binary of its own) would let it rise again.
+    logs_scan.assert_clean(8_000);
     for expected in [
         "gateway listening",
         "upstream connection failed; reconnecting",
