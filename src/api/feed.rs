@@ -201,11 +201,7 @@ impl Feed {
 
     /// The position over every account, as one id: `<epoch>-<id>.<seq>.<id>.<seq>`.
     pub fn combined_id(&self) -> String {
-        Positions {
-            epoch: self.epoch.clone(),
-            accounts: self.positions.clone(),
-        }
-        .to_string()
+        Positions::id_of(&self.epoch, &self.positions)
     }
 }
 

@@ -119,14 +119,23 @@ impl Positions {
     }
 }
 
+impl Positions {
+    /// `<epoch>-<id>.<seq>...` of positions held elsewhere, without copying them into a
+    /// `Positions` (a `/v1/events` subscriber writes one per event it sends).
+    pub fn id_of(epoch: &Epoch, accounts: &[(String, u64)]) -> String {
+        use fmt::Write;
+        let mut id = format!("{epoch}-");
+        for (i, (account, seq)) in accounts.iter().enumerate() {
+            let dot = if i == 0 { "" } else { "." };
+            let _ = write!(id, "{dot}{account}.{seq}");
+        }
+        id
+    }
+}
+
 impl fmt::Display for Positions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-", self.epoch)?;
-        for (i, (id, seq)) in self.accounts.iter().enumerate() {
-            let dot = if i == 0 { "" } else { "." };
-            write!(f, "{dot}{id}.{seq}")?;
-        }
-        Ok(())
+        f.write_str(&Self::id_of(&self.epoch, &self.accounts))
     }
 }
 
