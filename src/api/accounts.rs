@@ -36,12 +36,12 @@ pub struct AccountList {
 }
 
 /// Lists the served accounts.
-#[utoipa::path(get, path = "/v1/accounts", tag = "accounts",
+#[utoipa::path(get, path = "/v1/accounts", operation_id = "listAccounts", tag = "accounts",
     responses(
         (status = 200, description = "The accounts the caller may see", body = AccountList),
         (status = 401, description = "No valid API key", body = ErrorBody),
     ),
-    security((), ("api_key" = [])))]
+    security(("bearer" = []), ("access_token" = [])))]
 pub async fn list(State(app): State<AppState>, caller: Caller) -> Json<AccountList> {
     let accounts = caller
         .visible(&app)
@@ -68,7 +68,7 @@ pub async fn list(State(app): State<AppState>, caller: Caller) -> Json<AccountLi
 }
 
 /// The account's full state, exact at `seq`.
-#[utoipa::path(get, path = "/v1/accounts/{id}/snapshot", tag = "accounts",
+#[utoipa::path(get, path = "/v1/accounts/{id}/snapshot", operation_id = "getSnapshot", tag = "accounts",
     params(("id" = String, Path, description = "The account's public id"), ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
     responses(
         (status = 200, description = "Balance, positions, today's orders, complex orders and trading status", body = Snapshot, headers(("ETag" = String, description = "\"<epoch>-<seq>\""))),
@@ -77,7 +77,7 @@ pub async fn list(State(app): State<AppState>, caller: Caller) -> Json<AccountLi
         (status = 403, description = "The key may not see this account", body = ErrorBody),
         (status = 404, description = "No account with that id", body = ErrorBody),
     ),
-    security((), ("api_key" = [])))]
+    security(("bearer" = []), ("access_token" = [])))]
 pub async fn snapshot(
     State(app): State<AppState>,
     caller: Caller,

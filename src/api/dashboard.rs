@@ -8,7 +8,7 @@ use axum::response::{Html, IntoResponse, Response};
 const PAGE: &str = include_str!("dashboard.html");
 
 /// The live dashboard (HTML). Pass `?access_token=<key>` when API keys are on.
-#[utoipa::path(get, path = "/", tag = "health",
+#[utoipa::path(get, path = "/", operation_id = "getDashboard", tag = "health",
     responses((status = 200, description = "The live dashboard page", content_type = "text/html")))]
 pub async fn page() -> Response {
     let mut response = Html(PAGE).into_response();

@@ -58,7 +58,7 @@ fn degraded(app: &AppState) -> (Vec<String>, Vec<String>) {
 }
 
 /// The process answers.
-#[utoipa::path(get, path = "/livez", tag = "health", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/livez", operation_id = "getLiveness", tag = "health", responses((status = 200, description = "The process answers (always `ok`)", body = Health)))]
 pub async fn livez() -> Json<Health> {
     Json(Health {
         status: "ok".into(),
@@ -68,7 +68,7 @@ pub async fn livez() -> Json<Health> {
 }
 
 /// Always 200: `ok`, or `degraded` naming the accounts that are not live and why.
-#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/healthz", operation_id = "getHealth", tag = "health", responses((status = 200, description = "Always 200: `degraded` and `reasons` name the accounts that are not live, and why", body = Health)))]
 pub async fn healthz(State(app): State<AppState>) -> Json<Health> {
     let (degraded, reasons) = degraded(&app);
     let status = if degraded.is_empty() {
@@ -85,7 +85,7 @@ pub async fn healthz(State(app): State<AppState>) -> Json<Health> {
 
 /// This node can serve: its listener answers and enough accounts are live
 /// (`--ready-requires any`, the default: at least one; `all`: every one).
-#[utoipa::path(get, path = "/readyz", tag = "health", responses(
+#[utoipa::path(get, path = "/readyz", operation_id = "getReadiness", tag = "health", responses(
     (status = 200, description = "Ready; `degraded` names accounts that are not live", body = Health),
     (status = 503, description = "Not ready: no account live (or, with --ready-requires all, some)", body = Health)))]
 pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Health>) {

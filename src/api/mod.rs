@@ -5,6 +5,7 @@ pub mod access;
 pub mod accounts;
 pub mod auth;
 pub mod dashboard;
+pub mod docs;
 pub mod error;
 pub mod feed;
 pub mod health;
@@ -29,44 +30,8 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 pub use state::AppState;
 
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "tastytrade-gateway",
-        description = "Live tastytrade account data (balances, positions, orders) as REST snapshots and resumable Server-Sent Events. Accounts are addressed by public ids; account numbers are masked everywhere."
-    ),
-    modifiers(&SecurityAddon),
-    tags(
-        (name = "accounts", description = "Snapshots of account state"),
-        (name = "streams", description = "Live, resumable event streams"),
-        (name = "health", description = "Liveness and readiness"),
-    )
-)]
-struct ApiDoc;
-
-/// Declares the API-key scheme: `Authorization: Bearer <key>` (or `access_token=` on streams).
-struct SecurityAddon;
-
-impl utoipa::Modify for SecurityAddon {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "api_key",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some(
-                        "An API key (TTGW_API_KEYS); streams also accept ?access_token=",
-                    ))
-                    .build(),
-            ),
-        );
-    }
-}
-
 fn api_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .routes(routes!(accounts::list))
         .routes(routes!(accounts::snapshot))
         .routes(routes!(parts::balance))
@@ -86,7 +51,14 @@ fn api_router() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document, as served at `/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().split_for_parts().1
+    routes_and_document().1
+}
+
+/// The routes, and the document that describes them.
+fn routes_and_document() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (routes, mut document) = api_router().split_for_parts();
+    docs::complete(&mut document);
+    (routes, document)
 }
 
 /// The span of one request: its method, matched route and request id, never the raw URI,
@@ -116,7 +88,7 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
 /// The whole HTTP application: routes, request ids, request logging (method and route only)
 /// and, when origins are listed, CORS.
 pub fn router(state: AppState) -> Router {
-    let (router, api) = api_router().split_for_parts();
+    let (router, api) = routes_and_document();
     let docs = SwaggerUi::new("/docs")
         .url("/openapi.json", api)
         .config(Config::new(["/openapi.json"]).validator_url("none"));

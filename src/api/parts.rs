@@ -18,7 +18,7 @@ use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::state::AppState;
 use crate::model::Snapshot;
-use crate::model::state;
+use crate::model::{events, state};
 
 /// Order statuses that are still working (not terminal).
 pub const WORKING_STATUSES: [&str; 7] = [
@@ -63,35 +63,35 @@ pub struct Part<T: ToSchema> {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BalanceBody {
     /// tastytrade `AccountBalance`, masked; money as decimal strings.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<events::AccountBalance>)]
     pub balance: Option<Value>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PositionsBody {
     /// tastytrade `CurrentPosition` objects, masked.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<events::CurrentPosition>)]
     pub positions: Vec<Value>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrdersBody {
     /// tastytrade `Order` objects, masked, by id.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<events::Order>)]
     pub orders: Vec<Value>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ComplexOrdersBody {
     /// tastytrade `ComplexOrder` objects, masked, by id.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<events::ComplexOrder>)]
     pub complex_orders: Vec<Value>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TradingStatusBody {
     /// tastytrade `TradingStatus`, masked.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<events::TradingStatus>)]
     pub trading_status: Option<Value>,
 }
 
@@ -222,10 +222,10 @@ pub enum PartErrors {
 }
 
 /// The account's balance.
-#[utoipa::path(get, path = "/v1/accounts/{id}/balance", tag = "accounts",
+#[utoipa::path(get, path = "/v1/accounts/{id}/balance", operation_id = "getBalance", tag = "accounts",
     params(("id" = String, Path, description = "The account's public id"), ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
     responses((status = 200, description = "The balance, exact at `seq`", body = Part<BalanceBody>, headers(("ETag" = String, description = "\"<epoch>-<seq>\""))), PartErrors),
-    security((), ("api_key" = [])))]
+    security(("bearer" = []), ("access_token" = [])))]
 pub async fn balance(
     State(app): State<AppState>,
     caller: Caller,
@@ -247,10 +247,10 @@ fn matches_ci(value: Option<&Value>, wanted: &str) -> bool {
 }
 
 /// The account's positions.
-#[utoipa::path(get, path = "/v1/accounts/{id}/positions", tag = "accounts",
+#[utoipa::path(get, path = "/v1/accounts/{id}/positions", operation_id = "getPositions", tag = "accounts",
     params(("id" = String, Path, description = "The account's public id"), PositionsQuery, ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
     responses((status = 200, description = "Positions, exact at `seq`", body = Part<PositionsBody>, headers(("ETag" = String, description = "\"<epoch>-<seq>\""))), PartErrors),
-    security((), ("api_key" = [])))]
+    security(("bearer" = []), ("access_token" = [])))]
 pub async fn positions(
     State(app): State<AppState>,
     caller: Caller,
@@ -314,10 +314,10 @@ fn statuses(filter: Option<&str>) -> Result<Option<Vec<String>>, ApiError> {
 }
 
 /// The account's orders of today: working ones by default.
-#[utoipa::path(get, path = "/v1/accounts/{id}/orders", tag = "accounts",
+#[utoipa::path(get, path = "/v1/accounts/{id}/orders", operation_id = "getOrders", tag = "accounts",
     params(("id" = String, Path, description = "The account's public id"), OrdersQuery, ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
     responses((status = 200, description = "Orders, exact at `seq`", body = Part<OrdersBody>, headers(("ETag" = String, description = "\"<epoch>-<seq>\""))), PartErrors),
-    security((), ("api_key" = [])))]
+    security(("bearer" = []), ("access_token" = [])))]
 pub async fn orders(
     State(app): State<AppState>,
     caller: Caller,
@@ -341,10 +341,10 @@ pub async fn orders(
 }
 
 /// The account's complex orders (OCO, OTOCO, ...).
-#[utoipa::path(get, path = "/v1/accounts/{id}/complex-orders", tag = "accounts",
+#[utoipa::path(get, path = "/v1/accounts/{id}/complex-orders", operation_id = "getComplexOrders", tag = "accounts",
     params(("id" = String, Path, description = "The account's public id"), ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
     responses((status = 200, description = "Complex orders, exact at `seq`", body = Part<ComplexOrdersBody>, headers(("ETag" = String, description = "\"<epoch>-<seq>\""))), PartErrors),
-    security((), ("api_key" = [])))]
+    security(("bearer" = []), ("access_token" = [])))]
 pub async fn complex_orders(
     State(app): State<AppState>,
     caller: Caller,
@@ -360,10 +360,10 @@ pub async fn complex_orders(
 }
 
 /// The account's trading status.
-#[utoipa::path(get, path = "/v1/accounts/{id}/trading-status", tag = "accounts",
+#[utoipa::path(get, path = "/v1/accounts/{id}/trading-status", operation_id = "getTradingStatus", tag = "accounts",
     params(("id" = String, Path, description = "The account's public id"), ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
     responses((status = 200, description = "Trading status, exact at `seq`", body = Part<TradingStatusBody>, headers(("ETag" = String, description = "\"<epoch>-<seq>\""))), PartErrors),
-    security((), ("api_key" = [])))]
+    security(("bearer" = []), ("access_token" = [])))]
 pub async fn trading_status(
     State(app): State<AppState>,
     caller: Caller,

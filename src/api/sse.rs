@@ -126,7 +126,7 @@ fn sse_response(feed: Feed, ids: Ids, app: &AppState, permit: StreamPermit) -> R
 }
 
 /// Live events of one account over SSE, resumable.
-#[utoipa::path(get, path = "/v1/accounts/{id}/events", tag = "streams",
+#[utoipa::path(get, path = "/v1/accounts/{id}/events", operation_id = "streamAccountEvents", tag = "streams",
     params(("id" = String, Path, description = "The account's public id"),
         ("Last-Event-ID" = Option<String>, Header, description = "The last `id:` received (`<epoch>-<seq>`); browsers send it on reconnect"),
         EventsQuery),
@@ -138,7 +138,7 @@ fn sse_response(feed: Feed, ids: Ids, app: &AppState, permit: StreamPermit) -> R
         (status = 404, description = "No account with that id, or one the key may not see (alike)", body = ErrorBody),
         (status = 429, description = "This client holds the most streams allowed (--max-streams-per-client)", body = ErrorBody),
     ),
-    security((), ("api_key" = [])))]
+    security(("bearer" = []), ("access_token" = [])))]
 pub async fn account_events(
     State(app): State<AppState>,
     caller: Caller,
@@ -164,7 +164,7 @@ pub async fn account_events(
 }
 
 /// Live events of every account the caller may see, on one connection, resumable.
-#[utoipa::path(get, path = "/v1/events", tag = "streams",
+#[utoipa::path(get, path = "/v1/events", operation_id = "streamAllEvents", tag = "streams",
     params(("Last-Event-ID" = Option<String>, Header, description = "The last `id:` received (`<epoch>-<id>.<seq>.<id>.<seq>`): restores every account's position"),
         EventsQuery),
     responses(
@@ -174,7 +174,7 @@ pub async fn account_events(
         (status = 401, description = "No valid API key", body = ErrorBody),
         (status = 429, description = "This client holds the most streams allowed (--max-streams-per-client)", body = ErrorBody),
     ),
-    security((), ("api_key" = [])))]
+    security(("bearer" = []), ("access_token" = [])))]
 pub async fn all_events(
     State(app): State<AppState>,
     caller: Caller,

@@ -40,7 +40,8 @@ pub const CLOSE_TOO_BIG: u16 = 1009;
 pub const MAX_MESSAGE: usize = 64 * 1024;
 
 /// A message from a WebSocket client.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = WsClientMessage)]
 #[serde(tag = "op", rename_all = "lowercase", deny_unknown_fields)]
 pub enum ClientMessage {
     Subscribe {
@@ -60,7 +61,7 @@ pub enum ClientMessage {
 }
 
 /// Live events over WebSocket (see the module docs for the protocol).
-#[utoipa::path(get, path = "/v1/ws", tag = "streams",
+#[utoipa::path(get, path = "/v1/ws", operation_id = "openWebSocket", tag = "streams",
     description = "WebSocket upgrade. Send `{\"op\":\"subscribe\",\"accounts\":[\"<id>\"],\"types\":[...],\"resume\":{\"<id>\":\"<epoch>-<seq>\"}}`; receive `ack`, `snapshot`/`reset` per account, then one message per event: the same Envelope SSE carries. `{\"op\":\"ping\"}` -> `pong`. Errors come as `{\"type\":\"error\",\"code\",\"message\"}`. Close codes: 1001 shutdown, 4008 slow consumer.",
     responses(
         (status = 101, description = "Switching to WebSocket"),
@@ -68,7 +69,7 @@ pub enum ClientMessage {
         (status = 403, description = "A browser origin that is not allowed (--cors-origins)", body = ErrorBody),
         (status = 429, description = "This client holds the most streams allowed (--max-streams-per-client)", body = ErrorBody),
     ),
-    security((), ("api_key" = [])))]
+    security(("bearer" = []), ("access_token" = [])))]
 pub async fn upgrade(
     State(app): State<AppState>,
     caller: Caller,

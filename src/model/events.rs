@@ -7,66 +7,92 @@
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
+use super::wire_schema::{DecimalText, IdText, WireTime};
 use super::wire_types::{de_list, de_opt_decimal, de_opt_millis, de_opt_text};
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+/// One fill of an order leg (`fill-id` is unique; the gateway never counts one twice).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, ToSchema)]
 #[serde(rename_all = "kebab-case", default)]
+#[schema(as = OrderFill)]
 pub struct Fill {
     #[serde(deserialize_with = "de_opt_text")]
+    #[schema(value_type = Option<IdText>)]
     pub fill_id: Option<String>,
     #[serde(deserialize_with = "de_opt_decimal")]
+    #[schema(value_type = Option<DecimalText>)]
     pub quantity: Option<Decimal>,
     #[serde(deserialize_with = "de_opt_decimal")]
+    #[schema(value_type = Option<DecimalText>)]
     pub fill_price: Option<Decimal>,
     #[serde(deserialize_with = "de_opt_millis")]
+    #[schema(value_type = Option<WireTime>)]
     pub filled_at: Option<i64>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+/// One leg of an order: instrument, action, quantities and its fills.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, ToSchema)]
 #[serde(rename_all = "kebab-case", default)]
+#[schema(as = OrderLeg)]
 pub struct Leg {
     pub instrument_type: Option<String>,
     pub symbol: Option<String>,
     pub action: Option<String>,
     #[serde(deserialize_with = "de_opt_decimal")]
+    #[schema(value_type = Option<DecimalText>)]
     pub quantity: Option<Decimal>,
     #[serde(deserialize_with = "de_opt_decimal")]
+    #[schema(value_type = Option<DecimalText>)]
     pub remaining_quantity: Option<Decimal>,
     #[serde(deserialize_with = "de_list")]
+    #[schema(value_type = Option<Vec<Fill>>, default = json!([]))]
     pub fills: Vec<Fill>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+/// A tastytrade order (`Order` events, `/orders/live`), masked. Keyed by `id`; newer `updated-at`
+/// wins. Fields not listed are passed through as they came.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, ToSchema)]
 #[serde(rename_all = "kebab-case", default)]
 pub struct Order {
     #[serde(deserialize_with = "de_opt_text")]
+    #[schema(value_type = Option<IdText>)]
     pub id: Option<String>,
     pub account_number: Option<String>,
     pub status: Option<String>,
     pub order_type: Option<String>,
     pub time_in_force: Option<String>,
     #[serde(deserialize_with = "de_opt_decimal")]
+    #[schema(value_type = Option<DecimalText>)]
     pub size: Option<Decimal>,
     pub underlying_symbol: Option<String>,
     #[serde(deserialize_with = "de_opt_decimal")]
+    #[schema(value_type = Option<DecimalText>)]
     pub price: Option<Decimal>,
     pub price_effect: Option<String>,
     #[serde(deserialize_with = "de_opt_decimal")]
+    #[schema(value_type = Option<DecimalText>)]
     pub stop_trigger: Option<Decimal>,
     #[serde(deserialize_with = "de_opt_millis")]
+    #[schema(value_type = Option<WireTime>)]
     pub updated_at: Option<i64>,
     #[serde(deserialize_with = "de_opt_text")]
+    #[schema(value_type = Option<IdText>)]
     pub user_id: Option<String>,
     #[serde(deserialize_with = "de_opt_text")]
+    #[schema(value_type = Option<IdText>)]
     pub replaces_order_id: Option<String>,
     #[serde(deserialize_with = "de_opt_text")]
+    #[schema(value_type = Option<IdText>)]
     pub replacing_order_id: Option<String>,
     #[serde(deserialize_with = "de_opt_text")]
+    #[schema(value_type = Option<IdText>)]
     pub complex_order_id: Option<String>,
     #[serde(deserialize_with = "de_opt_decimal")]
+    #[schema(value_type = Option<DecimalText>)]
     pub leg_count: Option<Decimal>,
     #[serde(deserialize_with = "de_list")]
+    #[schema(value_type = Option<Vec<Leg>>, default = json!([]))]
     pub legs: Vec<Leg>,
 }
 
@@ -80,146 +106,197 @@ impl Order {
     }
 }
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+/// A tastytrade complex order (OCO, OTOCO, ...), masked. Keyed by `id`. Fields not listed are
+/// passed through as they came.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, ToSchema)]
 #[serde(rename_all = "kebab-case", default)]
 pub struct ComplexOrder {
     #[serde(deserialize_with = "de_opt_text")]
+    #[schema(value_type = Option<IdText>)]
     pub id: Option<String>,
     pub account_number: Option<String>,
     #[serde(rename = "type")]
     pub kind: Option<String>,
     #[serde(deserialize_with = "de_list")]
+    #[schema(value_type = Option<Vec<Order>>, default = json!([]))]
     pub orders: Vec<Order>,
+    #[schema(default = json!(null))]
     pub trigger_order: Option<Order>,
     #[serde(deserialize_with = "de_opt_millis")]
+    #[schema(value_type = Option<WireTime>)]
     pub terminal_at: Option<i64>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+/// A tastytrade position (`CurrentPosition`), masked. Keyed by `symbol` + `instrument-type`; a
+/// `quantity` of zero closes it. Fields not listed are passed through as they came.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, ToSchema)]
 #[serde(rename_all = "kebab-case", default)]
+#[schema(as = Position)]
 pub struct CurrentPosition {
     pub account_number: Option<String>,
     pub symbol: Option<String>,
     pub instrument_type: Option<String>,
     pub underlying_symbol: Option<String>,
     #[serde(deserialize_with = "de_opt_decimal")]
+    #[schema(value_type = Option<DecimalText>)]
     pub quantity: Option<Decimal>,
     pub quantity_direction: Option<String>,
     #[serde(deserialize_with = "de_opt_decimal")]
+    #[schema(value_type = Option<DecimalText>)]
     pub average_open_price: Option<Decimal>,
     #[serde(deserialize_with = "de_opt_decimal")]
+    #[schema(value_type = Option<DecimalText>)]
     pub close_price: Option<Decimal>,
     #[serde(deserialize_with = "de_opt_decimal")]
+    #[schema(value_type = Option<DecimalText>)]
     pub multiplier: Option<Decimal>,
     /// `"NaN"` on the wire reads as `None`.
     #[serde(deserialize_with = "de_opt_decimal")]
+    #[schema(value_type = Option<DecimalText>)]
     pub fixing_price: Option<Decimal>,
     #[serde(deserialize_with = "de_opt_millis")]
+    #[schema(value_type = Option<WireTime>)]
     pub expires_at: Option<i64>,
     #[serde(deserialize_with = "de_opt_millis")]
+    #[schema(value_type = Option<WireTime>)]
     pub updated_at: Option<i64>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+/// A tastytrade account balance (`AccountBalance`), masked; money as decimals with its sign in the
+/// sibling `-effect` field. Fields not listed are passed through as they came.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, ToSchema)]
 #[serde(rename_all = "kebab-case", default)]
+#[schema(as = Balance)]
 pub struct AccountBalance {
     pub account_number: Option<String>,
     pub currency: Option<String>,
     #[serde(deserialize_with = "de_opt_decimal")]
+    #[schema(value_type = Option<DecimalText>)]
     pub cash_balance: Option<Decimal>,
     #[serde(deserialize_with = "de_opt_decimal")]
+    #[schema(value_type = Option<DecimalText>)]
     pub net_liquidating_value: Option<Decimal>,
     #[serde(deserialize_with = "de_opt_decimal")]
+    #[schema(value_type = Option<DecimalText>)]
     pub equity_buying_power: Option<Decimal>,
     #[serde(deserialize_with = "de_opt_decimal")]
+    #[schema(value_type = Option<DecimalText>)]
     pub derivative_buying_power: Option<Decimal>,
     #[serde(deserialize_with = "de_opt_decimal")]
+    #[schema(value_type = Option<DecimalText>)]
     pub maintenance_requirement: Option<Decimal>,
     #[serde(deserialize_with = "de_opt_decimal")]
+    #[schema(value_type = Option<DecimalText>)]
     pub pending_cash: Option<Decimal>,
     pub pending_cash_effect: Option<String>,
     #[serde(deserialize_with = "de_opt_millis")]
+    #[schema(value_type = Option<WireTime>)]
     pub updated_at: Option<i64>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+/// The account's trading status (`TradingStatus`), masked. Fields not listed are passed through as
+/// they came.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, ToSchema)]
 #[serde(rename_all = "kebab-case", default)]
 pub struct TradingStatus {
     #[serde(deserialize_with = "de_opt_text")]
+    #[schema(value_type = Option<IdText>)]
     pub id: Option<String>,
     pub account_number: Option<String>,
     #[serde(deserialize_with = "de_opt_decimal")]
+    #[schema(value_type = Option<DecimalText>)]
     pub day_trade_count: Option<Decimal>,
     pub is_closing_only: Option<bool>,
     pub is_frozen: Option<bool>,
     pub options_level: Option<String>,
     #[serde(deserialize_with = "de_opt_millis")]
+    #[schema(value_type = Option<WireTime>)]
     pub enhanced_fraud_safeguards_enabled_at: Option<i64>,
     #[serde(deserialize_with = "de_opt_millis")]
+    #[schema(value_type = Option<WireTime>)]
     pub updated_at: Option<i64>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+/// A deposit or withdrawal (`ExternalTransaction`), masked. Fields not listed are passed through as
+/// they came.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, ToSchema)]
 #[serde(rename_all = "kebab-case", default)]
 pub struct ExternalTransaction {
     #[serde(deserialize_with = "de_opt_text")]
+    #[schema(value_type = Option<IdText>)]
     pub id: Option<String>,
     pub account_number: Option<String>,
     #[serde(deserialize_with = "de_opt_decimal")]
+    #[schema(value_type = Option<DecimalText>)]
     pub amount: Option<Decimal>,
     pub amount_effect: Option<String>,
     pub direction: Option<String>,
     pub state: Option<String>,
     #[serde(deserialize_with = "de_opt_millis")]
+    #[schema(value_type = Option<WireTime>)]
     pub updated_at: Option<i64>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+/// A year's realised gain on one underlying (`UnderlyingYearGainSummary`), masked. Fields not
+/// listed are passed through as they came.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, ToSchema)]
 #[serde(rename_all = "kebab-case", default)]
 pub struct UnderlyingYearGainSummary {
     #[serde(deserialize_with = "de_opt_text")]
+    #[schema(value_type = Option<IdText>)]
     pub year: Option<String>,
     pub account_number: Option<String>,
     pub symbol: Option<String>,
     #[serde(deserialize_with = "de_opt_decimal")]
+    #[schema(value_type = Option<DecimalText>)]
     pub yearly_realized_gain: Option<Decimal>,
     pub yearly_realized_gain_effect: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+/// An order chain (`OrderChain`), masked. Fields not listed are passed through as they came.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, ToSchema)]
 #[serde(rename_all = "kebab-case", default)]
 pub struct OrderChain {
     /// A string in production frames (tastyware#297), a number in older models.
     #[serde(deserialize_with = "de_opt_text")]
+    #[schema(value_type = Option<IdText>)]
     pub id: Option<String>,
     pub account_number: Option<String>,
     pub underlying_symbol: Option<String>,
     #[serde(deserialize_with = "de_opt_millis")]
+    #[schema(value_type = Option<WireTime>)]
     pub updated_at: Option<i64>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+/// A user's quote alert (`QuoteAlert`). Fields not listed are passed through as they came.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, ToSchema)]
 #[serde(rename_all = "kebab-case", default)]
 pub struct QuoteAlert {
     pub alert_external_id: Option<String>,
     pub symbol: Option<String>,
     #[serde(deserialize_with = "de_opt_decimal")]
+    #[schema(value_type = Option<DecimalText>)]
     pub threshold: Option<Decimal>,
     #[serde(deserialize_with = "de_opt_decimal")]
+    #[schema(value_type = Option<DecimalText>)]
     pub threshold_numeric: Option<Decimal>,
     /// Epoch milliseconds (tastyware) or a string (swagger).
     #[serde(deserialize_with = "de_opt_millis")]
+    #[schema(value_type = Option<WireTime>)]
     pub expires_at: Option<i64>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+/// A public watchlist (`PublicWatchlists`). Fields not listed are passed through as they came.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, ToSchema)]
 #[serde(rename_all = "kebab-case", default)]
 pub struct PublicWatchlist {
     pub name: Option<String>,
     pub group_name: Option<String>,
     #[serde(deserialize_with = "de_opt_decimal")]
+    #[schema(value_type = Option<DecimalText>)]
     pub order_index: Option<Decimal>,
     #[serde(deserialize_with = "de_list")]
+    #[schema(value_type = Option<Vec<Object>>, default = json!([]))]
     pub watchlist_entries: Vec<Value>,
 }
 

@@ -10,6 +10,7 @@ pub mod kind;
 pub mod position;
 pub mod snapshot;
 pub mod state;
+pub mod wire_schema;
 pub mod wire_types;
 
 pub use kind::EventKind;

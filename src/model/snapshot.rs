@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::events::{AccountBalance, ComplexOrder, CurrentPosition, Order, TradingStatus};
 use super::position::{Epoch, Position};
 use super::state::AccountState;
 
@@ -23,20 +24,20 @@ pub struct Snapshot {
     pub seq: u64,
     /// When the snapshot was taken.
     pub as_of: DateTime<Utc>,
-    /// tastytrade `AccountBalance`.
-    #[schema(value_type = Option<Object>)]
+    /// tastytrade `AccountBalance` (none before the first baseline).
+    #[schema(value_type = Option<AccountBalance>)]
     pub balance: Option<Value>,
     /// tastytrade `CurrentPosition` objects, by symbol.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<CurrentPosition>)]
     pub positions: Vec<Value>,
     /// Today's orders as `/orders/live` gives them, terminal ones included, by id.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<Order>)]
     pub orders: Vec<Value>,
     /// tastytrade `ComplexOrder` objects, by id.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<ComplexOrder>)]
     pub complex_orders: Vec<Value>,
-    /// tastytrade `TradingStatus`.
-    #[schema(value_type = Option<Object>)]
+    /// tastytrade `TradingStatus` (none before the first baseline).
+    #[schema(value_type = Option<TradingStatus>)]
     pub trading_status: Option<Value>,
 }
 
