@@ -589,6 +589,9 @@ function connectWebSocket(request, handlers, WebSocketImpl) {
     end(true, slow, new Error(`the WebSocket closed (${event.code}${event.reason ? ` ${event.reason}` : ""})`));
   };
   socket.onerror = () => {
+    if (ended) return;
+    end(true, false, new Error("the WebSocket failed"));
+    socket.close();
   };
   return {
     close() {

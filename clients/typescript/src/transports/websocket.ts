@@ -85,8 +85,11 @@ export function connectWebSocket(request: ConnectRequest, handlers: TransportHan
     const slow = event.code === CLOSE_SLOW_CONSUMER;
     end(true, slow, new Error(`the WebSocket closed (${event.code}${event.reason ? ` ${event.reason}` : ""})`));
   };
+  // Some WebSocket implementations (Node 20's) fire no close after a failed handshake.
   socket.onerror = () => {
-    /* a close follows */
+    if (ended) return;
+    end(true, false, new Error("the WebSocket failed"));
+    socket.close();
   };
   return {
     close() {
