@@ -217,7 +217,11 @@ export class AccountStream implements AsyncIterable<Change> {
       lastEventId: this.streamId,
       positions: this.positions(),
     };
-    this.connection = this.open(request, this.handlers(generation));
+    try {
+      this.connection = this.open(request, this.handlers(generation));
+    } catch (error) {
+      this.disconnected(generation, { retry: false, error: error instanceof Error ? error : new Error(String(error)) });
+    }
   }
 
   private open(request: ConnectRequest, handlers: TransportHandlers): Connection {

@@ -734,7 +734,11 @@ var AccountStream = class {
       lastEventId: this.streamId,
       positions: this.positions()
     };
-    this.connection = this.open(request, this.handlers(generation));
+    try {
+      this.connection = this.open(request, this.handlers(generation));
+    } catch (error) {
+      this.disconnected(generation, { retry: false, error: error instanceof Error ? error : new Error(String(error)) });
+    }
   }
   open(request, handlers) {
     const g = globalThis;
