@@ -1,0 +1,27 @@
+// Makes sure the tests have a gateway binary: $TTGW_BIN when set (it must exist), else
+// ../../target/debug/tastytrade-gateway, built with `cargo build --locked --bin
+// tastytrade-gateway` from the repository root when missing (under `flock
+// /tmp/ttgw-build.lock` when flock exists, so parallel builds on one machine take turns).
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+const target = process.env.CARGO_TARGET_DIR ?? path.join(root, "target");
+
+if (process.env.TTGW_BIN) {
+  if (!existsSync(process.env.TTGW_BIN)) {
+    console.error(`TTGW_BIN=${process.env.TTGW_BIN} does not exist`);
+    process.exit(1);
+  }
+  process.exit(0);
+}
+const binary = path.join(target, "debug", "tastytrade-gateway");
+if (existsSync(binary)) process.exit(0);
+
+const cargo = ["cargo", "build", "--locked", "--bin", "tastytrade-gateway"];
+const hasFlock = spawnSync("flock", ["--version"], { stdio: "ignore" }).status === 0;
+const [command, ...args] = hasFlock ? ["flock", "/tmp/ttgw-build.lock", ...cargo] : cargo;
+console.log(`building the gateway: ${[command, ...args].join(" ")}`);
+execFileSync(command, args, { cwd: root, stdio: "inherit" });

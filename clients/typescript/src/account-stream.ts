@@ -1,0 +1,292 @@
+// AccountStream: one account (`/v1/accounts/{id}/events`) or every account the key may see
+// (`/v1/events`, or all on `/v1/ws`), kept as state with the gateway's merge rules. It
+// reconnects with backoff and resumes from the last position (the gateway answers with
+// exactly the missed events, or a `reset`), and reports connection state, upstream status
+// and every change (callback and async iterator).
+import { AccountState } from "./account-state.js";
+import { Backoff, type BackoffOptions } from "./backoff.js";
+import { Emitter } from "./emitter.js";
+import { PushIterator } from "./queue.js";
+import { connectEventSource, type EventSourceLike } from "./transports/event-source.js";
+import { connectFetch, type FetchLike } from "./transports/fetch-sse.js";
+import type { Connection, ConnectRequest, Disconnect, TransportHandlers } from "./transports/transport.js";
+import { connectWebSocket, type WebSocketLike } from "./transports/websocket.js";
+import type { Envelope, Snapshot, UpstreamStatus } from "./types.js";
+
+export type TransportName = "sse" | "fetch" | "websocket";
+export type ConnectionState = "connecting" | "open" | "reconnecting" | "closed";
+
+export interface AccountStreamOptions {
+  /** The gateway's base URL, e.g. `http://127.0.0.1:8080`. */
+  baseUrl: string;
+  /** One account's public id; default: every account the key may see. */
+  account?: string;
+  /** `sse` (EventSource), `fetch` (SSE over fetch) or `websocket`; default `sse` where
+   * EventSource exists, else `fetch`. */
+  transport?: TransportName;
+  /** An API key (TTGW_API_KEYS). */
+  apiKey?: string;
+  /** A token provider, called before every (re)connect; wins over `apiKey`. */
+  token?: () => Promise<string> | string;
+  /** Reconnect delays. */
+  backoff?: BackoffOptions;
+  /** Constructors and functions to use instead of globalThis's. */
+  fetch?: FetchLike;
+  EventSource?: EventSourceLike;
+  WebSocket?: WebSocketLike;
+}
+
+/** A change of one account's state. */
+export interface Change {
+  account: string;
+  /** `snapshot`: the first state; `reset`: replaced after a resume was impossible; `event`:
+   * one event changed it. */
+  kind: "snapshot" | "reset" | "event";
+  /** The event, for `kind: "event"`. */
+  envelope: Envelope | undefined;
+  /** The account's state after the change. */
+  state: Snapshot;
+}
+
+/** An upstream status event of one account (`type: "status"`, source `gateway`). */
+export interface StatusChange {
+  account: string;
+  status: UpstreamStatus;
+  envelope: Envelope;
+}
+
+export interface AccountStreamEvents {
+  change: Change;
+  status: StatusChange;
+  /** Every event envelope, state type or not (status, ExternalTransaction, ...). */
+  event: Envelope;
+  connection: ConnectionState;
+  error: Error;
+}
+
+function defaultTransport(): TransportName {
+  return typeof (globalThis as { EventSource?: unknown }).EventSource === "function" ? "sse" : "fetch";
+}
+
+function required<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`${what} is not available here: pass it in the options`);
+  return value;
+}
+
+export class AccountStream implements AsyncIterable<Change> {
+  private readonly options: AccountStreamOptions;
+  private readonly transport: TransportName;
+  private readonly accounts = new Map<string, AccountState>();
+  private readonly views = new Map<string, Snapshot>();
+  private readonly upstreams = new Map<string, UpstreamStatus>();
+  private readonly emitter = new Emitter<AccountStreamEvents>();
+  private readonly iterators = new Set<PushIterator<Change>>();
+  private readonly backoff: Backoff;
+  private connection: Connection | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private streamId: string | undefined;
+  private current: ConnectionState = "connecting";
+  private generation = 0;
+
+  constructor(options: AccountStreamOptions) {
+    this.options = options;
+    this.transport = options.transport ?? defaultTransport();
+    this.backoff = new Backoff(options.backoff);
+    void this.connect();
+  }
+
+  /** The connection's state. */
+  get connectionState(): ConnectionState {
+    return this.current;
+  }
+
+  /** The last stream id received (what a reconnect resumes from over SSE). */
+  get lastEventId(): string | undefined {
+    return this.streamId;
+  }
+
+  /** The public ids of the accounts with a state so far. */
+  get accountIds(): string[] {
+    return [...this.accounts.keys()];
+  }
+
+  /** An account's state (default: the stream's account, or the only one). */
+  state(account?: string): Snapshot | undefined {
+    const id = account ?? this.options.account ?? (this.accounts.size === 1 ? this.accountIds[0] : undefined);
+    if (id === undefined) return undefined;
+    const held = this.accounts.get(id);
+    if (held === undefined) return undefined;
+    let view = this.views.get(id);
+    if (view === undefined) this.views.set(id, (view = held.toSnapshot()));
+    return view;
+  }
+
+  /** Every account's state, by public id. */
+  states(): Map<string, Snapshot> {
+    return new Map(this.accountIds.map((id) => [id, this.state(id) as Snapshot]));
+  }
+
+  /** The last upstream status the stream reported for an account (status events only). */
+  upstream(account: string): UpstreamStatus | undefined {
+    return this.upstreams.get(account);
+  }
+
+  /** Listens to `change`, `status`, `event`, `connection` or `error`; returns the remover. */
+  on<K extends keyof AccountStreamEvents>(name: K, listener: (value: AccountStreamEvents[K]) => void): () => void {
+    return this.emitter.on(name, listener);
+  }
+
+  /** Shorthand for `on("change", listener)`. */
+  onChange(listener: (change: Change) => void): () => void {
+    return this.on("change", listener);
+  }
+
+  /** Every change from now on, until `close()` (or the loop breaks). */
+  changes(): AsyncIterableIterator<Change> {
+    const iterator: PushIterator<Change> = new PushIterator(() => this.iterators.delete(iterator));
+    if (this.current === "closed") iterator.end();
+    else this.iterators.add(iterator);
+    return iterator;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<Change> {
+    return this.changes();
+  }
+
+  /** Drops the connection and reconnects at once, resuming from the last position. */
+  reconnect(): void {
+    if (this.current === "closed") return;
+    this.drop();
+    this.setState("reconnecting");
+    void this.connect();
+  }
+
+  /** Ends the stream for good: no more callbacks; iterators finish. */
+  close(): void {
+    if (this.current === "closed") return;
+    this.drop();
+    this.setState("closed");
+    for (const iterator of this.iterators) iterator.end();
+    this.iterators.clear();
+    this.emitter.clear();
+  }
+
+  private drop(): void {
+    this.generation++;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.connection?.close();
+    this.connection = undefined;
+  }
+
+  private setState(next: ConnectionState): void {
+    if (this.current === next) return;
+    this.current = next;
+    this.emit("connection", next);
+  }
+
+  private emit<K extends keyof AccountStreamEvents>(name: K, value: AccountStreamEvents[K]): void {
+    this.emitter.emit(name, value, (error) => {
+      if (name !== "error") this.emit("error", error instanceof Error ? error : new Error(String(error)));
+    });
+  }
+
+  private async credential(): Promise<string | undefined> {
+    return this.options.token !== undefined ? await this.options.token() : this.options.apiKey;
+  }
+
+  /** Each account's position (`<epoch>-<seq>`), for a WebSocket resume. */
+  private positions(): Record<string, string> {
+    return Object.fromEntries([...this.accounts].map(([id, state]) => [id, `${state.epoch}-${state.seq}`]));
+  }
+
+  private async connect(): Promise<void> {
+    const generation = ++this.generation;
+    let credential: string | undefined;
+    try {
+      credential = await this.credential();
+    } catch (error) {
+      if (generation !== this.generation) return;
+      return this.disconnected(generation, { retry: true, error: error as Error });
+    }
+    if (generation !== this.generation || this.current === "closed") return;
+    const request: ConnectRequest = {
+      baseUrl: this.options.baseUrl,
+      account: this.options.account,
+      credential,
+      lastEventId: this.streamId,
+      positions: this.positions(),
+    };
+    try {
+      this.connection = this.open(request, this.handlers(generation));
+    } catch (error) {
+      this.disconnected(generation, { retry: false, error: error instanceof Error ? error : new Error(String(error)) });
+    }
+  }
+
+  private open(request: ConnectRequest, handlers: TransportHandlers): Connection {
+    const g = globalThis as Record<string, unknown>;
+    switch (this.transport) {
+      case "sse":
+        return connectEventSource(request, handlers, required(this.options.EventSource ?? (g["EventSource"] as EventSourceLike), "EventSource"));
+      case "websocket":
+        return connectWebSocket(request, handlers, required(this.options.WebSocket ?? (g["WebSocket"] as WebSocketLike), "WebSocket"));
+      case "fetch":
+        return connectFetch(request, handlers, required(this.options.fetch ?? (g["fetch"] as FetchLike)?.bind(globalThis), "fetch"));
+    }
+  }
+
+  private handlers(generation: number): TransportHandlers {
+    const live = () => generation === this.generation;
+    return {
+      onOpen: () => {
+        if (!live()) return;
+        this.backoff.reset();
+        this.setState("open");
+      },
+      onSnapshot: (snapshot, reset, streamId) => live() && this.onSnapshot(snapshot, reset, streamId),
+      onEvent: (envelope, streamId) => live() && this.onEvent(envelope, streamId),
+      onWarning: (error) => live() && this.emit("error", error),
+      onClose: (reason) => this.disconnected(generation, reason),
+    };
+  }
+
+  private disconnected(generation: number, reason: Disconnect): void {
+    if (generation !== this.generation || this.current === "closed") return;
+    this.connection = undefined;
+    if (reason.error !== undefined) this.emit("error", reason.error);
+    if (!reason.retry) return this.close();
+    this.setState("reconnecting");
+    const delay = reason.immediate ? 0 : this.backoff.next();
+    this.timer = setTimeout(() => void this.connect(), delay);
+  }
+
+  private onSnapshot(snapshot: Snapshot, reset: boolean, streamId: string): void {
+    this.streamId = streamId;
+    this.accounts.set(snapshot.account, new AccountState(snapshot));
+    this.changed(snapshot.account, reset ? "reset" : "snapshot", undefined);
+  }
+
+  private onEvent(envelope: Envelope, streamId: string): void {
+    this.streamId = streamId;
+    const held = this.accounts.get(envelope.account);
+    if (held === undefined || envelope.seq <= held.seq) return;
+    held.seq = envelope.seq;
+    const applied = held.apply(envelope.type, envelope.data);
+    this.views.delete(envelope.account);
+    this.emit("event", envelope);
+    if (envelope.type === "status") {
+      const status = envelope.data as unknown as UpstreamStatus;
+      this.upstreams.set(envelope.account, status);
+      this.emit("status", { account: envelope.account, status, envelope });
+    }
+    if (applied === "changed") this.changed(envelope.account, "event", envelope);
+  }
+
+  private changed(account: string, kind: Change["kind"], envelope: Envelope | undefined): void {
+    this.views.delete(account);
+    const change: Change = { account, kind, envelope, state: this.state(account) as Snapshot };
+    for (const iterator of this.iterators) iterator.push(change);
+    this.emit("change", change);
+  }
+}

@@ -1,0 +1,809 @@
+// @tastytrade-gateway/client: browser bundle built from clients/typescript by `npm run build`.
+// Do not edit: `npm test` fails when it differs from a fresh build.
+
+// src/wire.ts
+function idText(value) {
+  if (typeof value === "string") return value === "" ? void 0 : value;
+  if (typeof value === "number" && Number.isFinite(value)) return String(value);
+  return void 0;
+}
+var INTEGER = /^[+-]?\d+$/;
+function epochMillis(value) {
+  if (typeof value === "number") return Number.isFinite(value) ? Math.trunc(value) : void 0;
+  if (typeof value !== "string") return void 0;
+  const text = value.trim();
+  if (INTEGER.test(text)) return Number(text);
+  const parsed = Date.parse(text);
+  return Number.isNaN(parsed) ? void 0 : parsed;
+}
+var DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
+function isZeroQuantity(value) {
+  if (typeof value === "number") return value === 0;
+  if (typeof value === "string") return DECIMAL.test(value) && Number(value) === 0;
+  return false;
+}
+function jsonEqual(a, b) {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) {
+    const other = b;
+    return a.length === other.length && a.every((item, i) => jsonEqual(item, other[i]));
+  }
+  const left = a;
+  const right = b;
+  const keys = Object.keys(left);
+  if (keys.length !== Object.keys(right).length) return false;
+  return keys.every((key) => Object.hasOwn(right, key) && jsonEqual(left[key], right[key]));
+}
+function isObject(value) {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+// src/keys.ts
+var U64_MAX = (1n << 64n) - 1n;
+var UNSIGNED = /^\+?\d+$/;
+function objectKey(value) {
+  return idText(value["id"]);
+}
+function numericRank(key) {
+  if (!UNSIGNED.test(key)) return U64_MAX;
+  const n = BigInt(key);
+  return n > U64_MAX ? U64_MAX : n;
+}
+function compareText(a, b) {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+function compareObjectKeys(a, b) {
+  const left = numericRank(a);
+  const right = numericRank(b);
+  if (left !== right) return left < right ? -1 : 1;
+  return compareText(a, b);
+}
+function positionKey(value) {
+  const symbol = value["symbol"];
+  if (typeof symbol !== "string") return void 0;
+  const instrument = value["instrument-type"];
+  return JSON.stringify([symbol, typeof instrument === "string" ? instrument : ""]);
+}
+function comparePositionKeys(a, b) {
+  const [symbolA, typeA] = JSON.parse(a);
+  const [symbolB, typeB] = JSON.parse(b);
+  return compareText(symbolA, symbolB) || compareText(typeA, typeB);
+}
+
+// src/rules.ts
+function updatedAt(value) {
+  return epochMillis(value["updated-at"]);
+}
+function isStale(current, incoming) {
+  const now = updatedAt(current);
+  const next = updatedAt(incoming);
+  return now !== void 0 && next !== void 0 && next < now;
+}
+function isClosedPosition(value) {
+  return value["quantity-direction"] === "Zero" || isZeroQuantity(value["quantity"]);
+}
+function legsOf(order) {
+  const legs = order["legs"];
+  return Array.isArray(legs) ? legs.filter(isObject) : [];
+}
+function fillsOf(leg) {
+  const fills = leg["fills"];
+  return Array.isArray(fills) ? fills : void 0;
+}
+function fillId(fill) {
+  return isObject(fill) ? idText(fill["fill-id"]) : void 0;
+}
+function fillIds(order) {
+  return legsOf(order).flatMap((leg) => (fillsOf(leg) ?? []).map(fillId)).filter((id) => id !== void 0);
+}
+function losesFills(current, incoming) {
+  if (updatedAt(current) !== updatedAt(incoming)) return false;
+  const held = fillIds(current);
+  const next = fillIds(incoming);
+  return next.length < held.length && next.every((id) => held.includes(id));
+}
+function dedupeLegFills(fills) {
+  const seen = /* @__PURE__ */ new Set();
+  return fills.filter((fill) => {
+    const id = fillId(fill);
+    if (id === void 0) return true;
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
+}
+function dedupeFills(order) {
+  const legs = order["legs"];
+  if (!Array.isArray(legs)) return order;
+  const repeats = legs.some((leg) => {
+    const fills = isObject(leg) ? fillsOf(leg) : void 0;
+    return fills !== void 0 && dedupeLegFills(fills).length !== fills.length;
+  });
+  if (!repeats) return order;
+  const cleaned = legs.map((leg) => {
+    const fills = isObject(leg) ? fillsOf(leg) : void 0;
+    return fills === void 0 ? leg : { ...leg, fills: dedupeLegFills(fills) };
+  });
+  return { ...order, legs: cleaned };
+}
+
+// src/account-state.ts
+var STATE_TYPES = [
+  "AccountBalance",
+  "TradingStatus",
+  "Order",
+  "ComplexOrder",
+  "OrderRemoved",
+  "ComplexOrderRemoved",
+  "CurrentPosition"
+];
+function upsert(map, key, data) {
+  const current = map.get(key);
+  if (current !== void 0 && jsonEqual(current, data)) return "unchanged";
+  if (current !== void 0 && isStale(current, data)) return "stale";
+  map.set(key, data);
+  return "changed";
+}
+function removeById(map, data) {
+  const key = objectKey(data);
+  if (key === void 0) return "invalid";
+  return map.delete(key) ? "changed" : "unchanged";
+}
+function sortedValues(map, compare) {
+  return [...map.keys()].sort(compare).map((key) => map.get(key));
+}
+function keyed(items, key) {
+  const map = /* @__PURE__ */ new Map();
+  for (const item of items) {
+    if (!isObject(item)) continue;
+    const k = key(item);
+    if (k !== void 0) map.set(k, item);
+  }
+  return map;
+}
+var AccountState = class {
+  account;
+  epoch;
+  seq;
+  asOf;
+  balance;
+  tradingStatus;
+  positions;
+  orders;
+  complexOrders;
+  /** The state a snapshot (or a reset) shows. */
+  constructor(snapshot) {
+    this.account = snapshot.account;
+    this.epoch = snapshot.epoch;
+    this.seq = snapshot.seq;
+    this.asOf = snapshot.as_of;
+    this.balance = snapshot.balance ?? null;
+    this.tradingStatus = snapshot.trading_status ?? null;
+    this.positions = keyed(snapshot.positions, positionKey);
+    this.orders = keyed(snapshot.orders, objectKey);
+    this.complexOrders = keyed(snapshot.complex_orders, objectKey);
+  }
+  /** Applies one event's `data` of type `type`; says what it did, as the gateway would. */
+  apply(type, data) {
+    if (!isObject(data)) return STATE_TYPES.includes(type) ? "invalid" : "passthrough";
+    switch (type) {
+      case "AccountBalance":
+        return this.replace("balance", data);
+      case "TradingStatus":
+        return this.replace("tradingStatus", data);
+      case "Order":
+        return this.applyOrder(data);
+      case "ComplexOrder": {
+        const key = objectKey(data);
+        return key === void 0 ? "invalid" : upsert(this.complexOrders, key, data);
+      }
+      case "OrderRemoved":
+        return removeById(this.orders, data);
+      case "ComplexOrderRemoved":
+        return removeById(this.complexOrders, data);
+      case "CurrentPosition":
+        return this.applyPosition(data);
+      default:
+        return "passthrough";
+    }
+  }
+  replace(slot, data) {
+    const current = this[slot];
+    if (current !== null && jsonEqual(current, data)) return "unchanged";
+    if (current !== null && isStale(current, data)) return "stale";
+    this[slot] = data;
+    return "changed";
+  }
+  applyOrder(data) {
+    const key = objectKey(data);
+    if (key === void 0) return "invalid";
+    const current = this.orders.get(key);
+    if (current !== void 0 && losesFills(current, data)) return "stale";
+    return upsert(this.orders, key, dedupeFills(data));
+  }
+  applyPosition(data) {
+    const key = positionKey(data);
+    if (key === void 0) return "invalid";
+    if (!isClosedPosition(data)) return upsert(this.positions, key, data);
+    const current = this.positions.get(key);
+    if (current === void 0) return "unchanged";
+    if (isStale(current, data)) return "stale";
+    this.positions.delete(key);
+    return "changed";
+  }
+  /** The state as a snapshot, lists in the gateway's order (positions by symbol, orders by id). */
+  toSnapshot() {
+    return {
+      account: this.account,
+      epoch: this.epoch,
+      seq: this.seq,
+      as_of: this.asOf,
+      balance: this.balance,
+      positions: sortedValues(this.positions, comparePositionKeys),
+      orders: sortedValues(this.orders, compareObjectKeys),
+      complex_orders: sortedValues(this.complexOrders, compareObjectKeys),
+      trading_status: this.tradingStatus
+    };
+  }
+};
+
+// src/backoff.ts
+var Backoff = class {
+  attempt = 0;
+  initialMs;
+  maxMs;
+  constructor(options = {}) {
+    this.initialMs = options.initialMs ?? 250;
+    this.maxMs = options.maxMs ?? 5e3;
+  }
+  /** The delay before the next attempt (each call lengthens the next). */
+  next() {
+    const step = Math.min(this.maxMs, this.initialMs * 2 ** this.attempt);
+    this.attempt = Math.min(this.attempt + 1, 30);
+    return step / 2 + Math.random() * step / 2;
+  }
+  reset() {
+    this.attempt = 0;
+  }
+};
+
+// src/emitter.ts
+var Emitter = class {
+  listeners = /* @__PURE__ */ new Map();
+  on(name, listener) {
+    let set = this.listeners.get(name);
+    if (set === void 0) this.listeners.set(name, set = /* @__PURE__ */ new Set());
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+  emit(name, value, onError) {
+    for (const listener of [...this.listeners.get(name) ?? []]) {
+      try {
+        listener(value);
+      } catch (error) {
+        onError(error);
+      }
+    }
+  }
+  clear() {
+    this.listeners.clear();
+  }
+};
+
+// src/queue.ts
+var PushIterator = class {
+  constructor(onReturn) {
+    this.onReturn = onReturn;
+  }
+  onReturn;
+  items = [];
+  waiting = [];
+  ended = false;
+  push(item) {
+    if (this.ended) return;
+    const resolve = this.waiting.shift();
+    if (resolve !== void 0) resolve({ value: item, done: false });
+    else this.items.push(item);
+  }
+  end() {
+    this.ended = true;
+    for (const resolve of this.waiting.splice(0)) resolve({ value: void 0, done: true });
+  }
+  next() {
+    if (this.items.length > 0) return Promise.resolve({ value: this.items.shift(), done: false });
+    if (this.ended) return Promise.resolve({ value: void 0, done: true });
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+  return() {
+    this.items.length = 0;
+    this.end();
+    this.onReturn();
+    return Promise.resolve({ value: void 0, done: true });
+  }
+  [Symbol.asyncIterator]() {
+    return this;
+  }
+};
+
+// src/transports/messages.ts
+function dispatchSse(handlers, event, data, streamId) {
+  let body;
+  try {
+    body = JSON.parse(data);
+  } catch {
+    handlers.onWarning(new Error(`unreadable ${event} event from the gateway`));
+    return;
+  }
+  if (event === "snapshot" || event === "reset") {
+    handlers.onSnapshot(body, event === "reset", streamId);
+  } else {
+    handlers.onEvent(body, streamId);
+  }
+}
+var EVENT_NAMES = [
+  "AccountBalance",
+  "CurrentPosition",
+  "Order",
+  "ComplexOrder",
+  "TradingStatus",
+  "ExternalTransaction",
+  "UnderlyingYearGainSummary",
+  "OrderChain",
+  "QuoteAlert",
+  "PublicWatchlists",
+  "UserMessage",
+  "OrderRemoved",
+  "ComplexOrderRemoved",
+  "status"
+];
+
+// src/transports/transport.ts
+var GatewayError = class extends Error {
+  constructor(status, code, message) {
+    super(`gateway answered ${status} ${code}: ${message}`);
+    this.status = status;
+    this.code = code;
+    this.name = "GatewayError";
+  }
+  status;
+  code;
+};
+function retryableStatus(status) {
+  return status >= 500 || status === 401 || status === 408 || status === 429;
+}
+function eventsUrl(request, query) {
+  const path = request.account === void 0 ? "v1/events" : `v1/accounts/${encodeURIComponent(request.account)}/events`;
+  return withQuery(new URL(path, withSlash(request.baseUrl)), query);
+}
+function withSlash(baseUrl) {
+  return baseUrl.endsWith("/") ? baseUrl : `${baseUrl}/`;
+}
+function withQuery(url, query) {
+  for (const [name, value] of Object.entries(query)) {
+    if (value !== void 0) url.searchParams.set(name, value);
+  }
+  return url;
+}
+
+// src/transports/event-source.ts
+function connectEventSource(request, handlers, EventSourceImpl) {
+  const url = eventsUrl(request, { access_token: request.credential, last_event_id: request.lastEventId });
+  const source = new EventSourceImpl(url.toString());
+  let ended = false;
+  const listener = (event) => {
+    if (!ended) dispatchSse(handlers, event.type, event.data, event.lastEventId);
+  };
+  for (const name of ["snapshot", "reset", ...EVENT_NAMES]) source.addEventListener(name, listener);
+  source.onopen = () => {
+    if (!ended) handlers.onOpen();
+  };
+  source.onerror = () => {
+    if (ended) return;
+    ended = true;
+    source.close();
+    handlers.onClose({ retry: true, error: new Error("the event stream failed or ended") });
+  };
+  return {
+    close() {
+      ended = true;
+      source.close();
+    }
+  };
+}
+
+// src/sse-parser.ts
+var SseParser = class {
+  constructor(onMessage) {
+    this.onMessage = onMessage;
+  }
+  onMessage;
+  buffer = "";
+  data = [];
+  event = "";
+  lastEventId = "";
+  first = true;
+  /** Feeds a decoded chunk; complete lines are parsed now, a partial one is kept. */
+  push(chunk) {
+    let text = this.buffer + chunk;
+    if (this.first && text.length > 0) {
+      if (text.charCodeAt(0) === 65279) text = text.slice(1);
+      this.first = false;
+    }
+    let start = 0;
+    for (; ; ) {
+      const end = nextLineEnd(text, start);
+      if (end === -1 || text[end] === "\r" && end + 1 === text.length) break;
+      this.line(text.slice(start, end));
+      start = end + (text[end] === "\r" && text[end + 1] === "\n" ? 2 : 1);
+    }
+    this.buffer = text.slice(start);
+  }
+  line(line) {
+    if (line === "") return this.dispatch();
+    if (line.startsWith(":")) return;
+    const colon = line.indexOf(":");
+    const field = colon === -1 ? line : line.slice(0, colon);
+    let value = colon === -1 ? "" : line.slice(colon + 1);
+    if (value.startsWith(" ")) value = value.slice(1);
+    if (field === "data") this.data.push(value);
+    else if (field === "event") this.event = value;
+    else if (field === "id" && !value.includes("\0")) this.lastEventId = value;
+  }
+  dispatch() {
+    if (this.data.length === 0) {
+      this.event = "";
+      return;
+    }
+    const message = { event: this.event || "message", data: this.data.join("\n"), lastEventId: this.lastEventId };
+    this.data = [];
+    this.event = "";
+    this.onMessage(message);
+  }
+};
+function nextLineEnd(text, from) {
+  for (let i = from; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 10 || c === 13) return i;
+  }
+  return -1;
+}
+
+// src/transports/fetch-sse.ts
+function requestHeaders(request) {
+  const headers = { accept: "text/event-stream" };
+  if (request.credential !== void 0) headers["authorization"] = `Bearer ${request.credential}`;
+  if (request.lastEventId !== void 0) headers["last-event-id"] = request.lastEventId;
+  return headers;
+}
+async function errorOf(response) {
+  try {
+    const body = await response.json();
+    return new GatewayError(response.status, body.error?.code ?? "error", body.error?.message ?? "");
+  } catch {
+    return new GatewayError(response.status, "error", response.statusText);
+  }
+}
+async function readEvents(response, handlers) {
+  const parser = new SseParser((message) => dispatchSse(handlers, message.event, message.data, message.lastEventId));
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  for (; ; ) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    parser.push(decoder.decode(value, { stream: true }));
+  }
+}
+function connectFetch(request, handlers, fetchImpl) {
+  const abort = new AbortController();
+  let ended = false;
+  const end = (retry, error) => {
+    if (ended || abort.signal.aborted) return;
+    ended = true;
+    handlers.onClose({ retry, error });
+  };
+  const run = async () => {
+    const response = await fetchImpl(eventsUrl(request, {}), {
+      headers: requestHeaders(request),
+      signal: abort.signal,
+      cache: "no-store"
+    });
+    if (!response.ok || response.body === null) {
+      end(retryableStatus(response.status), await errorOf(response));
+      return;
+    }
+    handlers.onOpen();
+    await readEvents(response, handlers);
+    end(true, new Error("the gateway ended the stream"));
+  };
+  run().catch((error) => end(true, error instanceof Error ? error : new Error(String(error))));
+  return {
+    close() {
+      abort.abort();
+    }
+  };
+}
+
+// src/transports/websocket.ts
+var CLOSE_SLOW_CONSUMER = 4008;
+function socketUrl(request) {
+  const url = new URL("v1/ws", withSlash(request.baseUrl));
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  return withQuery(url, { access_token: request.credential }).toString();
+}
+function subscribeMessage(request) {
+  const accounts = request.account === void 0 ? [] : [request.account];
+  return JSON.stringify({ op: "subscribe", id: 1, accounts, resume: request.positions });
+}
+function handle(message, handlers, acked) {
+  switch (message["type"]) {
+    case "ack":
+      if (!acked()) handlers.onOpen();
+      return void 0;
+    case "pong":
+      return void 0;
+    case "error": {
+      const error = new Error(`gateway: ${String(message["code"])}: ${String(message["message"])}`);
+      if (!acked()) return error;
+      handlers.onWarning(error);
+      return void 0;
+    }
+    case "snapshot":
+    case "reset":
+      handlers.onSnapshot(message["data"], message["type"] === "reset", String(message["id"]));
+      return void 0;
+    default:
+      handlers.onEvent(message, String(message["id"]));
+      return void 0;
+  }
+}
+function connectWebSocket(request, handlers, WebSocketImpl) {
+  const socket = new WebSocketImpl(socketUrl(request));
+  let ended = false;
+  let acked = false;
+  const end = (retry, immediate, error) => {
+    if (ended) return;
+    ended = true;
+    handlers.onClose({ retry, immediate, error });
+  };
+  socket.onopen = () => socket.send(subscribeMessage(request));
+  socket.onmessage = (event) => {
+    if (ended || typeof event.data !== "string") return;
+    let message;
+    try {
+      message = JSON.parse(event.data);
+    } catch {
+      return handlers.onWarning(new Error("unreadable message from the gateway"));
+    }
+    if (!isObject(message)) return;
+    const refused = handle(message, handlers, () => acked);
+    if (message["type"] === "ack") acked = true;
+    if (refused !== void 0) {
+      socket.close(1e3);
+      end(false, false, refused);
+    }
+  };
+  socket.onclose = (event) => {
+    const slow = event.code === CLOSE_SLOW_CONSUMER;
+    end(true, slow, new Error(`the WebSocket closed (${event.code}${event.reason ? ` ${event.reason}` : ""})`));
+  };
+  socket.onerror = () => {
+    if (ended) return;
+    end(true, false, new Error("the WebSocket failed"));
+    socket.close();
+  };
+  return {
+    close() {
+      ended = true;
+      socket.close(1e3);
+    }
+  };
+}
+
+// src/account-stream.ts
+function defaultTransport() {
+  return typeof globalThis.EventSource === "function" ? "sse" : "fetch";
+}
+function required(value, what) {
+  if (value === void 0) throw new Error(`${what} is not available here: pass it in the options`);
+  return value;
+}
+var AccountStream = class {
+  options;
+  transport;
+  accounts = /* @__PURE__ */ new Map();
+  views = /* @__PURE__ */ new Map();
+  upstreams = /* @__PURE__ */ new Map();
+  emitter = new Emitter();
+  iterators = /* @__PURE__ */ new Set();
+  backoff;
+  connection;
+  timer;
+  streamId;
+  current = "connecting";
+  generation = 0;
+  constructor(options) {
+    this.options = options;
+    this.transport = options.transport ?? defaultTransport();
+    this.backoff = new Backoff(options.backoff);
+    void this.connect();
+  }
+  /** The connection's state. */
+  get connectionState() {
+    return this.current;
+  }
+  /** The last stream id received (what a reconnect resumes from over SSE). */
+  get lastEventId() {
+    return this.streamId;
+  }
+  /** The public ids of the accounts with a state so far. */
+  get accountIds() {
+    return [...this.accounts.keys()];
+  }
+  /** An account's state (default: the stream's account, or the only one). */
+  state(account) {
+    const id = account ?? this.options.account ?? (this.accounts.size === 1 ? this.accountIds[0] : void 0);
+    if (id === void 0) return void 0;
+    const held = this.accounts.get(id);
+    if (held === void 0) return void 0;
+    let view = this.views.get(id);
+    if (view === void 0) this.views.set(id, view = held.toSnapshot());
+    return view;
+  }
+  /** Every account's state, by public id. */
+  states() {
+    return new Map(this.accountIds.map((id) => [id, this.state(id)]));
+  }
+  /** The last upstream status the stream reported for an account (status events only). */
+  upstream(account) {
+    return this.upstreams.get(account);
+  }
+  /** Listens to `change`, `status`, `event`, `connection` or `error`; returns the remover. */
+  on(name, listener) {
+    return this.emitter.on(name, listener);
+  }
+  /** Shorthand for `on("change", listener)`. */
+  onChange(listener) {
+    return this.on("change", listener);
+  }
+  /** Every change from now on, until `close()` (or the loop breaks). */
+  changes() {
+    const iterator = new PushIterator(() => this.iterators.delete(iterator));
+    if (this.current === "closed") iterator.end();
+    else this.iterators.add(iterator);
+    return iterator;
+  }
+  [Symbol.asyncIterator]() {
+    return this.changes();
+  }
+  /** Drops the connection and reconnects at once, resuming from the last position. */
+  reconnect() {
+    if (this.current === "closed") return;
+    this.drop();
+    this.setState("reconnecting");
+    void this.connect();
+  }
+  /** Ends the stream for good: no more callbacks; iterators finish. */
+  close() {
+    if (this.current === "closed") return;
+    this.drop();
+    this.setState("closed");
+    for (const iterator of this.iterators) iterator.end();
+    this.iterators.clear();
+    this.emitter.clear();
+  }
+  drop() {
+    this.generation++;
+    clearTimeout(this.timer);
+    this.timer = void 0;
+    this.connection?.close();
+    this.connection = void 0;
+  }
+  setState(next) {
+    if (this.current === next) return;
+    this.current = next;
+    this.emit("connection", next);
+  }
+  emit(name, value) {
+    this.emitter.emit(name, value, (error) => {
+      if (name !== "error") this.emit("error", error instanceof Error ? error : new Error(String(error)));
+    });
+  }
+  async credential() {
+    return this.options.token !== void 0 ? await this.options.token() : this.options.apiKey;
+  }
+  /** Each account's position (`<epoch>-<seq>`), for a WebSocket resume. */
+  positions() {
+    return Object.fromEntries([...this.accounts].map(([id, state]) => [id, `${state.epoch}-${state.seq}`]));
+  }
+  async connect() {
+    const generation = ++this.generation;
+    let credential;
+    try {
+      credential = await this.credential();
+    } catch (error) {
+      if (generation !== this.generation) return;
+      return this.disconnected(generation, { retry: true, error });
+    }
+    if (generation !== this.generation || this.current === "closed") return;
+    const request = {
+      baseUrl: this.options.baseUrl,
+      account: this.options.account,
+      credential,
+      lastEventId: this.streamId,
+      positions: this.positions()
+    };
+    try {
+      this.connection = this.open(request, this.handlers(generation));
+    } catch (error) {
+      this.disconnected(generation, { retry: false, error: error instanceof Error ? error : new Error(String(error)) });
+    }
+  }
+  open(request, handlers) {
+    const g = globalThis;
+    switch (this.transport) {
+      case "sse":
+        return connectEventSource(request, handlers, required(this.options.EventSource ?? g["EventSource"], "EventSource"));
+      case "websocket":
+        return connectWebSocket(request, handlers, required(this.options.WebSocket ?? g["WebSocket"], "WebSocket"));
+      case "fetch":
+        return connectFetch(request, handlers, required(this.options.fetch ?? g["fetch"]?.bind(globalThis), "fetch"));
+    }
+  }
+  handlers(generation) {
+    const live = () => generation === this.generation;
+    return {
+      onOpen: () => {
+        if (!live()) return;
+        this.backoff.reset();
+        this.setState("open");
+      },
+      onSnapshot: (snapshot, reset, streamId) => live() && this.onSnapshot(snapshot, reset, streamId),
+      onEvent: (envelope, streamId) => live() && this.onEvent(envelope, streamId),
+      onWarning: (error) => live() && this.emit("error", error),
+      onClose: (reason) => this.disconnected(generation, reason)
+    };
+  }
+  disconnected(generation, reason) {
+    if (generation !== this.generation || this.current === "closed") return;
+    this.connection = void 0;
+    if (reason.error !== void 0) this.emit("error", reason.error);
+    if (!reason.retry) return this.close();
+    this.setState("reconnecting");
+    const delay = reason.immediate ? 0 : this.backoff.next();
+    this.timer = setTimeout(() => void this.connect(), delay);
+  }
+  onSnapshot(snapshot, reset, streamId) {
+    this.streamId = streamId;
+    this.accounts.set(snapshot.account, new AccountState(snapshot));
+    this.changed(snapshot.account, reset ? "reset" : "snapshot", void 0);
+  }
+  onEvent(envelope, streamId) {
+    this.streamId = streamId;
+    const held = this.accounts.get(envelope.account);
+    if (held === void 0 || envelope.seq <= held.seq) return;
+    held.seq = envelope.seq;
+    const applied = held.apply(envelope.type, envelope.data);
+    this.views.delete(envelope.account);
+    this.emit("event", envelope);
+    if (envelope.type === "status") {
+      const status = envelope.data;
+      this.upstreams.set(envelope.account, status);
+      this.emit("status", { account: envelope.account, status, envelope });
+    }
+    if (applied === "changed") this.changed(envelope.account, "event", envelope);
+  }
+  changed(account, kind, envelope) {
+    this.views.delete(account);
+    const change = { account, kind, envelope, state: this.state(account) };
+    for (const iterator of this.iterators) iterator.push(change);
+    this.emit("change", change);
+  }
+};
+export {
+  AccountState,
+  AccountStream,
+  GatewayError,
+  STATE_TYPES
+};
