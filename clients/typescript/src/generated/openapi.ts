@@ -12,7 +12,7 @@ export interface paths {
             cookie?: never;
         };
         /** The live dashboard (HTML). Pass `?access_token=<key>` when API keys are on. */
-        get: operations["page"];
+        get: operations["getDashboard"];
         put?: never;
         post?: never;
         delete?: never;
@@ -29,7 +29,7 @@ export interface paths {
             cookie?: never;
         };
         /** Always 200: `ok`, or `degraded` naming the accounts that are not live and why. */
-        get: operations["healthz"];
+        get: operations["getHealth"];
         put?: never;
         post?: never;
         delete?: never;
@@ -46,7 +46,7 @@ export interface paths {
             cookie?: never;
         };
         /** The process answers. */
-        get: operations["livez"];
+        get: operations["getLiveness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -63,7 +63,7 @@ export interface paths {
             cookie?: never;
         };
         /** Prometheus metrics (text format 0.0.4). */
-        get: operations["metrics"];
+        get: operations["getMetrics"];
         put?: never;
         post?: never;
         delete?: never;
@@ -83,7 +83,7 @@ export interface paths {
          * This node can serve: its listener answers and enough accounts are live
          *     (`--ready-requires any`, the default: at least one; `all`: every one).
          */
-        get: operations["readyz"];
+        get: operations["getReadiness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -100,7 +100,7 @@ export interface paths {
             cookie?: never;
         };
         /** Lists the served accounts. */
-        get: operations["list"];
+        get: operations["listAccounts"];
         put?: never;
         post?: never;
         delete?: never;
@@ -117,7 +117,7 @@ export interface paths {
             cookie?: never;
         };
         /** The account's balance. */
-        get: operations["balance"];
+        get: operations["getBalance"];
         put?: never;
         post?: never;
         delete?: never;
@@ -134,7 +134,7 @@ export interface paths {
             cookie?: never;
         };
         /** The account's complex orders (OCO, OTOCO, ...). */
-        get: operations["complex_orders"];
+        get: operations["getComplexOrders"];
         put?: never;
         post?: never;
         delete?: never;
@@ -151,7 +151,7 @@ export interface paths {
             cookie?: never;
         };
         /** Live events of one account over SSE, resumable. */
-        get: operations["account_events"];
+        get: operations["streamAccountEvents"];
         put?: never;
         post?: never;
         delete?: never;
@@ -168,7 +168,7 @@ export interface paths {
             cookie?: never;
         };
         /** The account's orders of today: working ones by default. */
-        get: operations["orders"];
+        get: operations["getOrders"];
         put?: never;
         post?: never;
         delete?: never;
@@ -185,7 +185,7 @@ export interface paths {
             cookie?: never;
         };
         /** The account's positions. */
-        get: operations["positions"];
+        get: operations["getPositions"];
         put?: never;
         post?: never;
         delete?: never;
@@ -202,7 +202,7 @@ export interface paths {
             cookie?: never;
         };
         /** The account's full state, exact at `seq`. */
-        get: operations["snapshot"];
+        get: operations["getSnapshot"];
         put?: never;
         post?: never;
         delete?: never;
@@ -219,7 +219,7 @@ export interface paths {
             cookie?: never;
         };
         /** The account's trading status. */
-        get: operations["trading_status"];
+        get: operations["getTradingStatus"];
         put?: never;
         post?: never;
         delete?: never;
@@ -236,7 +236,7 @@ export interface paths {
             cookie?: never;
         };
         /** Live events of every account the caller may see, on one connection, resumable. */
-        get: operations["all_events"];
+        get: operations["streamAllEvents"];
         put?: never;
         post?: never;
         delete?: never;
@@ -256,7 +256,7 @@ export interface paths {
          * Live events over WebSocket (see the module docs for the protocol).
          * @description WebSocket upgrade. Send `{"op":"subscribe","accounts":["<id>"],"types":[...],"resume":{"<id>":"<epoch>-<seq>"}}`; receive `ack`, `snapshot`/`reset` per account, then one message per event: the same Envelope SSE carries. `{"op":"ping"}` -> `pong`. Errors come as `{"type":"error","code","message"}`. Close codes: 1001 shutdown, 4008 slow consumer.
          */
-        get: operations["upgrade"];
+        get: operations["openWebSocket"];
         put?: never;
         post?: never;
         delete?: never;
@@ -289,14 +289,125 @@ export interface components {
             health: string;
             upstream: components["schemas"]["UpstreamStatus"];
         };
+        /**
+         * @description A tastytrade account balance (`AccountBalance`), masked; money as decimals with its sign in the
+         *     sibling `-effect` field. Fields not listed are passed through as they came.
+         */
+        Balance: {
+            "account-number"?: string | null;
+            currency?: string | null;
+            "cash-balance"?: components["schemas"]["DecimalText"] | null;
+            "net-liquidating-value"?: components["schemas"]["DecimalText"] | null;
+            "equity-buying-power"?: components["schemas"]["DecimalText"] | null;
+            "derivative-buying-power"?: components["schemas"]["DecimalText"] | null;
+            "maintenance-requirement"?: components["schemas"]["DecimalText"] | null;
+            "pending-cash"?: components["schemas"]["DecimalText"] | null;
+            "pending-cash-effect"?: string | null;
+            "updated-at"?: components["schemas"]["WireTime"] | null;
+        } & {
+            [key: string]: unknown;
+        };
         BalanceBody: {
-            /** @description tastytrade `AccountBalance`, masked; money as decimal strings. */
-            balance?: Record<string, unknown> | null;
+            balance?: components["schemas"]["Balance"] | null;
+        };
+        /** @description Event `AccountBalance`: the envelope of every event, with `data` a `Balance`. */
+        BalanceEvent: {
+            /** @description `<epoch>-<seq>`: the SSE `id`, and what to resume from. */
+            id: string;
+            /**
+             * Format: int64
+             * @description Position in the account's event log.
+             */
+            seq: number;
+            /** @description The account's public id. */
+            account: string;
+            /** @enum {string} */
+            type: "AccountBalance";
+            source: components["schemas"]["Source"];
+            /**
+             * Format: int64
+             * @description Upstream publication time, epoch milliseconds (none for resync events).
+             */
+            timestamp?: number | null;
+            /**
+             * Format: date-time
+             * @description When the gateway received it.
+             */
+            received_at: string;
+            data: components["schemas"]["Balance"];
+        };
+        /**
+         * @description A tastytrade complex order (OCO, OTOCO, ...), masked. Keyed by `id`. Fields not listed are
+         *     passed through as they came.
+         */
+        ComplexOrder: {
+            id?: components["schemas"]["IdText"] | null;
+            "account-number"?: string | null;
+            type?: string | null;
+            orders?: components["schemas"]["Order"][] | null;
+            "trigger-order"?: components["schemas"]["Order"] | null;
+            "terminal-at"?: components["schemas"]["WireTime"] | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description Event `ComplexOrder`: the envelope of every event, with `data` a `ComplexOrder`. */
+        ComplexOrderEvent: {
+            /** @description `<epoch>-<seq>`: the SSE `id`, and what to resume from. */
+            id: string;
+            /**
+             * Format: int64
+             * @description Position in the account's event log.
+             */
+            seq: number;
+            /** @description The account's public id. */
+            account: string;
+            /** @enum {string} */
+            type: "ComplexOrder";
+            source: components["schemas"]["Source"];
+            /**
+             * Format: int64
+             * @description Upstream publication time, epoch milliseconds (none for resync events).
+             */
+            timestamp?: number | null;
+            /**
+             * Format: date-time
+             * @description When the gateway received it.
+             */
+            received_at: string;
+            data: components["schemas"]["ComplexOrder"];
+        };
+        /** @description Event `ComplexOrderRemoved`: the envelope of every event, with `data` a `RemovedObject`. */
+        ComplexOrderRemovedEvent: {
+            /** @description `<epoch>-<seq>`: the SSE `id`, and what to resume from. */
+            id: string;
+            /**
+             * Format: int64
+             * @description Position in the account's event log.
+             */
+            seq: number;
+            /** @description The account's public id. */
+            account: string;
+            /** @enum {string} */
+            type: "ComplexOrderRemoved";
+            source: components["schemas"]["Source"];
+            /**
+             * Format: int64
+             * @description Upstream publication time, epoch milliseconds (none for resync events).
+             */
+            timestamp?: number | null;
+            /**
+             * Format: date-time
+             * @description When the gateway received it.
+             */
+            received_at: string;
+            data: components["schemas"]["RemovedObject"];
         };
         ComplexOrdersBody: {
             /** @description tastytrade `ComplexOrder` objects, masked, by id. */
-            complex_orders: Record<string, unknown>[];
+            complex_orders: components["schemas"]["ComplexOrder"][];
         };
+        /** @description A decimal as tastytrade sends it: a string (`"220.5"`, `"NaN"` for none) or a JSON number. Parse it as a decimal, never as a binary float. */
+        DecimalText: string | number;
         /**
          * @description What every published event looks like, identical in SSE `data:`, WebSocket messages and
          *     the event log.
@@ -337,6 +448,47 @@ export interface components {
             /** @description For people. */
             message: string;
         };
+        /**
+         * @description A deposit or withdrawal (`ExternalTransaction`), masked. Fields not listed are passed through as
+         *     they came.
+         */
+        ExternalTransaction: {
+            id?: components["schemas"]["IdText"] | null;
+            "account-number"?: string | null;
+            amount?: components["schemas"]["DecimalText"] | null;
+            "amount-effect"?: string | null;
+            direction?: string | null;
+            state?: string | null;
+            "updated-at"?: components["schemas"]["WireTime"] | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description Event `ExternalTransaction`: the envelope of every event, with `data` a `ExternalTransaction`. */
+        ExternalTransactionEvent: {
+            /** @description `<epoch>-<seq>`: the SSE `id`, and what to resume from. */
+            id: string;
+            /**
+             * Format: int64
+             * @description Position in the account's event log.
+             */
+            seq: number;
+            /** @description The account's public id. */
+            account: string;
+            /** @enum {string} */
+            type: "ExternalTransaction";
+            source: components["schemas"]["Source"];
+            /**
+             * Format: int64
+             * @description Upstream publication time, epoch milliseconds (none for resync events).
+             */
+            timestamp?: number | null;
+            /**
+             * Format: date-time
+             * @description When the gateway received it.
+             */
+            received_at: string;
+            data: components["schemas"]["ExternalTransaction"];
+        };
         Health: {
             /** @description `ok`, `degraded` (some account is not live) or `unavailable` (not ready to serve). */
             status: string;
@@ -345,19 +497,179 @@ export interface components {
             /** @description The public ids of the accounts that are not live. */
             degraded: string[];
         };
+        /** @description An id as tastytrade sends it: an integer or a string for the same object (`301001` and `"301001"` are one id). Compare ids as text. */
+        IdText: string | number;
         /**
          * @description The state of one account's upstream connection.
          * @enum {string}
          */
         LinkState: "connecting" | "resyncing" | "live" | "backing_off" | "stopped";
+        /**
+         * @description A tastytrade order (`Order` events, `/orders/live`), masked. Keyed by `id`; newer `updated-at`
+         *     wins. Fields not listed are passed through as they came.
+         */
+        Order: {
+            id?: components["schemas"]["IdText"] | null;
+            "account-number"?: string | null;
+            status?: string | null;
+            "order-type"?: string | null;
+            "time-in-force"?: string | null;
+            size?: components["schemas"]["DecimalText"] | null;
+            "underlying-symbol"?: string | null;
+            price?: components["schemas"]["DecimalText"] | null;
+            "price-effect"?: string | null;
+            "stop-trigger"?: components["schemas"]["DecimalText"] | null;
+            "updated-at"?: components["schemas"]["WireTime"] | null;
+            "user-id"?: components["schemas"]["IdText"] | null;
+            "replaces-order-id"?: components["schemas"]["IdText"] | null;
+            "replacing-order-id"?: components["schemas"]["IdText"] | null;
+            "complex-order-id"?: components["schemas"]["IdText"] | null;
+            "leg-count"?: components["schemas"]["DecimalText"] | null;
+            legs?: components["schemas"]["OrderLeg"][] | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description An order chain (`OrderChain`), masked. Fields not listed are passed through as they came. */
+        OrderChain: {
+            id?: components["schemas"]["IdText"] | null;
+            "account-number"?: string | null;
+            "underlying-symbol"?: string | null;
+            "updated-at"?: components["schemas"]["WireTime"] | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description Event `OrderChain`: the envelope of every event, with `data` a `OrderChain`. */
+        OrderChainEvent: {
+            /** @description `<epoch>-<seq>`: the SSE `id`, and what to resume from. */
+            id: string;
+            /**
+             * Format: int64
+             * @description Position in the account's event log.
+             */
+            seq: number;
+            /** @description The account's public id. */
+            account: string;
+            /** @enum {string} */
+            type: "OrderChain";
+            source: components["schemas"]["Source"];
+            /**
+             * Format: int64
+             * @description Upstream publication time, epoch milliseconds (none for resync events).
+             */
+            timestamp?: number | null;
+            /**
+             * Format: date-time
+             * @description When the gateway received it.
+             */
+            received_at: string;
+            data: components["schemas"]["OrderChain"];
+        };
+        /** @description Event `Order`: the envelope of every event, with `data` a `Order`. */
+        OrderEvent: {
+            /** @description `<epoch>-<seq>`: the SSE `id`, and what to resume from. */
+            id: string;
+            /**
+             * Format: int64
+             * @description Position in the account's event log.
+             */
+            seq: number;
+            /** @description The account's public id. */
+            account: string;
+            /** @enum {string} */
+            type: "Order";
+            source: components["schemas"]["Source"];
+            /**
+             * Format: int64
+             * @description Upstream publication time, epoch milliseconds (none for resync events).
+             */
+            timestamp?: number | null;
+            /**
+             * Format: date-time
+             * @description When the gateway received it.
+             */
+            received_at: string;
+            data: components["schemas"]["Order"];
+        };
+        /** @description One fill of an order leg (`fill-id` is unique; the gateway never counts one twice). */
+        OrderFill: {
+            "fill-id"?: components["schemas"]["IdText"] | null;
+            quantity?: components["schemas"]["DecimalText"] | null;
+            "fill-price"?: components["schemas"]["DecimalText"] | null;
+            "filled-at"?: components["schemas"]["WireTime"] | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description One leg of an order: instrument, action, quantities and its fills. */
+        OrderLeg: {
+            "instrument-type"?: string | null;
+            symbol?: string | null;
+            action?: string | null;
+            quantity?: components["schemas"]["DecimalText"] | null;
+            "remaining-quantity"?: components["schemas"]["DecimalText"] | null;
+            fills?: components["schemas"]["OrderFill"][] | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description Event `OrderRemoved`: the envelope of every event, with `data` a `RemovedObject`. */
+        OrderRemovedEvent: {
+            /** @description `<epoch>-<seq>`: the SSE `id`, and what to resume from. */
+            id: string;
+            /**
+             * Format: int64
+             * @description Position in the account's event log.
+             */
+            seq: number;
+            /** @description The account's public id. */
+            account: string;
+            /** @enum {string} */
+            type: "OrderRemoved";
+            source: components["schemas"]["Source"];
+            /**
+             * Format: int64
+             * @description Upstream publication time, epoch milliseconds (none for resync events).
+             */
+            timestamp?: number | null;
+            /**
+             * Format: date-time
+             * @description When the gateway received it.
+             */
+            received_at: string;
+            data: components["schemas"]["RemovedObject"];
+        };
         OrdersBody: {
             /** @description tastytrade `Order` objects, masked, by id. */
-            orders: Record<string, unknown>[];
+            orders: components["schemas"]["Order"][];
+        };
+        /** @description An event of any other type, passed through as tastytrade sent it. */
+        OtherEvent: {
+            /** @description `<epoch>-<seq>`: the SSE `id`, and what to resume from. */
+            id: string;
+            /**
+             * Format: int64
+             * @description Position in the account's event log.
+             */
+            seq: number;
+            /** @description The account's public id. */
+            account: string;
+            /** @description The tastytrade event type (`Order`, `AccountBalance`, `CurrentPosition`, ...). */
+            type: string;
+            source: components["schemas"]["Source"];
+            /**
+             * Format: int64
+             * @description Upstream publication time, epoch milliseconds (none for resync events).
+             */
+            timestamp?: number | null;
+            /**
+             * Format: date-time
+             * @description When the gateway received it.
+             */
+            received_at: string;
+            /** @description The tastytrade object, masked, unknown fields kept. */
+            data: Record<string, unknown>;
         };
         /** @description One part of an account, exact at `seq`. */
         Part_BalanceBody: {
-            /** @description tastytrade `AccountBalance`, masked; money as decimal strings. */
-            balance?: Record<string, unknown> | null;
+            balance?: components["schemas"]["Balance"] | null;
         } & {
             /** @description The account's public id. */
             account: string;
@@ -375,7 +687,7 @@ export interface components {
         /** @description One part of an account, exact at `seq`. */
         Part_ComplexOrdersBody: {
             /** @description tastytrade `ComplexOrder` objects, masked, by id. */
-            complex_orders: Record<string, unknown>[];
+            complex_orders: components["schemas"]["ComplexOrder"][];
         } & {
             /** @description The account's public id. */
             account: string;
@@ -393,7 +705,7 @@ export interface components {
         /** @description One part of an account, exact at `seq`. */
         Part_OrdersBody: {
             /** @description tastytrade `Order` objects, masked, by id. */
-            orders: Record<string, unknown>[];
+            orders: components["schemas"]["Order"][];
         } & {
             /** @description The account's public id. */
             account: string;
@@ -411,7 +723,7 @@ export interface components {
         /** @description One part of an account, exact at `seq`. */
         Part_PositionsBody: {
             /** @description tastytrade `CurrentPosition` objects, masked. */
-            positions: Record<string, unknown>[];
+            positions: components["schemas"]["Position"][];
         } & {
             /** @description The account's public id. */
             account: string;
@@ -428,8 +740,7 @@ export interface components {
         };
         /** @description One part of an account, exact at `seq`. */
         Part_TradingStatusBody: {
-            /** @description tastytrade `TradingStatus`, masked. */
-            trading_status?: Record<string, unknown> | null;
+            trading_status?: components["schemas"]["TradingStatus"] | null;
         } & {
             /** @description The account's public id. */
             account: string;
@@ -444,9 +755,133 @@ export interface components {
              */
             as_of: string;
         };
+        /**
+         * @description A tastytrade position (`CurrentPosition`), masked. Keyed by `symbol` + `instrument-type`; a
+         *     `quantity` of zero closes it. Fields not listed are passed through as they came.
+         */
+        Position: {
+            "account-number"?: string | null;
+            symbol?: string | null;
+            "instrument-type"?: string | null;
+            "underlying-symbol"?: string | null;
+            quantity?: components["schemas"]["DecimalText"] | null;
+            "quantity-direction"?: string | null;
+            "average-open-price"?: components["schemas"]["DecimalText"] | null;
+            "close-price"?: components["schemas"]["DecimalText"] | null;
+            multiplier?: components["schemas"]["DecimalText"] | null;
+            "fixing-price"?: components["schemas"]["DecimalText"] | null;
+            "expires-at"?: components["schemas"]["WireTime"] | null;
+            "updated-at"?: components["schemas"]["WireTime"] | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description Event `CurrentPosition`: the envelope of every event, with `data` a `Position`. */
+        PositionEvent: {
+            /** @description `<epoch>-<seq>`: the SSE `id`, and what to resume from. */
+            id: string;
+            /**
+             * Format: int64
+             * @description Position in the account's event log.
+             */
+            seq: number;
+            /** @description The account's public id. */
+            account: string;
+            /** @enum {string} */
+            type: "CurrentPosition";
+            source: components["schemas"]["Source"];
+            /**
+             * Format: int64
+             * @description Upstream publication time, epoch milliseconds (none for resync events).
+             */
+            timestamp?: number | null;
+            /**
+             * Format: date-time
+             * @description When the gateway received it.
+             */
+            received_at: string;
+            data: components["schemas"]["Position"];
+        };
         PositionsBody: {
             /** @description tastytrade `CurrentPosition` objects, masked. */
-            positions: Record<string, unknown>[];
+            positions: components["schemas"]["Position"][];
+        };
+        /** @description A public watchlist (`PublicWatchlists`). Fields not listed are passed through as they came. */
+        PublicWatchlist: {
+            name?: string | null;
+            "group-name"?: string | null;
+            "order-index"?: components["schemas"]["DecimalText"] | null;
+            "watchlist-entries"?: Record<string, unknown>[] | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description Event `PublicWatchlists`: the envelope of every event, with `data` a `PublicWatchlist`. */
+        PublicWatchlistsEvent: {
+            /** @description `<epoch>-<seq>`: the SSE `id`, and what to resume from. */
+            id: string;
+            /**
+             * Format: int64
+             * @description Position in the account's event log.
+             */
+            seq: number;
+            /** @description The account's public id. */
+            account: string;
+            /** @enum {string} */
+            type: "PublicWatchlists";
+            source: components["schemas"]["Source"];
+            /**
+             * Format: int64
+             * @description Upstream publication time, epoch milliseconds (none for resync events).
+             */
+            timestamp?: number | null;
+            /**
+             * Format: date-time
+             * @description When the gateway received it.
+             */
+            received_at: string;
+            data: components["schemas"]["PublicWatchlist"];
+        };
+        /** @description A user's quote alert (`QuoteAlert`). Fields not listed are passed through as they came. */
+        QuoteAlert: {
+            "alert-external-id"?: string | null;
+            symbol?: string | null;
+            threshold?: components["schemas"]["DecimalText"] | null;
+            "threshold-numeric"?: components["schemas"]["DecimalText"] | null;
+            "expires-at"?: components["schemas"]["WireTime"] | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description Event `QuoteAlert`: the envelope of every event, with `data` a `QuoteAlert`. */
+        QuoteAlertEvent: {
+            /** @description `<epoch>-<seq>`: the SSE `id`, and what to resume from. */
+            id: string;
+            /**
+             * Format: int64
+             * @description Position in the account's event log.
+             */
+            seq: number;
+            /** @description The account's public id. */
+            account: string;
+            /** @enum {string} */
+            type: "QuoteAlert";
+            source: components["schemas"]["Source"];
+            /**
+             * Format: int64
+             * @description Upstream publication time, epoch milliseconds (none for resync events).
+             */
+            timestamp?: number | null;
+            /**
+             * Format: date-time
+             * @description When the gateway received it.
+             */
+            received_at: string;
+            data: components["schemas"]["QuoteAlert"];
+        };
+        /**
+         * @description What `OrderRemoved` / `ComplexOrderRemoved` carry: the id of an object that left
+         *     tastytrade's lists (a terminal order after the trading day rolled).
+         */
+        RemovedObject: {
+            id: components["schemas"]["IdText"];
         };
         /**
          * @description A point-in-time copy of an account's state, exact at `seq`: `snapshot(seq = N)` plus
@@ -468,25 +903,133 @@ export interface components {
              * @description When the snapshot was taken.
              */
             as_of: string;
-            /** @description tastytrade `AccountBalance`. */
-            balance?: Record<string, unknown> | null;
+            balance?: components["schemas"]["Balance"] | null;
             /** @description tastytrade `CurrentPosition` objects, by symbol. */
-            positions: Record<string, unknown>[];
+            positions: components["schemas"]["Position"][];
             /** @description Today's orders as `/orders/live` gives them, terminal ones included, by id. */
-            orders: Record<string, unknown>[];
+            orders: components["schemas"]["Order"][];
             /** @description tastytrade `ComplexOrder` objects, by id. */
-            complex_orders: Record<string, unknown>[];
-            /** @description tastytrade `TradingStatus`. */
-            trading_status?: Record<string, unknown> | null;
+            complex_orders: components["schemas"]["ComplexOrder"][];
+            trading_status?: components["schemas"]["TradingStatus"] | null;
         };
         /**
          * @description Where a published event came from.
          * @enum {string}
          */
         Source: "stream" | "resync" | "gateway";
+        /** @description What an SSE `data:` line holds: a `Snapshot` for `event: snapshot` and `event: reset`, else a `StreamEvent`. */
+        SseData: components["schemas"]["Snapshot"] | components["schemas"]["StreamEvent"];
+        /** @description Event `status`: the envelope of every event, with `data` a `UpstreamStatus`. */
+        StatusEvent: {
+            /** @description `<epoch>-<seq>`: the SSE `id`, and what to resume from. */
+            id: string;
+            /**
+             * Format: int64
+             * @description Position in the account's event log.
+             */
+            seq: number;
+            /** @description The account's public id. */
+            account: string;
+            /** @enum {string} */
+            type: "status";
+            source: components["schemas"]["Source"];
+            /**
+             * Format: int64
+             * @description Upstream publication time, epoch milliseconds (none for resync events).
+             */
+            timestamp?: number | null;
+            /**
+             * Format: date-time
+             * @description When the gateway received it.
+             */
+            received_at: string;
+            data: components["schemas"]["UpstreamStatus"];
+        };
+        /** @description One event of an account's stream: SSE `data:` of `event: <type>`, or a WebSocket message. */
+        StreamEvent: components["schemas"]["BalanceEvent"] | components["schemas"]["PositionEvent"] | components["schemas"]["OrderEvent"] | components["schemas"]["ComplexOrderEvent"] | components["schemas"]["TradingStatusEvent"] | components["schemas"]["OrderRemovedEvent"] | components["schemas"]["ComplexOrderRemovedEvent"] | components["schemas"]["ExternalTransactionEvent"] | components["schemas"]["UnderlyingYearGainSummaryEvent"] | components["schemas"]["OrderChainEvent"] | components["schemas"]["QuoteAlertEvent"] | components["schemas"]["PublicWatchlistsEvent"] | components["schemas"]["StatusEvent"] | components["schemas"]["OtherEvent"];
+        /**
+         * @description The account's trading status (`TradingStatus`), masked. Fields not listed are passed through as
+         *     they came.
+         */
+        TradingStatus: {
+            id?: components["schemas"]["IdText"] | null;
+            "account-number"?: string | null;
+            "day-trade-count"?: components["schemas"]["DecimalText"] | null;
+            "is-closing-only"?: boolean | null;
+            "is-frozen"?: boolean | null;
+            "options-level"?: string | null;
+            "enhanced-fraud-safeguards-enabled-at"?: components["schemas"]["WireTime"] | null;
+            "updated-at"?: components["schemas"]["WireTime"] | null;
+        } & {
+            [key: string]: unknown;
+        };
         TradingStatusBody: {
-            /** @description tastytrade `TradingStatus`, masked. */
-            trading_status?: Record<string, unknown> | null;
+            trading_status?: components["schemas"]["TradingStatus"] | null;
+        };
+        /** @description Event `TradingStatus`: the envelope of every event, with `data` a `TradingStatus`. */
+        TradingStatusEvent: {
+            /** @description `<epoch>-<seq>`: the SSE `id`, and what to resume from. */
+            id: string;
+            /**
+             * Format: int64
+             * @description Position in the account's event log.
+             */
+            seq: number;
+            /** @description The account's public id. */
+            account: string;
+            /** @enum {string} */
+            type: "TradingStatus";
+            source: components["schemas"]["Source"];
+            /**
+             * Format: int64
+             * @description Upstream publication time, epoch milliseconds (none for resync events).
+             */
+            timestamp?: number | null;
+            /**
+             * Format: date-time
+             * @description When the gateway received it.
+             */
+            received_at: string;
+            data: components["schemas"]["TradingStatus"];
+        };
+        /**
+         * @description A year's realised gain on one underlying (`UnderlyingYearGainSummary`), masked. Fields not
+         *     listed are passed through as they came.
+         */
+        UnderlyingYearGainSummary: {
+            year?: components["schemas"]["IdText"] | null;
+            "account-number"?: string | null;
+            symbol?: string | null;
+            "yearly-realized-gain"?: components["schemas"]["DecimalText"] | null;
+            "yearly-realized-gain-effect"?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description Event `UnderlyingYearGainSummary`: the envelope of every event, with `data` a `UnderlyingYearGainSummary`. */
+        UnderlyingYearGainSummaryEvent: {
+            /** @description `<epoch>-<seq>`: the SSE `id`, and what to resume from. */
+            id: string;
+            /**
+             * Format: int64
+             * @description Position in the account's event log.
+             */
+            seq: number;
+            /** @description The account's public id. */
+            account: string;
+            /** @enum {string} */
+            type: "UnderlyingYearGainSummary";
+            source: components["schemas"]["Source"];
+            /**
+             * Format: int64
+             * @description Upstream publication time, epoch milliseconds (none for resync events).
+             */
+            timestamp?: number | null;
+            /**
+             * Format: date-time
+             * @description When the gateway received it.
+             */
+            received_at: string;
+            data: components["schemas"]["UnderlyingYearGainSummary"];
         };
         /** @description How one account's upstream connection is doing; masked, safe to show. */
         UpstreamStatus: {
@@ -529,6 +1072,72 @@ export interface components {
              */
             resync_events: number;
         };
+        /** @description A time as tastytrade sends it: an RFC 3339 string or epoch milliseconds. */
+        WireTime: string | number;
+        /** @description A WebSocket `ack` of a subscribe or unsubscribe. */
+        WsAck: {
+            /** @enum {string} */
+            type: "ack";
+            /** @description The request's `id`, echoed. */
+            id?: unknown;
+            /** @description `subscribe` or `unsubscribe`. */
+            op: string;
+            /** @description The accounts subscribed (subscribe only). */
+            accounts?: string[] | null;
+            /** @description The event types subscribed (subscribe only; none: all). */
+            types?: string[] | null;
+        };
+        /** @description A message from a WebSocket client. */
+        WsClientMessage: {
+            id?: unknown;
+            accounts?: string[];
+            types?: string[] | null;
+            resume?: {
+                [key: string]: string;
+            };
+            /** @enum {string} */
+            op: "subscribe";
+        } | {
+            id?: unknown;
+            /** @enum {string} */
+            op: "unsubscribe";
+        } | {
+            id?: unknown;
+            /** @enum {string} */
+            op: "ping";
+        };
+        /** @description A WebSocket `error`: the request was refused; the connection stays open. */
+        WsError: {
+            /** @enum {string} */
+            type: "error";
+            id?: unknown;
+            /** @description Stable, machine-readable (`bad_request`, `unknown_account`, ...). */
+            code: string;
+            message: string;
+        };
+        /** @description A WebSocket `pong`. */
+        WsPong: {
+            /** @enum {string} */
+            type: "pong";
+            id?: unknown;
+        };
+        /** @description A message the gateway sends on `/v1/ws`. */
+        WsServerMessage: components["schemas"]["WsAck"] | components["schemas"]["WsSnapshot"] | components["schemas"]["WsPong"] | components["schemas"]["WsError"] | components["schemas"]["StreamEvent"];
+        /**
+         * @description A WebSocket `snapshot` or `reset` message: one account's state, to replace what the
+         *     client holds for it.
+         */
+        WsSnapshot: {
+            /** @enum {string} */
+            type: "snapshot" | "reset";
+            /** @description The account's public id. */
+            account: string;
+            /** @description `<epoch>-<seq>`: resume from here. */
+            id: string;
+            /** Format: int64 */
+            seq: number;
+            data: components["schemas"]["Snapshot"];
+        };
     };
     responses: never;
     parameters: never;
@@ -538,7 +1147,7 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    page: {
+    getDashboard: {
         parameters: {
             query?: never;
             header?: never;
@@ -553,12 +1162,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /** @example <!doctype html><html>...</html> */
                     "text/html": unknown;
                 };
             };
         };
     };
-    healthz: {
+    getHealth: {
         parameters: {
             query?: never;
             header?: never;
@@ -567,17 +1177,25 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Always 200: `degraded` and `reasons` name the accounts that are not live, and why */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "status": "ok",
+                     *       "reasons": [],
+                     *       "degraded": []
+                     *     }
+                     */
                     "application/json": components["schemas"]["Health"];
                 };
             };
         };
     };
-    livez: {
+    getLiveness: {
         parameters: {
             query?: never;
             header?: never;
@@ -586,17 +1204,25 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The process answers (always `ok`) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "status": "ok",
+                     *       "reasons": [],
+                     *       "degraded": []
+                     *     }
+                     */
                     "application/json": components["schemas"]["Health"];
                 };
             };
         };
     };
-    metrics: {
+    getMetrics: {
         parameters: {
             query?: never;
             header?: never;
@@ -611,6 +1237,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example # TYPE ttgw_subscribers gauge
+                     *     ttgw_subscribers{transport="sse"} 2
+                     */
                     "text/plain": unknown;
                 };
             };
@@ -625,7 +1255,7 @@ export interface operations {
             };
         };
     };
-    readyz: {
+    getReadiness: {
         parameters: {
             query?: never;
             header?: never;
@@ -640,6 +1270,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "status": "ok",
+                     *       "reasons": [],
+                     *       "degraded": []
+                     *     }
+                     */
                     "application/json": components["schemas"]["Health"];
                 };
             };
@@ -654,7 +1291,7 @@ export interface operations {
             };
         };
     };
-    list: {
+    listAccounts: {
         parameters: {
             query?: never;
             header?: never;
@@ -669,6 +1306,50 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "accounts": [
+                     *         {
+                     *           "id": "individual",
+                     *           "account_number": "***1842",
+                     *           "nickname": "Individual",
+                     *           "account_type": "Individual",
+                     *           "seq": 42,
+                     *           "health": "ok",
+                     *           "upstream": {
+                     *             "state": "live",
+                     *             "since": "2026-12-01T14:29:58.301Z",
+                     *             "last_event_at": "2026-12-01T14:30:00.098Z",
+                     *             "reconnects": 0,
+                     *             "last_error": null,
+                     *             "skipped_frames": 0,
+                     *             "unknown_events": 0,
+                     *             "invalid_events": 0,
+                     *             "resync_events": 9
+                     *           }
+                     *         },
+                     *         {
+                     *           "id": "roth-ira",
+                     *           "account_number": "***9822",
+                     *           "nickname": "Roth IRA",
+                     *           "account_type": "Roth IRA",
+                     *           "seq": 42,
+                     *           "health": "ok",
+                     *           "upstream": {
+                     *             "state": "live",
+                     *             "since": "2026-12-01T14:29:58.301Z",
+                     *             "last_event_at": "2026-12-01T14:30:00.098Z",
+                     *             "reconnects": 0,
+                     *             "last_error": null,
+                     *             "skipped_frames": 0,
+                     *             "unknown_events": 0,
+                     *             "invalid_events": 0,
+                     *             "resync_events": 6
+                     *           }
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["AccountList"];
                 };
             };
@@ -683,7 +1364,7 @@ export interface operations {
             };
         };
     };
-    balance: {
+    getBalance: {
         parameters: {
             query?: never;
             header?: {
@@ -706,6 +1387,67 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "account": "individual",
+                     *       "seq": 42,
+                     *       "as_of": "2026-12-01T14:30:00.125Z",
+                     *       "balance": {
+                     *         "account-number": "***1842",
+                     *         "currency": "USD",
+                     *         "cash-balance": "40506.72",
+                     *         "long-equity-value": "82743.17",
+                     *         "short-equity-value": "0.0",
+                     *         "long-derivative-value": "1250.0",
+                     *         "short-derivative-value": "435.0",
+                     *         "long-futures-value": "0.0",
+                     *         "short-futures-value": "0.0",
+                     *         "long-futures-derivative-value": "0.0",
+                     *         "short-futures-derivative-value": "0.0",
+                     *         "long-margineable-value": "82743.17",
+                     *         "short-margineable-value": "0.0",
+                     *         "margin-equity": "124064.89",
+                     *         "equity-buying-power": "81013.44",
+                     *         "derivative-buying-power": "40506.72",
+                     *         "day-trading-buying-power": "0.0",
+                     *         "futures-margin-requirement": "0.0",
+                     *         "available-trading-funds": "0.0",
+                     *         "maintenance-requirement": "45210.45",
+                     *         "maintenance-call-value": "0.0",
+                     *         "reg-t-call-value": "0.0",
+                     *         "day-trading-call-value": "0.0",
+                     *         "day-equity-call-value": "0.0",
+                     *         "net-liquidating-value": "124064.89",
+                     *         "cash-available-to-withdraw": "40506.72",
+                     *         "day-trade-excess": "40506.72",
+                     *         "pending-cash": "0.0",
+                     *         "pending-cash-effect": "None",
+                     *         "long-cryptocurrency-value": "0.0",
+                     *         "short-cryptocurrency-value": "0.0",
+                     *         "cryptocurrency-margin-requirement": "0.0",
+                     *         "unsettled-cryptocurrency-fiat-amount": "0.0",
+                     *         "unsettled-cryptocurrency-fiat-effect": "None",
+                     *         "previous-day-cryptocurrency-fiat-amount": "0.0",
+                     *         "previous-day-cryptocurrency-fiat-effect": "None",
+                     *         "closed-loop-available-balance": "40506.72",
+                     *         "equity-offering-margin-requirement": "0.0",
+                     *         "long-bond-value": "0.0",
+                     *         "bond-margin-requirement": "0.0",
+                     *         "used-derivative-buying-power": "1020.0",
+                     *         "snapshot-date": "2026-12-02",
+                     *         "reg-t-margin-requirement": "45210.45",
+                     *         "futures-overnight-margin-requirement": "0.0",
+                     *         "futures-intraday-margin-requirement": "0.0",
+                     *         "maintenance-excess": "131039.16",
+                     *         "pending-margin-interest": "0.0",
+                     *         "effective-cryptocurrency-buying-power": "40506.72",
+                     *         "buying-power-adjustment": "0.0",
+                     *         "buying-power-adjustment-effect": "None",
+                     *         "time-of-day": "BOD",
+                     *         "updated-at": "2026-12-02T01:34:39.383+00:00"
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["Part_BalanceBody"];
                 };
             };
@@ -745,7 +1487,7 @@ export interface operations {
             };
         };
     };
-    complex_orders: {
+    getComplexOrders: {
         parameters: {
             query?: never;
             header?: {
@@ -768,6 +1510,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "account": "individual",
+                     *       "seq": 42,
+                     *       "as_of": "2026-12-01T14:30:00.125Z",
+                     *       "complex_orders": []
+                     *     }
+                     */
                     "application/json": components["schemas"]["Part_ComplexOrdersBody"];
                 };
             };
@@ -807,7 +1557,7 @@ export interface operations {
             };
         };
     };
-    account_events: {
+    streamAccountEvents: {
         parameters: {
             query?: {
                 /** @description Resume position for clients that cannot send the `Last-Event-ID` header. */
@@ -835,7 +1585,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": components["schemas"]["Envelope"];
+                    /**
+                     * @example retry: 2000
+                     *
+                     *     id: mx4a9k2c-42
+                     *     event: snapshot
+                     *     data: {"account":"individual","epoch":"mx4a9k2c","seq":42,"as_of":"2026-12-01T14:30:00.125Z","balance":null,"positions":[],"orders":[],"complex_orders":[],"trading_status":null}
+                     *
+                     *     id: mx4a9k2c-43
+                     *     event: Order
+                     *     data: {"id":"mx4a9k2c-43","seq":43,"account":"individual","type":"Order","source":"stream","timestamp":1796134200412,"received_at":"2026-12-01T14:30:00.413Z","data":{"id":301001,"account-number":"***1842","status":"Live","updated-at":1796134200411}}
+                     *
+                     *     : keep-alive
+                     */
+                    "text/event-stream": string;
                 };
             };
             /** @description No valid API key */
@@ -867,7 +1630,7 @@ export interface operations {
             };
         };
     };
-    orders: {
+    getOrders: {
         parameters: {
             query?: {
                 /**
@@ -897,6 +1660,49 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "account": "individual",
+                     *       "seq": 42,
+                     *       "as_of": "2026-12-01T14:30:00.125Z",
+                     *       "orders": [
+                     *         {
+                     *           "id": 300101,
+                     *           "account-number": "***1842",
+                     *           "time-in-force": "GTC",
+                     *           "order-type": "Limit",
+                     *           "size": 10,
+                     *           "underlying-symbol": "AAPL",
+                     *           "underlying-instrument-type": "Equity",
+                     *           "price": "220.0",
+                     *           "price-effect": "Debit",
+                     *           "status": "Live",
+                     *           "cancellable": true,
+                     *           "editable": true,
+                     *           "edited": false,
+                     *           "ext-client-order-id": "00000000008da6826b",
+                     *           "global-request-id": "0000000000000000000000075154b7bd",
+                     *           "source": "tastytrade-sim",
+                     *           "received-at": "2026-12-02T01:34:39.383+00:00",
+                     *           "updated-at": 1796175219383,
+                     *           "user-id": "99",
+                     *           "username": "demotrader",
+                     *           "leg-count": 1,
+                     *           "legs": [
+                     *             {
+                     *               "instrument-type": "Equity",
+                     *               "symbol": "AAPL",
+                     *               "action": "Buy to Open",
+                     *               "quantity": 10,
+                     *               "remaining-quantity": 10,
+                     *               "fills": []
+                     *             }
+                     *           ],
+                     *           "live-at": "2026-12-02T01:34:39.384+00:00"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["Part_OrdersBody"];
                 };
             };
@@ -936,7 +1742,7 @@ export interface operations {
             };
         };
     };
-    positions: {
+    getPositions: {
         parameters: {
             query?: {
                 /** @description Only positions whose `underlying-symbol` is this (case-insensitive), e.g. `SPY`. */
@@ -964,6 +1770,42 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "account": "individual",
+                     *       "seq": 42,
+                     *       "as_of": "2026-12-01T14:30:00.125Z",
+                     *       "positions": [
+                     *         {
+                     *           "account-number": "***1842",
+                     *           "symbol": "./ESZ6 EW4Z6 261218C6000",
+                     *           "instrument-type": "Future Option",
+                     *           "underlying-symbol": "/ESZ6",
+                     *           "streamer-symbol": "./EW4Z26C6000:XCME",
+                     *           "quantity": "1",
+                     *           "quantity-direction": "Long",
+                     *           "close-price": "112.25",
+                     *           "average-open-price": "98.5",
+                     *           "average-yearly-market-close-price": "98.5",
+                     *           "average-daily-market-close-price": "112.25",
+                     *           "multiplier": 50,
+                     *           "cost-effect": "Debit",
+                     *           "is-suppressed": false,
+                     *           "is-frozen": false,
+                     *           "restricted-quantity": "0",
+                     *           "realized-day-gain": "0.0",
+                     *           "realized-day-gain-effect": "None",
+                     *           "realized-day-gain-date": "2026-12-02",
+                     *           "realized-today": "0.0",
+                     *           "realized-today-effect": "None",
+                     *           "realized-today-date": "2026-12-02",
+                     *           "created-at": "2026-10-01T14:30:00.000+00:00",
+                     *           "updated-at": "2026-12-02T01:34:39.383+00:00",
+                     *           "expires-at": "2027-01-15T21:15:00.000+00:00"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["Part_PositionsBody"];
                 };
             };
@@ -1003,7 +1845,7 @@ export interface operations {
             };
         };
     };
-    snapshot: {
+    getSnapshot: {
         parameters: {
             query?: never;
             header?: {
@@ -1026,6 +1868,169 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "account": "individual",
+                     *       "epoch": "mx4a9k2c",
+                     *       "seq": 42,
+                     *       "as_of": "2026-12-01T14:30:00.125Z",
+                     *       "balance": {
+                     *         "account-number": "***1842",
+                     *         "currency": "USD",
+                     *         "cash-balance": "40506.72",
+                     *         "long-equity-value": "82743.17",
+                     *         "short-equity-value": "0.0",
+                     *         "long-derivative-value": "1250.0",
+                     *         "short-derivative-value": "435.0",
+                     *         "long-futures-value": "0.0",
+                     *         "short-futures-value": "0.0",
+                     *         "long-futures-derivative-value": "0.0",
+                     *         "short-futures-derivative-value": "0.0",
+                     *         "long-margineable-value": "82743.17",
+                     *         "short-margineable-value": "0.0",
+                     *         "margin-equity": "124064.89",
+                     *         "equity-buying-power": "81013.44",
+                     *         "derivative-buying-power": "40506.72",
+                     *         "day-trading-buying-power": "0.0",
+                     *         "futures-margin-requirement": "0.0",
+                     *         "available-trading-funds": "0.0",
+                     *         "maintenance-requirement": "45210.45",
+                     *         "maintenance-call-value": "0.0",
+                     *         "reg-t-call-value": "0.0",
+                     *         "day-trading-call-value": "0.0",
+                     *         "day-equity-call-value": "0.0",
+                     *         "net-liquidating-value": "124064.89",
+                     *         "cash-available-to-withdraw": "40506.72",
+                     *         "day-trade-excess": "40506.72",
+                     *         "pending-cash": "0.0",
+                     *         "pending-cash-effect": "None",
+                     *         "long-cryptocurrency-value": "0.0",
+                     *         "short-cryptocurrency-value": "0.0",
+                     *         "cryptocurrency-margin-requirement": "0.0",
+                     *         "unsettled-cryptocurrency-fiat-amount": "0.0",
+                     *         "unsettled-cryptocurrency-fiat-effect": "None",
+                     *         "previous-day-cryptocurrency-fiat-amount": "0.0",
+                     *         "previous-day-cryptocurrency-fiat-effect": "None",
+                     *         "closed-loop-available-balance": "40506.72",
+                     *         "equity-offering-margin-requirement": "0.0",
+                     *         "long-bond-value": "0.0",
+                     *         "bond-margin-requirement": "0.0",
+                     *         "used-derivative-buying-power": "1020.0",
+                     *         "snapshot-date": "2026-12-02",
+                     *         "reg-t-margin-requirement": "45210.45",
+                     *         "futures-overnight-margin-requirement": "0.0",
+                     *         "futures-intraday-margin-requirement": "0.0",
+                     *         "maintenance-excess": "131039.16",
+                     *         "pending-margin-interest": "0.0",
+                     *         "effective-cryptocurrency-buying-power": "40506.72",
+                     *         "buying-power-adjustment": "0.0",
+                     *         "buying-power-adjustment-effect": "None",
+                     *         "time-of-day": "BOD",
+                     *         "updated-at": "2026-12-02T01:34:39.383+00:00"
+                     *       },
+                     *       "positions": [
+                     *         {
+                     *           "account-number": "***1842",
+                     *           "symbol": "./ESZ6 EW4Z6 261218C6000",
+                     *           "instrument-type": "Future Option",
+                     *           "underlying-symbol": "/ESZ6",
+                     *           "streamer-symbol": "./EW4Z26C6000:XCME",
+                     *           "quantity": "1",
+                     *           "quantity-direction": "Long",
+                     *           "close-price": "112.25",
+                     *           "average-open-price": "98.5",
+                     *           "average-yearly-market-close-price": "98.5",
+                     *           "average-daily-market-close-price": "112.25",
+                     *           "multiplier": 50,
+                     *           "cost-effect": "Debit",
+                     *           "is-suppressed": false,
+                     *           "is-frozen": false,
+                     *           "restricted-quantity": "0",
+                     *           "realized-day-gain": "0.0",
+                     *           "realized-day-gain-effect": "None",
+                     *           "realized-day-gain-date": "2026-12-02",
+                     *           "realized-today": "0.0",
+                     *           "realized-today-effect": "None",
+                     *           "realized-today-date": "2026-12-02",
+                     *           "created-at": "2026-10-01T14:30:00.000+00:00",
+                     *           "updated-at": "2026-12-02T01:34:39.383+00:00",
+                     *           "expires-at": "2027-01-15T21:15:00.000+00:00"
+                     *         }
+                     *       ],
+                     *       "orders": [
+                     *         {
+                     *           "id": 300101,
+                     *           "account-number": "***1842",
+                     *           "time-in-force": "GTC",
+                     *           "order-type": "Limit",
+                     *           "size": 10,
+                     *           "underlying-symbol": "AAPL",
+                     *           "underlying-instrument-type": "Equity",
+                     *           "price": "220.0",
+                     *           "price-effect": "Debit",
+                     *           "status": "Live",
+                     *           "cancellable": true,
+                     *           "editable": true,
+                     *           "edited": false,
+                     *           "ext-client-order-id": "00000000008da6826b",
+                     *           "global-request-id": "0000000000000000000000075154b7bd",
+                     *           "source": "tastytrade-sim",
+                     *           "received-at": "2026-12-02T01:34:39.383+00:00",
+                     *           "updated-at": 1796175219383,
+                     *           "user-id": "99",
+                     *           "username": "demotrader",
+                     *           "leg-count": 1,
+                     *           "legs": [
+                     *             {
+                     *               "instrument-type": "Equity",
+                     *               "symbol": "AAPL",
+                     *               "action": "Buy to Open",
+                     *               "quantity": 10,
+                     *               "remaining-quantity": 10,
+                     *               "fills": []
+                     *             }
+                     *           ],
+                     *           "live-at": "2026-12-02T01:34:39.384+00:00"
+                     *         }
+                     *       ],
+                     *       "complex_orders": [],
+                     *       "trading_status": {
+                     *         "id": 15,
+                     *         "account-number": "***1842",
+                     *         "day-trade-count": 0,
+                     *         "equities-margin-calculation-type": "Reg T",
+                     *         "fee-schedule-name": "default",
+                     *         "futures-margin-rate-multiplier": "0.0",
+                     *         "has-intraday-equities-margin": false,
+                     *         "is-aggregated-at-clearing": false,
+                     *         "is-closed": false,
+                     *         "is-closing-only": false,
+                     *         "is-cryptocurrency-closing-only": false,
+                     *         "is-cryptocurrency-enabled": true,
+                     *         "is-frozen": false,
+                     *         "is-full-equity-margin-required": false,
+                     *         "is-futures-closing-only": false,
+                     *         "is-futures-intra-day-enabled": false,
+                     *         "is-futures-enabled": true,
+                     *         "is-in-day-trade-equity-maintenance-call": false,
+                     *         "is-in-margin-call": false,
+                     *         "is-pattern-day-trader": false,
+                     *         "is-portfolio-margin-enabled": false,
+                     *         "is-risk-reducing-only": false,
+                     *         "is-small-notional-futures-intra-day-enabled": false,
+                     *         "is-roll-the-day-forward-enabled": true,
+                     *         "are-far-otm-net-options-restricted": true,
+                     *         "options-level": "No Restrictions",
+                     *         "short-calls-enabled": true,
+                     *         "small-notional-futures-margin-rate-multiplier": "0.0",
+                     *         "is-equity-offering-enabled": false,
+                     *         "is-equity-offering-closing-only": false,
+                     *         "enhanced-fraud-safeguards-enabled-at": "2016-12-29T22:51:13.729+00:00",
+                     *         "pdt-reset-on": "2026-12-02",
+                     *         "updated-at": "2026-12-02T01:34:39.384+00:00"
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["Snapshot"];
                 };
             };
@@ -1065,7 +2070,7 @@ export interface operations {
             };
         };
     };
-    trading_status: {
+    getTradingStatus: {
         parameters: {
             query?: never;
             header?: {
@@ -1088,6 +2093,48 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "account": "individual",
+                     *       "seq": 42,
+                     *       "as_of": "2026-12-01T14:30:00.125Z",
+                     *       "trading_status": {
+                     *         "id": 15,
+                     *         "account-number": "***1842",
+                     *         "day-trade-count": 0,
+                     *         "equities-margin-calculation-type": "Reg T",
+                     *         "fee-schedule-name": "default",
+                     *         "futures-margin-rate-multiplier": "0.0",
+                     *         "has-intraday-equities-margin": false,
+                     *         "is-aggregated-at-clearing": false,
+                     *         "is-closed": false,
+                     *         "is-closing-only": false,
+                     *         "is-cryptocurrency-closing-only": false,
+                     *         "is-cryptocurrency-enabled": true,
+                     *         "is-frozen": false,
+                     *         "is-full-equity-margin-required": false,
+                     *         "is-futures-closing-only": false,
+                     *         "is-futures-intra-day-enabled": false,
+                     *         "is-futures-enabled": true,
+                     *         "is-in-day-trade-equity-maintenance-call": false,
+                     *         "is-in-margin-call": false,
+                     *         "is-pattern-day-trader": false,
+                     *         "is-portfolio-margin-enabled": false,
+                     *         "is-risk-reducing-only": false,
+                     *         "is-small-notional-futures-intra-day-enabled": false,
+                     *         "is-roll-the-day-forward-enabled": true,
+                     *         "are-far-otm-net-options-restricted": true,
+                     *         "options-level": "No Restrictions",
+                     *         "short-calls-enabled": true,
+                     *         "small-notional-futures-margin-rate-multiplier": "0.0",
+                     *         "is-equity-offering-enabled": false,
+                     *         "is-equity-offering-closing-only": false,
+                     *         "enhanced-fraud-safeguards-enabled-at": "2016-12-29T22:51:13.729+00:00",
+                     *         "pdt-reset-on": "2026-12-02",
+                     *         "updated-at": "2026-12-02T01:34:39.384+00:00"
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["Part_TradingStatusBody"];
                 };
             };
@@ -1127,7 +2174,7 @@ export interface operations {
             };
         };
     };
-    all_events: {
+    streamAllEvents: {
         parameters: {
             query?: {
                 /** @description Resume position for clients that cannot send the `Last-Event-ID` header. */
@@ -1152,7 +2199,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": components["schemas"]["Envelope"];
+                    /**
+                     * @example retry: 2000
+                     *
+                     *     id: mx4a9k2c-individual.42.roth-ira.17
+                     *     event: snapshot
+                     *     data: {"account":"individual","epoch":"mx4a9k2c","seq":42,"as_of":"2026-12-01T14:30:00.125Z","balance":null,"positions":[],"orders":[],"complex_orders":[],"trading_status":null}
+                     *
+                     *     id: mx4a9k2c-individual.43.roth-ira.17
+                     *     event: Order
+                     *     data: {"id":"mx4a9k2c-43","seq":43,"account":"individual","type":"Order","source":"stream","timestamp":1796134200412,"received_at":"2026-12-01T14:30:00.413Z","data":{"id":301001,"account-number":"***1842","status":"Live","updated-at":1796134200411}}
+                     *
+                     *     : keep-alive
+                     */
+                    "text/event-stream": string;
                 };
             };
             /** @description No valid API key */
@@ -1175,7 +2235,7 @@ export interface operations {
             };
         };
     };
-    upgrade: {
+    openWebSocket: {
         parameters: {
             query?: never;
             header?: never;
@@ -1197,6 +2257,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unauthorized",
+                     *         "message": "a valid API key is required: `Authorization: Bearer <key>` or `access_token=<key>`"
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
