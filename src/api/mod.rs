@@ -47,6 +47,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(health::readyz))
         .routes(routes!(metrics::metrics))
         .routes(routes!(dashboard::page))
+        .routes(routes!(dashboard::client))
 }
 
 /// The OpenAPI document, as served at `/openapi.json`.

@@ -474,7 +474,25 @@ async fn the_dashboard_page_is_served_from_the_binary() {
             .contains("default-src 'self'")
     );
     let html = page.text().await.unwrap();
-    assert!(html.contains("new EventSource(withToken(\"/v1/events\"))"));
+    assert!(html.contains("import { AccountStream } from \"/client.js\";"));
+    let client = get_with(&gw, "/client.js", &[]).await;
+    assert_eq!(client.status(), 200);
+    assert!(
+        client.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    let bundle = client.text().await.unwrap();
+    assert_eq!(
+        bundle,
+        include_str!("../../src/api/dashboard/client.js"),
+        "the binary serves the checked-in client bundle"
+    );
+    assert!(
+        bundle.contains("AccountStream = class"),
+        "the client's bundle"
+    );
     assert!(
         !html.contains("http://") && !html.contains("https://"),
         "no CDN, no external URL"

@@ -1,14 +1,14 @@
-// Makes sure the tests have a gateway binary: $TTGW_BIN when set (it must exist), else
-// ../../target/debug/tastytrade-gateway, built with `cargo build --locked --bin
-// tastytrade-gateway` from the repository root when missing (under `flock
-// /tmp/ttgw-build.lock` when flock exists, so parallel builds on one machine take turns).
+// Makes sure the tests have a current gateway binary: $TTGW_BIN when set (it must exist),
+// else ../../target/debug/tastytrade-gateway, brought up to date with `cargo build --locked
+// --bin tastytrade-gateway` from the repository root (a no-op when it is current; under
+// `flock /tmp/ttgw-build.lock` when flock exists, so parallel builds on one machine take
+// turns). A stale binary would test the client against yesterday's gateway.
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
-const target = process.env.CARGO_TARGET_DIR ?? path.join(root, "target");
 
 if (process.env.TTGW_BIN) {
   if (!existsSync(process.env.TTGW_BIN)) {
@@ -17,9 +17,6 @@ if (process.env.TTGW_BIN) {
   }
   process.exit(0);
 }
-const binary = path.join(target, "debug", "tastytrade-gateway");
-if (existsSync(binary)) process.exit(0);
-
 const cargo = ["cargo", "build", "--locked", "--bin", "tastytrade-gateway"];
 const hasFlock = spawnSync("flock", ["--version"], { stdio: "ignore" }).status === 0;
 const [command, ...args] = hasFlock ? ["flock", "/tmp/ttgw-build.lock", ...cargo] : cargo;

@@ -11,8 +11,25 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The live dashboard (HTML). Pass `?access_token=<key>` when API keys are on. */
+        /** The live dashboard (HTML). Asks for an API key when the gateway wants one. */
         get: operations["getDashboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/client.js": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The TypeScript client as one ES module, for pages (the dashboard imports it). */
+        get: operations["getClientBundle"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1164,6 +1181,27 @@ export interface operations {
                 content: {
                     /** @example <!doctype html><html>...</html> */
                     "text/html": unknown;
+                };
+            };
+        };
+    };
+    getClientBundle: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The TypeScript client (clients/typescript) as one ES module */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example export class AccountStream { ... } */
+                    "text/javascript": unknown;
                 };
             };
         };
