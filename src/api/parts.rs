@@ -63,7 +63,7 @@ pub struct Part<T: ToSchema> {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BalanceBody {
     /// tastytrade `AccountBalance`, masked; money as decimal strings.
-    #[schema(value_type = Option<events::AccountBalance>)]
+    #[schema(value_type = Option<events::AccountBalance>, required = true)]
     pub balance: Option<Value>,
 }
 
@@ -91,7 +91,7 @@ pub struct ComplexOrdersBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TradingStatusBody {
     /// tastytrade `TradingStatus`, masked.
-    #[schema(value_type = Option<events::TradingStatus>)]
+    #[schema(value_type = Option<events::TradingStatus>, required = true)]
     pub trading_status: Option<Value>,
 }
 

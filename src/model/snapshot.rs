@@ -25,7 +25,7 @@ pub struct Snapshot {
     /// When the snapshot was taken.
     pub as_of: DateTime<Utc>,
     /// tastytrade `AccountBalance` (none before the first baseline).
-    #[schema(value_type = Option<AccountBalance>)]
+    #[schema(value_type = Option<AccountBalance>, required = true)]
     pub balance: Option<Value>,
     /// tastytrade `CurrentPosition` objects, by symbol.
     #[schema(value_type = Vec<CurrentPosition>)]
@@ -37,7 +37,7 @@ pub struct Snapshot {
     #[schema(value_type = Vec<ComplexOrder>)]
     pub complex_orders: Vec<Value>,
     /// tastytrade `TradingStatus` (none before the first baseline).
-    #[schema(value_type = Option<TradingStatus>)]
+    #[schema(value_type = Option<TradingStatus>, required = true)]
     pub trading_status: Option<Value>,
 }
 

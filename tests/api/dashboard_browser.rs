@@ -354,6 +354,17 @@ async fn dashboard_asks_for_a_key_and_keeps_it_for_the_session() {
             .await,
         json!(false)
     );
+    // A key given in the URL is taken, and leaves the address bar and the history.
+    page.evaluate("sessionStorage.clear(); true").await;
+    let with_key = format!("{}/?access_token={secret}", gw.url);
+    page.call("Page.navigate", json!({"url": with_key})).await;
+    page.wait_for_text("section[data-account=\"individual\"] .cash", "40506.72")
+        .await;
+    assert_eq!(page.evaluate("location.search").await, json!(""));
+    assert_eq!(
+        page.evaluate("sessionStorage.getItem('ttgw.apiKey')").await,
+        json!(secret)
+    );
     browser.close().await;
     gw.stop().await;
 }

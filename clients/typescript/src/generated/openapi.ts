@@ -325,7 +325,7 @@ export interface components {
             [key: string]: unknown;
         };
         BalanceBody: {
-            balance?: components["schemas"]["Balance"] | null;
+            balance: components["schemas"]["Balance"] | null;
         };
         /** @description Event `AccountBalance`: the envelope of every event, with `data` a `Balance`. */
         BalanceEvent: {
@@ -686,7 +686,7 @@ export interface components {
         };
         /** @description One part of an account, exact at `seq`. */
         Part_BalanceBody: {
-            balance?: components["schemas"]["Balance"] | null;
+            balance: components["schemas"]["Balance"] | null;
         } & {
             /** @description The account's public id. */
             account: string;
@@ -757,7 +757,7 @@ export interface components {
         };
         /** @description One part of an account, exact at `seq`. */
         Part_TradingStatusBody: {
-            trading_status?: components["schemas"]["TradingStatus"] | null;
+            trading_status: components["schemas"]["TradingStatus"] | null;
         } & {
             /** @description The account's public id. */
             account: string;
@@ -920,14 +920,14 @@ export interface components {
              * @description When the snapshot was taken.
              */
             as_of: string;
-            balance?: components["schemas"]["Balance"] | null;
+            balance: components["schemas"]["Balance"] | null;
             /** @description tastytrade `CurrentPosition` objects, by symbol. */
             positions: components["schemas"]["Position"][];
             /** @description Today's orders as `/orders/live` gives them, terminal ones included, by id. */
             orders: components["schemas"]["Order"][];
             /** @description tastytrade `ComplexOrder` objects, by id. */
             complex_orders: components["schemas"]["ComplexOrder"][];
-            trading_status?: components["schemas"]["TradingStatus"] | null;
+            trading_status: components["schemas"]["TradingStatus"] | null;
         };
         /**
          * @description Where a published event came from.
@@ -981,7 +981,7 @@ export interface components {
             [key: string]: unknown;
         };
         TradingStatusBody: {
-            trading_status?: components["schemas"]["TradingStatus"] | null;
+            trading_status: components["schemas"]["TradingStatus"] | null;
         };
         /** @description Event `TradingStatus`: the envelope of every event, with `data` a `TradingStatus`. */
         TradingStatusEvent: {
