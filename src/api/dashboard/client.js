@@ -51,8 +51,19 @@ function numericRank(key) {
   const n = BigInt(key);
   return n > U64_MAX ? U64_MAX : n;
 }
+function unitRank(unit) {
+  if (unit >= 55296 && unit <= 57343) return unit + 8192;
+  if (unit >= 57344) return unit - 2048;
+  return unit;
+}
 function compareText(a, b) {
-  return a < b ? -1 : a > b ? 1 : 0;
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return unitRank(x) < unitRank(y) ? -1 : 1;
+  }
+  return a.length < b.length ? -1 : a.length > b.length ? 1 : 0;
 }
 function compareObjectKeys(a, b) {
   const left = numericRank(a);

@@ -74,3 +74,11 @@ test("lists come in the gateway's order: numeric ids numerically, then text; pos
   }
   assert.deepEqual(state.toSnapshot().positions.map((p) => `${p.symbol}/${p["instrument-type"]}`), ["AAPL/Equity", "SPY/Equity", "SPY/Equity Option"]);
 });
+
+test("text sorts by code point, as Rust sorts Strings: U+FF5E before U+1F600 (UTF-16 says otherwise)", () => {
+  const state = empty();
+  for (const id of ["\u{1F600}", "\uFF5E", "z", "\u{1F600}a"]) state.apply("Order", { id });
+  assert.deepEqual(state.toSnapshot().orders.map((o) => o.id), ["z", "\uFF5E", "\u{1F600}", "\u{1F600}a"]);
+  for (const symbol of ["\u{1F600}", "\uFF5E"]) state.apply("CurrentPosition", { symbol, "instrument-type": "Equity", quantity: "1" });
+  assert.deepEqual(state.toSnapshot().positions.map((p) => p.symbol), ["\uFF5E", "\u{1F600}"]);
+});
