@@ -179,7 +179,9 @@ var AccountState = class {
   epoch;
   seq;
   asOf;
+  /** The last balance: any JSON value (normally an object); undefined: none yet. */
   balance;
+  /** The last trading status: any JSON value (normally an object); undefined: none yet. */
   tradingStatus;
   positions;
   orders;
@@ -190,20 +192,18 @@ var AccountState = class {
     this.epoch = snapshot.epoch;
     this.seq = snapshot.seq;
     this.asOf = snapshot.as_of;
-    this.balance = snapshot.balance ?? null;
-    this.tradingStatus = snapshot.trading_status ?? null;
+    this.balance = snapshot.balance ?? void 0;
+    this.tradingStatus = snapshot.trading_status ?? void 0;
     this.positions = keyed(snapshot.positions, positionKey);
     this.orders = keyed(snapshot.orders, objectKey);
     this.complexOrders = keyed(snapshot.complex_orders, objectKey);
   }
   /** Applies one event's `data` of type `type`; says what it did, as the gateway would. */
   apply(type, data) {
+    if (type === "AccountBalance") return this.replace("balance", data);
+    if (type === "TradingStatus") return this.replace("tradingStatus", data);
     if (!isObject(data)) return STATE_TYPES.includes(type) ? "invalid" : "passthrough";
     switch (type) {
-      case "AccountBalance":
-        return this.replace("balance", data);
-      case "TradingStatus":
-        return this.replace("tradingStatus", data);
       case "Order":
         return this.applyOrder(data);
       case "ComplexOrder": {
@@ -220,10 +220,12 @@ var AccountState = class {
         return "passthrough";
     }
   }
+  /** The gateway's `replace`: any value, unless equal to the one held or older (an
+   * `updated-at` on both, which only objects have). `null` is a value here, as there. */
   replace(slot, data) {
     const current = this[slot];
-    if (current !== null && jsonEqual(current, data)) return "unchanged";
-    if (current !== null && isStale(current, data)) return "stale";
+    if (current !== void 0 && jsonEqual(current, data)) return "unchanged";
+    if (current !== void 0 && isObject(current) && isObject(data) && isStale(current, data)) return "stale";
     this[slot] = data;
     return "changed";
   }
@@ -251,11 +253,11 @@ var AccountState = class {
       epoch: this.epoch,
       seq: this.seq,
       as_of: this.asOf,
-      balance: this.balance,
+      balance: this.balance ?? null,
       positions: sortedValues(this.positions, comparePositionKeys),
       orders: sortedValues(this.orders, compareObjectKeys),
       complex_orders: sortedValues(this.complexOrders, compareObjectKeys),
-      trading_status: this.tradingStatus
+      trading_status: this.tradingStatus ?? null
     };
   }
 };

@@ -82,3 +82,21 @@ test("text sorts by code point, as Rust sorts Strings: U+FF5E before U+1F600 (UT
   for (const symbol of ["\u{1F600}", "\uFF5E"]) state.apply("CurrentPosition", { symbol, "instrument-type": "Equity", quantity: "1" });
   assert.deepEqual(state.toSnapshot().positions.map((p) => p.symbol), ["\uFF5E", "\u{1F600}"]);
 });
+
+test("balance and trading status take any JSON value, as the gateway's replace does", () => {
+  for (const type of ["AccountBalance", "TradingStatus"]) {
+    const state = empty();
+    const slot = () => (type === "AccountBalance" ? state.toSnapshot().balance : state.toSnapshot().trading_status);
+    assert.equal(state.apply(type, { "updated-at": 10, v: 1 }), "changed");
+    assert.equal(state.apply(type, [1, 2]), "changed", "an array has no updated-at: never stale");
+    assert.deepEqual(slot(), [1, 2]);
+    assert.equal(state.apply(type, [1, 2]), "unchanged");
+    assert.equal(state.apply(type, "text"), "changed");
+    assert.equal(state.apply(type, 7), "changed");
+    assert.equal(state.apply(type, null), "changed");
+    assert.equal(state.apply(type, null), "unchanged", "null is a value held");
+    assert.equal(state.apply(type, { "updated-at": 5, v: 2 }), "changed", "older than nothing held as an object");
+    assert.equal(state.apply(type, { "updated-at": 4, v: 3 }), "stale");
+    assert.deepEqual(slot(), { "updated-at": 5, v: 2 });
+  }
+});
