@@ -7,15 +7,6 @@ function idText(value) {
   if (typeof value === "number" && Number.isFinite(value)) return String(value);
   return void 0;
 }
-var INTEGER = /^[+-]?\d+$/;
-function epochMillis(value) {
-  if (typeof value === "number") return Number.isFinite(value) ? Math.trunc(value) : void 0;
-  if (typeof value !== "string") return void 0;
-  const text = value.trim();
-  if (INTEGER.test(text)) return Number(text);
-  const parsed = Date.parse(text);
-  return Number.isNaN(parsed) ? void 0 : parsed;
-}
 var DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
 function isZeroQuantity(value) {
   if (typeof value === "number") return value === 0;
@@ -81,6 +72,127 @@ function comparePositionKeys(a, b) {
   const [symbolA, typeA] = JSON.parse(a);
   const [symbolB, typeB] = JSON.parse(b);
   return compareText(symbolA, symbolB) || compareText(typeA, typeB);
+}
+
+// src/time.ts
+var I64_MIN = -(1n << 63n);
+var I64_MAX = (1n << 63n) - 1n;
+var WHITESPACE = "\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+var TRIM = new RegExp(`^[${WHITESPACE}]+|[${WHITESPACE}]+$`, "g");
+var SPACE = new RegExp(`^[${WHITESPACE}]*`);
+var COLON_OR_SPACE = new RegExp(`^[:${WHITESPACE}]*`);
+var I64_TEXT = /^[+-]?[0-9]+$/;
+var RFC3339 = /^([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?(?:[Zz]|([+\-\u2212])([0-9]{2}):([0-9]{2}))$/;
+var MIN_YEAR = -262143;
+var MAX_YEAR = 262142;
+function clampI64(value) {
+  return value < I64_MIN ? I64_MIN : value > I64_MAX ? I64_MAX : value;
+}
+function nanosOf(digits) {
+  return digits === void 0 ? 0 : Number(digits.slice(0, 9).padEnd(9, "0"));
+}
+function daysFromCivil(year, month, day) {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
+}
+function daysInMonth(year, month) {
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return [4, 6, 9, 11].includes(month) ? 30 : 31;
+}
+function millisOf(f) {
+  if (f.year < MIN_YEAR || f.year > MAX_YEAR || f.month < 1 || f.month > 12) return void 0;
+  if (f.day < 1 || f.day > daysInMonth(f.year, f.month)) return void 0;
+  if (f.hour > 23 || f.minute > 59 || f.second > 60 || Math.abs(f.offset) >= 86400) return void 0;
+  const second = f.second === 60 ? 59 : f.second;
+  const nano = f.second === 60 ? f.nano + 1e9 : f.nano;
+  const utc = daysFromCivil(f.year, f.month, f.day) * 86400 + f.hour * 3600 + f.minute * 60 + second - f.offset;
+  const first = daysFromCivil(MIN_YEAR, 1, 1) * 86400;
+  const last = daysFromCivil(MAX_YEAR, 12, 31) * 86400 + 86399;
+  if (utc < first || utc > last) return void 0;
+  return BigInt(utc) * 1000n + BigInt(Math.floor(nano / 1e6));
+}
+function rfc3339(text) {
+  const m = RFC3339.exec(text);
+  if (m === null) return void 0;
+  const [, year, month, day, hour, minute, second, fraction, sign, offsetHours, offsetMinutes] = m;
+  let offset = 0;
+  if (sign !== void 0) {
+    if (Number(offsetMinutes) > 59) return void 0;
+    offset = (Number(offsetHours) * 3600 + Number(offsetMinutes) * 60) * (sign === "+" ? 1 : -1);
+  }
+  return millisOf({
+    year: Number(year),
+    month: Number(month),
+    day: Number(day),
+    hour: Number(hour),
+    minute: Number(minute),
+    second: Number(second),
+    nano: nanosOf(fraction),
+    offset
+  });
+}
+function strftimeForm(text) {
+  let s = text;
+  const space = () => s = s.slice(SPACE.exec(s)[0].length);
+  const digits = (min, max) => {
+    const m = /^[0-9]+/.exec(s);
+    const run = m === null ? "" : m[0].slice(0, max);
+    if (run.length < min) return void 0;
+    s = s.slice(run.length);
+    const value = BigInt(run);
+    return value > I64_MAX ? void 0 : Number(value);
+  };
+  const number = (max) => (space(), digits(1, max));
+  const literal = (c) => s.startsWith(c) ? (s = s.slice(c.length), true) : false;
+  space();
+  let year;
+  if (literal("-")) year = -(digits(1, Infinity) ?? NaN);
+  else if (literal("+")) year = digits(1, Infinity);
+  else year = digits(1, 4);
+  if (year === void 0 || Number.isNaN(year) || !literal("-")) return void 0;
+  const month = number(2);
+  if (month === void 0 || !literal("-")) return void 0;
+  const day = number(2);
+  if (day === void 0 || !literal("T")) return void 0;
+  const hour = number(2);
+  if (hour === void 0 || !literal(":")) return void 0;
+  const minute = number(2);
+  if (minute === void 0 || !literal(":")) return void 0;
+  const second = number(2);
+  if (second === void 0) return void 0;
+  let nano = 0;
+  if (literal(".")) {
+    const m = /^[0-9]+/.exec(s);
+    if (m === null) return void 0;
+    nano = nanosOf(m[0]);
+    s = s.slice(m[0].length);
+  }
+  space();
+  const sign = s[0];
+  if (sign !== "+" && sign !== "-" && sign !== "−") return void 0;
+  s = s.slice(1);
+  const hours = /^[0-9]{2}/.exec(s);
+  if (hours === null) return void 0;
+  s = s.slice(2);
+  s = s.slice(COLON_OR_SPACE.exec(s)[0].length);
+  const minutes = /^[0-5][0-9]/.exec(s);
+  if (minutes === null || s.length !== 2) return void 0;
+  const offset = (Number(hours[0]) * 3600 + Number(minutes[0]) * 60) * (sign === "+" ? 1 : -1);
+  return millisOf({ year, month, day, hour, minute, second, nano, offset });
+}
+function epochMillis(value) {
+  if (typeof value === "number") return Number.isFinite(value) ? clampI64(BigInt(Math.trunc(value))) : void 0;
+  if (typeof value !== "string") return void 0;
+  const text = value.replace(TRIM, "");
+  if (I64_TEXT.test(text)) {
+    const ms = BigInt(text);
+    if (ms >= I64_MIN && ms <= I64_MAX) return ms;
+  }
+  return rfc3339(text) ?? strftimeForm(text);
 }
 
 // src/rules.ts

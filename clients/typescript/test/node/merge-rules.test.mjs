@@ -100,3 +100,11 @@ test("balance and trading status take any JSON value, as the gateway's replace d
     assert.deepEqual(slot(), { "updated-at": 5, v: 2 });
   }
 });
+
+test("a time the gateway cannot read (no offset, a date alone) is no time: never stale", () => {
+  const state = empty();
+  assert.equal(state.apply("Order", order(1, "Live", "2026-01-02T00:00:00Z")), "changed");
+  assert.equal(state.apply("Order", order(1, "Routed", "2026-01-01T00:00:00")), "changed");
+  assert.equal(state.apply("Order", order(1, "Filled", "2026-01-02T00:00:00Z")), "changed");
+  assert.equal(state.apply("Order", order(1, "Cancelled", "2026-01-01")), "changed");
+});
