@@ -100,7 +100,8 @@ export class AccountStream implements AsyncIterable<Change> {
     return this.current;
   }
 
-  /** The last stream id received (what a reconnect resumes from over SSE). */
+  /** The last stream id received. A one-account SSE reconnect resumes from it; over
+   * `/v1/events` the resume id is built from the accounts held (see `resumeId`). */
   get lastEventId(): string | undefined {
     return this.streamId;
   }
@@ -200,6 +201,18 @@ export class AccountStream implements AsyncIterable<Change> {
     return Object.fromEntries([...this.accounts].map(([id, state]) => [id, `${state.epoch}-${state.seq}`]));
   }
 
+  /** The SSE resume id: over one account, the last id received; over `/v1/events`,
+   * `<epoch>-<id>.<seq>...` of the accounts held, never the last id received, which may name
+   * accounts whose snapshot has not arrived yet (an account left out gets a snapshot). None
+   * when no account is held, or their epochs differ (then every account starts afresh). */
+  private resumeId(): string | undefined {
+    if (this.options.account !== undefined) return this.streamId;
+    const held = [...this.accounts.values()];
+    const epoch = held[0]?.epoch;
+    if (epoch === undefined || held.some((state) => state.epoch !== epoch)) return undefined;
+    return `${epoch}-${held.map((state) => `${state.account}.${state.seq}`).join(".")}`;
+  }
+
   private async connect(): Promise<void> {
     const generation = ++this.generation;
     let credential: string | undefined;
@@ -214,7 +227,7 @@ export class AccountStream implements AsyncIterable<Change> {
       baseUrl: this.options.baseUrl,
       account: this.options.account,
       credential,
-      lastEventId: this.streamId,
+      lastEventId: this.resumeId(),
       positions: this.positions(),
     };
     try {

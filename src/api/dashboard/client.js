@@ -758,7 +758,8 @@ var AccountStream = class {
   get connectionState() {
     return this.current;
   }
-  /** The last stream id received (what a reconnect resumes from over SSE). */
+  /** The last stream id received. A one-account SSE reconnect resumes from it; over
+   * `/v1/events` the resume id is built from the accounts held (see `resumeId`). */
   get lastEventId() {
     return this.streamId;
   }
@@ -842,6 +843,17 @@ var AccountStream = class {
   positions() {
     return Object.fromEntries([...this.accounts].map(([id, state]) => [id, `${state.epoch}-${state.seq}`]));
   }
+  /** The SSE resume id: over one account, the last id received; over `/v1/events`,
+   * `<epoch>-<id>.<seq>...` of the accounts held, never the last id received, which may name
+   * accounts whose snapshot has not arrived yet (an account left out gets a snapshot). None
+   * when no account is held, or their epochs differ (then every account starts afresh). */
+  resumeId() {
+    if (this.options.account !== void 0) return this.streamId;
+    const held = [...this.accounts.values()];
+    const epoch = held[0]?.epoch;
+    if (epoch === void 0 || held.some((state) => state.epoch !== epoch)) return void 0;
+    return `${epoch}-${held.map((state) => `${state.account}.${state.seq}`).join(".")}`;
+  }
   async connect() {
     const generation = ++this.generation;
     let credential;
@@ -856,7 +868,7 @@ var AccountStream = class {
       baseUrl: this.options.baseUrl,
       account: this.options.account,
       credential,
-      lastEventId: this.streamId,
+      lastEventId: this.resumeId(),
       positions: this.positions()
     };
     try {
