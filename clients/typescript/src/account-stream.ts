@@ -251,14 +251,19 @@ export class AccountStream implements AsyncIterable<Change> {
 
   private handlers(generation: number): TransportHandlers {
     const live = () => generation === this.generation;
+    let delivered = false;
+    // The backoff starts over only once the connection delivered data, not when it opened:
+    // a gateway that accepts and drops at once is backed off from like one that refuses.
+    const data = () => {
+      if (!live()) return false;
+      if (!delivered) this.backoff.reset();
+      delivered = true;
+      return true;
+    };
     return {
-      onOpen: () => {
-        if (!live()) return;
-        this.backoff.reset();
-        this.setState("open");
-      },
-      onSnapshot: (snapshot, reset, streamId) => live() && this.onSnapshot(snapshot, reset, streamId),
-      onEvent: (envelope, streamId) => live() && this.onEvent(envelope, streamId),
+      onOpen: () => live() && this.setState("open"),
+      onSnapshot: (snapshot, reset, streamId) => data() && this.onSnapshot(snapshot, reset, streamId),
+      onEvent: (envelope, streamId) => data() && this.onEvent(envelope, streamId),
       onWarning: (error) => live() && this.emit("error", error),
       onClose: (reason) => this.disconnected(generation, reason),
     };
@@ -270,7 +275,7 @@ export class AccountStream implements AsyncIterable<Change> {
     if (reason.error !== undefined) this.emit("error", reason.error);
     if (!reason.retry) return this.close();
     this.setState("reconnecting");
-    const delay = reason.immediate ? 0 : this.backoff.next();
+    const delay = reason.immediate ? this.backoff.soon() : this.backoff.next();
     this.timer = setTimeout(() => void this.connect(), delay);
   }
 

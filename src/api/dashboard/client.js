@@ -377,6 +377,7 @@ var AccountState = class {
 // src/backoff.ts
 var Backoff = class {
   attempt = 0;
+  lastImmediate;
   initialMs;
   maxMs;
   constructor(options = {}) {
@@ -389,6 +390,13 @@ var Backoff = class {
     this.attempt = Math.min(this.attempt + 1, 30);
     return step / 2 + Math.random() * step / 2;
   }
+  /** The delay before an attempt asked to be made at once: 0 once per `maxMs`, else `next()`. */
+  soon(now = Date.now()) {
+    if (this.lastImmediate !== void 0 && now - this.lastImmediate < this.maxMs) return this.next();
+    this.lastImmediate = now;
+    return 0;
+  }
+  /** Back to the first delay (a connection delivered data). */
   reset() {
     this.attempt = 0;
   }
@@ -890,14 +898,17 @@ var AccountStream = class {
   }
   handlers(generation) {
     const live = () => generation === this.generation;
+    let delivered = false;
+    const data = () => {
+      if (!live()) return false;
+      if (!delivered) this.backoff.reset();
+      delivered = true;
+      return true;
+    };
     return {
-      onOpen: () => {
-        if (!live()) return;
-        this.backoff.reset();
-        this.setState("open");
-      },
-      onSnapshot: (snapshot, reset, streamId) => live() && this.onSnapshot(snapshot, reset, streamId),
-      onEvent: (envelope, streamId) => live() && this.onEvent(envelope, streamId),
+      onOpen: () => live() && this.setState("open"),
+      onSnapshot: (snapshot, reset, streamId) => data() && this.onSnapshot(snapshot, reset, streamId),
+      onEvent: (envelope, streamId) => data() && this.onEvent(envelope, streamId),
       onWarning: (error) => live() && this.emit("error", error),
       onClose: (reason) => this.disconnected(generation, reason)
     };
@@ -908,7 +919,7 @@ var AccountStream = class {
     if (reason.error !== void 0) this.emit("error", reason.error);
     if (!reason.retry) return this.close();
     this.setState("reconnecting");
-    const delay = reason.immediate ? 0 : this.backoff.next();
+    const delay = reason.immediate ? this.backoff.soon() : this.backoff.next();
     this.timer = setTimeout(() => void this.connect(), delay);
   }
   onSnapshot(snapshot, reset, streamId) {
