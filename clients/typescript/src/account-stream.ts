@@ -6,7 +6,7 @@
 import { AccountState } from "./account-state.js";
 import { Backoff, type BackoffOptions } from "./backoff.js";
 import { Emitter } from "./emitter.js";
-import { PushIterator } from "./queue.js";
+import { DEFAULT_QUEUE_LIMIT, PushIterator } from "./queue.js";
 import { connectEventSource, type EventSourceLike } from "./transports/event-source.js";
 import { connectFetch, type FetchLike } from "./transports/fetch-sse.js";
 import type { Connection, ConnectRequest, Disconnect, TransportHandlers } from "./transports/transport.js";
@@ -30,6 +30,9 @@ export interface AccountStreamOptions {
   token?: () => Promise<string> | string;
   /** Reconnect delays. */
   backoff?: BackoffOptions;
+  /** The most unread changes a `changes()` iterator holds (default 10,000); beyond, the oldest
+   * are dropped, counted in its `dropped`, and an `error` is emitted. */
+  queueLimit?: number;
   /** Constructors and functions to use instead of globalThis's. */
   fetch?: FetchLike;
   EventSource?: EventSourceLike;
@@ -53,6 +56,11 @@ export interface StatusChange {
   account: string;
   status: UpstreamStatus;
   envelope: Envelope;
+}
+
+/** The iterator `changes()` returns: `dropped` counts the changes lost to the queue limit. */
+export interface ChangeIterator extends AsyncIterableIterator<Change> {
+  readonly dropped: number;
 }
 
 export interface AccountStreamEvents {
@@ -143,14 +151,20 @@ export class AccountStream implements AsyncIterable<Change> {
   }
 
   /** Every change from now on, until `close()` (or the loop breaks). */
-  changes(): AsyncIterableIterator<Change> {
-    const iterator: PushIterator<Change> = new PushIterator(() => this.iterators.delete(iterator));
+  changes(): ChangeIterator {
+    const limit = this.options.queueLimit;
+    const iterator: PushIterator<Change> = new PushIterator({
+      onReturn: () => this.iterators.delete(iterator),
+      limit,
+      onOverflow: (dropped) =>
+        this.emit("error", new Error(`a changes() reader fell ${limit ?? DEFAULT_QUEUE_LIMIT} changes behind: the oldest are dropped (${dropped} so far)`)),
+    });
     if (this.current === "closed") iterator.end();
     else this.iterators.add(iterator);
     return iterator;
   }
 
-  [Symbol.asyncIterator](): AsyncIterableIterator<Change> {
+  [Symbol.asyncIterator](): ChangeIterator {
     return this.changes();
   }
 

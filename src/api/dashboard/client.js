@@ -426,33 +426,54 @@ var Emitter = class {
 };
 
 // src/queue.ts
+var DEFAULT_QUEUE_LIMIT = 1e4;
 var PushIterator = class {
-  constructor(onReturn) {
-    this.onReturn = onReturn;
+  constructor(options) {
+    this.options = options;
+    this.limit = Math.max(1, options.limit ?? DEFAULT_QUEUE_LIMIT);
   }
-  onReturn;
+  options;
   items = [];
   waiting = [];
+  limit;
   ended = false;
+  overflowing = false;
+  drops = 0;
+  /** How many items were dropped unread because the queue was full. */
+  get dropped() {
+    return this.drops;
+  }
   push(item) {
     if (this.ended) return;
     const resolve = this.waiting.shift();
-    if (resolve !== void 0) resolve({ value: item, done: false });
-    else this.items.push(item);
+    if (resolve !== void 0) return resolve({ value: item, done: false });
+    if (this.items.length >= this.limit) {
+      this.items.shift();
+      this.drops++;
+      if (!this.overflowing) {
+        this.overflowing = true;
+        this.options.onOverflow?.(this.drops);
+      }
+    }
+    this.items.push(item);
   }
   end() {
     this.ended = true;
     for (const resolve of this.waiting.splice(0)) resolve({ value: void 0, done: true });
   }
   next() {
-    if (this.items.length > 0) return Promise.resolve({ value: this.items.shift(), done: false });
+    if (this.items.length > 0) {
+      const item = this.items.shift();
+      if (this.items.length === 0) this.overflowing = false;
+      return Promise.resolve({ value: item, done: false });
+    }
     if (this.ended) return Promise.resolve({ value: void 0, done: true });
     return new Promise((resolve) => this.waiting.push(resolve));
   }
   return() {
     this.items.length = 0;
     this.end();
-    this.onReturn();
+    this.options.onReturn();
     return Promise.resolve({ value: void 0, done: true });
   }
   [Symbol.asyncIterator]() {
@@ -803,7 +824,12 @@ var AccountStream = class {
   }
   /** Every change from now on, until `close()` (or the loop breaks). */
   changes() {
-    const iterator = new PushIterator(() => this.iterators.delete(iterator));
+    const limit = this.options.queueLimit;
+    const iterator = new PushIterator({
+      onReturn: () => this.iterators.delete(iterator),
+      limit,
+      onOverflow: (dropped) => this.emit("error", new Error(`a changes() reader fell ${limit ?? DEFAULT_QUEUE_LIMIT} changes behind: the oldest are dropped (${dropped} so far)`))
+    });
     if (this.current === "closed") iterator.end();
     else this.iterators.add(iterator);
     return iterator;
