@@ -1,8 +1,9 @@
 // One account's state kept from a snapshot and the events after it, with exactly the gateway's
-// merge rules (src/model/state.rs `AccountState::apply`): balance and trading status replaced,
-// orders and complex orders upserted by id (removed by `OrderRemoved` / `ComplexOrderRemoved`),
-// positions keyed by symbol + instrument type and removed when closed, fills kept once, older
-// objects (`updated-at`) ignored. `snapshot` and `reset` replace everything.
+// merge rules (src/model/state.rs `AccountState::apply`): balance and trading status replaced
+// (by any JSON value, as the gateway stores whatever `data` is), orders and complex orders
+// upserted by id (removed by `OrderRemoved` / `ComplexOrderRemoved`), positions keyed by
+// symbol + instrument type and removed when closed, fills kept once, older objects
+// (`updated-at`) ignored. `snapshot` and `reset` replace everything.
 import { compareObjectKeys, comparePositionKeys, objectKey, positionKey } from "./keys.js";
 import { dedupeFills, isClosedPosition, isStale, losesFills } from "./rules.js";
 import type { Balance, ComplexOrder, Order, Position, Snapshot, TradingStatus } from "./types.js";
@@ -55,8 +56,10 @@ export class AccountState {
   epoch: string;
   seq: number;
   asOf: string;
-  balance: JsonObject | null;
-  tradingStatus: JsonObject | null;
+  /** The last balance: any JSON value (normally an object); undefined: none yet. */
+  balance: unknown;
+  /** The last trading status: any JSON value (normally an object); undefined: none yet. */
+  tradingStatus: unknown;
   readonly positions: Map<string, JsonObject>;
   readonly orders: Map<string, JsonObject>;
   readonly complexOrders: Map<string, JsonObject>;
@@ -67,8 +70,8 @@ export class AccountState {
     this.epoch = snapshot.epoch;
     this.seq = snapshot.seq;
     this.asOf = snapshot.as_of;
-    this.balance = snapshot.balance ?? null;
-    this.tradingStatus = snapshot.trading_status ?? null;
+    this.balance = snapshot.balance ?? undefined;
+    this.tradingStatus = snapshot.trading_status ?? undefined;
     this.positions = keyed(snapshot.positions, positionKey);
     this.orders = keyed(snapshot.orders, objectKey);
     this.complexOrders = keyed(snapshot.complex_orders, objectKey);
@@ -76,12 +79,10 @@ export class AccountState {
 
   /** Applies one event's `data` of type `type`; says what it did, as the gateway would. */
   apply(type: string, data: unknown): Applied {
+    if (type === "AccountBalance") return this.replace("balance", data);
+    if (type === "TradingStatus") return this.replace("tradingStatus", data);
     if (!isObject(data)) return STATE_TYPES.includes(type as never) ? "invalid" : "passthrough";
     switch (type) {
-      case "AccountBalance":
-        return this.replace("balance", data);
-      case "TradingStatus":
-        return this.replace("tradingStatus", data);
       case "Order":
         return this.applyOrder(data);
       case "ComplexOrder": {
@@ -99,10 +100,12 @@ export class AccountState {
     }
   }
 
-  private replace(slot: "balance" | "tradingStatus", data: JsonObject): Applied {
+  /** The gateway's `replace`: any value, unless equal to the one held or older (an
+   * `updated-at` on both, which only objects have). `null` is a value here, as there. */
+  private replace(slot: "balance" | "tradingStatus", data: unknown): Applied {
     const current = this[slot];
-    if (current !== null && jsonEqual(current, data)) return "unchanged";
-    if (current !== null && isStale(current, data)) return "stale";
+    if (current !== undefined && jsonEqual(current, data)) return "unchanged";
+    if (current !== undefined && isObject(current) && isObject(data) && isStale(current, data)) return "stale";
     this[slot] = data;
     return "changed";
   }
@@ -133,11 +136,11 @@ export class AccountState {
       epoch: this.epoch,
       seq: this.seq,
       as_of: this.asOf,
-      balance: this.balance as Balance | null,
+      balance: (this.balance ?? null) as Balance | null,
       positions: sortedValues(this.positions, comparePositionKeys) as Position[],
       orders: sortedValues(this.orders, compareObjectKeys) as Order[],
       complex_orders: sortedValues(this.complexOrders, compareObjectKeys) as ComplexOrder[],
-      trading_status: this.tradingStatus as TradingStatus | null,
+      trading_status: (this.tradingStatus ?? null) as TradingStatus | null,
     };
   }
 }

@@ -6,7 +6,7 @@
 import { AccountState } from "./account-state.js";
 import { Backoff, type BackoffOptions } from "./backoff.js";
 import { Emitter } from "./emitter.js";
-import { PushIterator } from "./queue.js";
+import { DEFAULT_QUEUE_LIMIT, PushIterator } from "./queue.js";
 import { connectEventSource, type EventSourceLike } from "./transports/event-source.js";
 import { connectFetch, type FetchLike } from "./transports/fetch-sse.js";
 import type { Connection, ConnectRequest, Disconnect, TransportHandlers } from "./transports/transport.js";
@@ -30,6 +30,9 @@ export interface AccountStreamOptions {
   token?: () => Promise<string> | string;
   /** Reconnect delays. */
   backoff?: BackoffOptions;
+  /** The most unread changes a `changes()` iterator holds (default 10,000); beyond, the oldest
+   * are dropped, counted in its `dropped`, and an `error` is emitted. */
+  queueLimit?: number;
   /** Constructors and functions to use instead of globalThis's. */
   fetch?: FetchLike;
   EventSource?: EventSourceLike;
@@ -53,6 +56,11 @@ export interface StatusChange {
   account: string;
   status: UpstreamStatus;
   envelope: Envelope;
+}
+
+/** The iterator `changes()` returns: `dropped` counts the changes lost to the queue limit. */
+export interface ChangeIterator extends AsyncIterableIterator<Change> {
+  readonly dropped: number;
 }
 
 export interface AccountStreamEvents {
@@ -100,7 +108,8 @@ export class AccountStream implements AsyncIterable<Change> {
     return this.current;
   }
 
-  /** The last stream id received (what a reconnect resumes from over SSE). */
+  /** The last stream id received. A one-account SSE reconnect resumes from it; over
+   * `/v1/events` the resume id is built from the accounts held (see `resumeId`). */
   get lastEventId(): string | undefined {
     return this.streamId;
   }
@@ -142,14 +151,20 @@ export class AccountStream implements AsyncIterable<Change> {
   }
 
   /** Every change from now on, until `close()` (or the loop breaks). */
-  changes(): AsyncIterableIterator<Change> {
-    const iterator: PushIterator<Change> = new PushIterator(() => this.iterators.delete(iterator));
+  changes(): ChangeIterator {
+    const limit = this.options.queueLimit;
+    const iterator: PushIterator<Change> = new PushIterator({
+      onReturn: () => this.iterators.delete(iterator),
+      limit,
+      onOverflow: (dropped) =>
+        this.emit("error", new Error(`a changes() reader fell ${limit ?? DEFAULT_QUEUE_LIMIT} changes behind: the oldest are dropped (${dropped} so far)`)),
+    });
     if (this.current === "closed") iterator.end();
     else this.iterators.add(iterator);
     return iterator;
   }
 
-  [Symbol.asyncIterator](): AsyncIterableIterator<Change> {
+  [Symbol.asyncIterator](): ChangeIterator {
     return this.changes();
   }
 
@@ -200,6 +215,18 @@ export class AccountStream implements AsyncIterable<Change> {
     return Object.fromEntries([...this.accounts].map(([id, state]) => [id, `${state.epoch}-${state.seq}`]));
   }
 
+  /** The SSE resume id: over one account, the last id received; over `/v1/events`,
+   * `<epoch>-<id>.<seq>...` of the accounts held, never the last id received, which may name
+   * accounts whose snapshot has not arrived yet (an account left out gets a snapshot). None
+   * when no account is held, or their epochs differ (then every account starts afresh). */
+  private resumeId(): string | undefined {
+    if (this.options.account !== undefined) return this.streamId;
+    const held = [...this.accounts.values()];
+    const epoch = held[0]?.epoch;
+    if (epoch === undefined || held.some((state) => state.epoch !== epoch)) return undefined;
+    return `${epoch}-${held.map((state) => `${state.account}.${state.seq}`).join(".")}`;
+  }
+
   private async connect(): Promise<void> {
     const generation = ++this.generation;
     let credential: string | undefined;
@@ -214,7 +241,7 @@ export class AccountStream implements AsyncIterable<Change> {
       baseUrl: this.options.baseUrl,
       account: this.options.account,
       credential,
-      lastEventId: this.streamId,
+      lastEventId: this.resumeId(),
       positions: this.positions(),
     };
     try {
@@ -238,14 +265,19 @@ export class AccountStream implements AsyncIterable<Change> {
 
   private handlers(generation: number): TransportHandlers {
     const live = () => generation === this.generation;
+    let delivered = false;
+    // The backoff starts over only once the connection delivered data, not when it opened:
+    // a gateway that accepts and drops at once is backed off from like one that refuses.
+    const data = () => {
+      if (!live()) return false;
+      if (!delivered) this.backoff.reset();
+      delivered = true;
+      return true;
+    };
     return {
-      onOpen: () => {
-        if (!live()) return;
-        this.backoff.reset();
-        this.setState("open");
-      },
-      onSnapshot: (snapshot, reset, streamId) => live() && this.onSnapshot(snapshot, reset, streamId),
-      onEvent: (envelope, streamId) => live() && this.onEvent(envelope, streamId),
+      onOpen: () => live() && this.setState("open"),
+      onSnapshot: (snapshot, reset, streamId) => data() && this.onSnapshot(snapshot, reset, streamId),
+      onEvent: (envelope, streamId) => data() && this.onEvent(envelope, streamId),
       onWarning: (error) => live() && this.emit("error", error),
       onClose: (reason) => this.disconnected(generation, reason),
     };
@@ -257,7 +289,7 @@ export class AccountStream implements AsyncIterable<Change> {
     if (reason.error !== undefined) this.emit("error", reason.error);
     if (!reason.retry) return this.close();
     this.setState("reconnecting");
-    const delay = reason.immediate ? 0 : this.backoff.next();
+    const delay = reason.immediate ? this.backoff.soon() : this.backoff.next();
     this.timer = setTimeout(() => void this.connect(), delay);
   }
 

@@ -5,6 +5,7 @@ export {
   type AccountStreamEvents,
   type AccountStreamOptions,
   type Change,
+  type ChangeIterator,
   type ConnectionState,
   type StatusChange,
   type TransportName,

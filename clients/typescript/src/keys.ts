@@ -18,9 +18,24 @@ function numericRank(key: string): bigint {
   return n > U64_MAX ? U64_MAX : n;
 }
 
-/** Byte-wise comparison of strings, as Rust orders `String`s. */
+/** A UTF-16 code unit's rank in code point order: surrogates (halves of code points above
+ * U+FFFF) after U+E000-U+FFFF, as in UTF-8. */
+function unitRank(unit: number): number {
+  if (unit >= 0xd800 && unit <= 0xdfff) return unit + 0x2000;
+  if (unit >= 0xe000) return unit - 0x800;
+  return unit;
+}
+
+/** Byte-wise comparison of strings, as Rust orders `String`s (UTF-8 bytes, i.e. code points;
+ * JS `<` compares UTF-16 code units, which puts U+10000 and up before U+E000-U+FFFF). */
 export function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return unitRank(x) < unitRank(y) ? -1 : 1;
+  }
+  return a.length < b.length ? -1 : a.length > b.length ? 1 : 0;
 }
 
 /** The gateway's order of object keys. */

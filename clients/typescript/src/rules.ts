@@ -1,8 +1,9 @@
 // The gateway's per-object merge rules (src/model/state.rs): when an incoming object is older
 // than the one held (`updated-at`), when a position is closed, and fills kept once per leg.
-import { epochMillis, idText, isObject, isZeroQuantity, type JsonObject } from "./wire.js";
+import { epochMillis } from "./time.js";
+import { idText, isObject, isZeroQuantity, type JsonObject } from "./wire.js";
 
-function updatedAt(value: JsonObject): number | undefined {
+function updatedAt(value: JsonObject): bigint | undefined {
   return epochMillis(value["updated-at"]);
 }
 

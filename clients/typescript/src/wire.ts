@@ -1,6 +1,6 @@
 // Tolerant readers of tastytrade values, the same as the gateway's (src/model/wire_types.rs):
-// ids as text (301001 and "301001" are one id), times as epoch milliseconds from any form,
-// decimal strings, and JSON equality.
+// ids as text (301001 and "301001" are one id), decimal strings, and JSON equality (times:
+// time.ts).
 
 /** A JSON object as tastytrade sends it. */
 export type JsonObject = Record<string, unknown>;
@@ -10,18 +10,6 @@ export function idText(value: unknown): string | undefined {
   if (typeof value === "string") return value === "" ? undefined : value;
   if (typeof value === "number" && Number.isFinite(value)) return String(value);
   return undefined;
-}
-
-const INTEGER = /^[+-]?\d+$/;
-
-/** Epoch milliseconds from a number, an integer string or an RFC 3339 / ISO 8601 string. */
-export function epochMillis(value: unknown): number | undefined {
-  if (typeof value === "number") return Number.isFinite(value) ? Math.trunc(value) : undefined;
-  if (typeof value !== "string") return undefined;
-  const text = value.trim();
-  if (INTEGER.test(text)) return Number(text);
-  const parsed = Date.parse(text);
-  return Number.isNaN(parsed) ? undefined : parsed;
 }
 
 const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;

@@ -7,15 +7,6 @@ function idText(value) {
   if (typeof value === "number" && Number.isFinite(value)) return String(value);
   return void 0;
 }
-var INTEGER = /^[+-]?\d+$/;
-function epochMillis(value) {
-  if (typeof value === "number") return Number.isFinite(value) ? Math.trunc(value) : void 0;
-  if (typeof value !== "string") return void 0;
-  const text = value.trim();
-  if (INTEGER.test(text)) return Number(text);
-  const parsed = Date.parse(text);
-  return Number.isNaN(parsed) ? void 0 : parsed;
-}
 var DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
 function isZeroQuantity(value) {
   if (typeof value === "number") return value === 0;
@@ -51,8 +42,19 @@ function numericRank(key) {
   const n = BigInt(key);
   return n > U64_MAX ? U64_MAX : n;
 }
+function unitRank(unit) {
+  if (unit >= 55296 && unit <= 57343) return unit + 8192;
+  if (unit >= 57344) return unit - 2048;
+  return unit;
+}
 function compareText(a, b) {
-  return a < b ? -1 : a > b ? 1 : 0;
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return unitRank(x) < unitRank(y) ? -1 : 1;
+  }
+  return a.length < b.length ? -1 : a.length > b.length ? 1 : 0;
 }
 function compareObjectKeys(a, b) {
   const left = numericRank(a);
@@ -70,6 +72,127 @@ function comparePositionKeys(a, b) {
   const [symbolA, typeA] = JSON.parse(a);
   const [symbolB, typeB] = JSON.parse(b);
   return compareText(symbolA, symbolB) || compareText(typeA, typeB);
+}
+
+// src/time.ts
+var I64_MIN = -(1n << 63n);
+var I64_MAX = (1n << 63n) - 1n;
+var WHITESPACE = "\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+var TRIM = new RegExp(`^[${WHITESPACE}]+|[${WHITESPACE}]+$`, "g");
+var SPACE = new RegExp(`^[${WHITESPACE}]*`);
+var COLON_OR_SPACE = new RegExp(`^[:${WHITESPACE}]*`);
+var I64_TEXT = /^[+-]?[0-9]+$/;
+var RFC3339 = /^([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?(?:[Zz]|([+\-\u2212])([0-9]{2}):([0-9]{2}))$/;
+var MIN_YEAR = -262143;
+var MAX_YEAR = 262142;
+function clampI64(value) {
+  return value < I64_MIN ? I64_MIN : value > I64_MAX ? I64_MAX : value;
+}
+function nanosOf(digits) {
+  return digits === void 0 ? 0 : Number(digits.slice(0, 9).padEnd(9, "0"));
+}
+function daysFromCivil(year, month, day) {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
+}
+function daysInMonth(year, month) {
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return [4, 6, 9, 11].includes(month) ? 30 : 31;
+}
+function millisOf(f) {
+  if (f.year < MIN_YEAR || f.year > MAX_YEAR || f.month < 1 || f.month > 12) return void 0;
+  if (f.day < 1 || f.day > daysInMonth(f.year, f.month)) return void 0;
+  if (f.hour > 23 || f.minute > 59 || f.second > 60 || Math.abs(f.offset) >= 86400) return void 0;
+  const second = f.second === 60 ? 59 : f.second;
+  const nano = f.second === 60 ? f.nano + 1e9 : f.nano;
+  const utc = daysFromCivil(f.year, f.month, f.day) * 86400 + f.hour * 3600 + f.minute * 60 + second - f.offset;
+  const first = daysFromCivil(MIN_YEAR, 1, 1) * 86400;
+  const last = daysFromCivil(MAX_YEAR, 12, 31) * 86400 + 86399;
+  if (utc < first || utc > last) return void 0;
+  return BigInt(utc) * 1000n + BigInt(Math.floor(nano / 1e6));
+}
+function rfc3339(text) {
+  const m = RFC3339.exec(text);
+  if (m === null) return void 0;
+  const [, year, month, day, hour, minute, second, fraction, sign, offsetHours, offsetMinutes] = m;
+  let offset = 0;
+  if (sign !== void 0) {
+    if (Number(offsetMinutes) > 59) return void 0;
+    offset = (Number(offsetHours) * 3600 + Number(offsetMinutes) * 60) * (sign === "+" ? 1 : -1);
+  }
+  return millisOf({
+    year: Number(year),
+    month: Number(month),
+    day: Number(day),
+    hour: Number(hour),
+    minute: Number(minute),
+    second: Number(second),
+    nano: nanosOf(fraction),
+    offset
+  });
+}
+function strftimeForm(text) {
+  let s = text;
+  const space = () => s = s.slice(SPACE.exec(s)[0].length);
+  const digits = (min, max) => {
+    const m = /^[0-9]+/.exec(s);
+    const run = m === null ? "" : m[0].slice(0, max);
+    if (run.length < min) return void 0;
+    s = s.slice(run.length);
+    const value = BigInt(run);
+    return value > I64_MAX ? void 0 : Number(value);
+  };
+  const number = (max) => (space(), digits(1, max));
+  const literal = (c) => s.startsWith(c) ? (s = s.slice(c.length), true) : false;
+  space();
+  let year;
+  if (literal("-")) year = -(digits(1, Infinity) ?? NaN);
+  else if (literal("+")) year = digits(1, Infinity);
+  else year = digits(1, 4);
+  if (year === void 0 || Number.isNaN(year) || !literal("-")) return void 0;
+  const month = number(2);
+  if (month === void 0 || !literal("-")) return void 0;
+  const day = number(2);
+  if (day === void 0 || !literal("T")) return void 0;
+  const hour = number(2);
+  if (hour === void 0 || !literal(":")) return void 0;
+  const minute = number(2);
+  if (minute === void 0 || !literal(":")) return void 0;
+  const second = number(2);
+  if (second === void 0) return void 0;
+  let nano = 0;
+  if (literal(".")) {
+    const m = /^[0-9]+/.exec(s);
+    if (m === null) return void 0;
+    nano = nanosOf(m[0]);
+    s = s.slice(m[0].length);
+  }
+  space();
+  const sign = s[0];
+  if (sign !== "+" && sign !== "-" && sign !== "−") return void 0;
+  s = s.slice(1);
+  const hours = /^[0-9]{2}/.exec(s);
+  if (hours === null) return void 0;
+  s = s.slice(2);
+  s = s.slice(COLON_OR_SPACE.exec(s)[0].length);
+  const minutes = /^[0-5][0-9]/.exec(s);
+  if (minutes === null || s.length !== 2) return void 0;
+  const offset = (Number(hours[0]) * 3600 + Number(minutes[0]) * 60) * (sign === "+" ? 1 : -1);
+  return millisOf({ year, month, day, hour, minute, second, nano, offset });
+}
+function epochMillis(value) {
+  if (typeof value === "number") return Number.isFinite(value) ? clampI64(BigInt(Math.trunc(value))) : void 0;
+  if (typeof value !== "string") return void 0;
+  const text = value.replace(TRIM, "");
+  if (I64_TEXT.test(text)) {
+    const ms = BigInt(text);
+    if (ms >= I64_MIN && ms <= I64_MAX) return ms;
+  }
+  return rfc3339(text) ?? strftimeForm(text);
 }
 
 // src/rules.ts
@@ -168,7 +291,9 @@ var AccountState = class {
   epoch;
   seq;
   asOf;
+  /** The last balance: any JSON value (normally an object); undefined: none yet. */
   balance;
+  /** The last trading status: any JSON value (normally an object); undefined: none yet. */
   tradingStatus;
   positions;
   orders;
@@ -179,20 +304,18 @@ var AccountState = class {
     this.epoch = snapshot.epoch;
     this.seq = snapshot.seq;
     this.asOf = snapshot.as_of;
-    this.balance = snapshot.balance ?? null;
-    this.tradingStatus = snapshot.trading_status ?? null;
+    this.balance = snapshot.balance ?? void 0;
+    this.tradingStatus = snapshot.trading_status ?? void 0;
     this.positions = keyed(snapshot.positions, positionKey);
     this.orders = keyed(snapshot.orders, objectKey);
     this.complexOrders = keyed(snapshot.complex_orders, objectKey);
   }
   /** Applies one event's `data` of type `type`; says what it did, as the gateway would. */
   apply(type, data) {
+    if (type === "AccountBalance") return this.replace("balance", data);
+    if (type === "TradingStatus") return this.replace("tradingStatus", data);
     if (!isObject(data)) return STATE_TYPES.includes(type) ? "invalid" : "passthrough";
     switch (type) {
-      case "AccountBalance":
-        return this.replace("balance", data);
-      case "TradingStatus":
-        return this.replace("tradingStatus", data);
       case "Order":
         return this.applyOrder(data);
       case "ComplexOrder": {
@@ -209,10 +332,12 @@ var AccountState = class {
         return "passthrough";
     }
   }
+  /** The gateway's `replace`: any value, unless equal to the one held or older (an
+   * `updated-at` on both, which only objects have). `null` is a value here, as there. */
   replace(slot, data) {
     const current = this[slot];
-    if (current !== null && jsonEqual(current, data)) return "unchanged";
-    if (current !== null && isStale(current, data)) return "stale";
+    if (current !== void 0 && jsonEqual(current, data)) return "unchanged";
+    if (current !== void 0 && isObject(current) && isObject(data) && isStale(current, data)) return "stale";
     this[slot] = data;
     return "changed";
   }
@@ -240,11 +365,11 @@ var AccountState = class {
       epoch: this.epoch,
       seq: this.seq,
       as_of: this.asOf,
-      balance: this.balance,
+      balance: this.balance ?? null,
       positions: sortedValues(this.positions, comparePositionKeys),
       orders: sortedValues(this.orders, compareObjectKeys),
       complex_orders: sortedValues(this.complexOrders, compareObjectKeys),
-      trading_status: this.tradingStatus
+      trading_status: this.tradingStatus ?? null
     };
   }
 };
@@ -252,6 +377,7 @@ var AccountState = class {
 // src/backoff.ts
 var Backoff = class {
   attempt = 0;
+  lastImmediate;
   initialMs;
   maxMs;
   constructor(options = {}) {
@@ -264,6 +390,13 @@ var Backoff = class {
     this.attempt = Math.min(this.attempt + 1, 30);
     return step / 2 + Math.random() * step / 2;
   }
+  /** The delay before an attempt asked to be made at once: 0 once per `maxMs`, else `next()`. */
+  soon(now = Date.now()) {
+    if (this.lastImmediate !== void 0 && now - this.lastImmediate < this.maxMs) return this.next();
+    this.lastImmediate = now;
+    return 0;
+  }
+  /** Back to the first delay (a connection delivered data). */
   reset() {
     this.attempt = 0;
   }
@@ -293,33 +426,54 @@ var Emitter = class {
 };
 
 // src/queue.ts
+var DEFAULT_QUEUE_LIMIT = 1e4;
 var PushIterator = class {
-  constructor(onReturn) {
-    this.onReturn = onReturn;
+  constructor(options) {
+    this.options = options;
+    this.limit = Math.max(1, options.limit ?? DEFAULT_QUEUE_LIMIT);
   }
-  onReturn;
+  options;
   items = [];
   waiting = [];
+  limit;
   ended = false;
+  overflowing = false;
+  drops = 0;
+  /** How many items were dropped unread because the queue was full. */
+  get dropped() {
+    return this.drops;
+  }
   push(item) {
     if (this.ended) return;
     const resolve = this.waiting.shift();
-    if (resolve !== void 0) resolve({ value: item, done: false });
-    else this.items.push(item);
+    if (resolve !== void 0) return resolve({ value: item, done: false });
+    if (this.items.length >= this.limit) {
+      this.items.shift();
+      this.drops++;
+      if (!this.overflowing) {
+        this.overflowing = true;
+        this.options.onOverflow?.(this.drops);
+      }
+    }
+    this.items.push(item);
   }
   end() {
     this.ended = true;
     for (const resolve of this.waiting.splice(0)) resolve({ value: void 0, done: true });
   }
   next() {
-    if (this.items.length > 0) return Promise.resolve({ value: this.items.shift(), done: false });
+    if (this.items.length > 0) {
+      const item = this.items.shift();
+      if (this.items.length === 0) this.overflowing = false;
+      return Promise.resolve({ value: item, done: false });
+    }
     if (this.ended) return Promise.resolve({ value: void 0, done: true });
     return new Promise((resolve) => this.waiting.push(resolve));
   }
   return() {
     this.items.length = 0;
     this.end();
-    this.onReturn();
+    this.options.onReturn();
     return Promise.resolve({ value: void 0, done: true });
   }
   [Symbol.asyncIterator]() {
@@ -633,7 +787,8 @@ var AccountStream = class {
   get connectionState() {
     return this.current;
   }
-  /** The last stream id received (what a reconnect resumes from over SSE). */
+  /** The last stream id received. A one-account SSE reconnect resumes from it; over
+   * `/v1/events` the resume id is built from the accounts held (see `resumeId`). */
   get lastEventId() {
     return this.streamId;
   }
@@ -669,7 +824,12 @@ var AccountStream = class {
   }
   /** Every change from now on, until `close()` (or the loop breaks). */
   changes() {
-    const iterator = new PushIterator(() => this.iterators.delete(iterator));
+    const limit = this.options.queueLimit;
+    const iterator = new PushIterator({
+      onReturn: () => this.iterators.delete(iterator),
+      limit,
+      onOverflow: (dropped) => this.emit("error", new Error(`a changes() reader fell ${limit ?? DEFAULT_QUEUE_LIMIT} changes behind: the oldest are dropped (${dropped} so far)`))
+    });
     if (this.current === "closed") iterator.end();
     else this.iterators.add(iterator);
     return iterator;
@@ -717,6 +877,17 @@ var AccountStream = class {
   positions() {
     return Object.fromEntries([...this.accounts].map(([id, state]) => [id, `${state.epoch}-${state.seq}`]));
   }
+  /** The SSE resume id: over one account, the last id received; over `/v1/events`,
+   * `<epoch>-<id>.<seq>...` of the accounts held, never the last id received, which may name
+   * accounts whose snapshot has not arrived yet (an account left out gets a snapshot). None
+   * when no account is held, or their epochs differ (then every account starts afresh). */
+  resumeId() {
+    if (this.options.account !== void 0) return this.streamId;
+    const held = [...this.accounts.values()];
+    const epoch = held[0]?.epoch;
+    if (epoch === void 0 || held.some((state) => state.epoch !== epoch)) return void 0;
+    return `${epoch}-${held.map((state) => `${state.account}.${state.seq}`).join(".")}`;
+  }
   async connect() {
     const generation = ++this.generation;
     let credential;
@@ -731,7 +902,7 @@ var AccountStream = class {
       baseUrl: this.options.baseUrl,
       account: this.options.account,
       credential,
-      lastEventId: this.streamId,
+      lastEventId: this.resumeId(),
       positions: this.positions()
     };
     try {
@@ -753,14 +924,17 @@ var AccountStream = class {
   }
   handlers(generation) {
     const live = () => generation === this.generation;
+    let delivered = false;
+    const data = () => {
+      if (!live()) return false;
+      if (!delivered) this.backoff.reset();
+      delivered = true;
+      return true;
+    };
     return {
-      onOpen: () => {
-        if (!live()) return;
-        this.backoff.reset();
-        this.setState("open");
-      },
-      onSnapshot: (snapshot, reset, streamId) => live() && this.onSnapshot(snapshot, reset, streamId),
-      onEvent: (envelope, streamId) => live() && this.onEvent(envelope, streamId),
+      onOpen: () => live() && this.setState("open"),
+      onSnapshot: (snapshot, reset, streamId) => data() && this.onSnapshot(snapshot, reset, streamId),
+      onEvent: (envelope, streamId) => data() && this.onEvent(envelope, streamId),
       onWarning: (error) => live() && this.emit("error", error),
       onClose: (reason) => this.disconnected(generation, reason)
     };
@@ -771,7 +945,7 @@ var AccountStream = class {
     if (reason.error !== void 0) this.emit("error", reason.error);
     if (!reason.retry) return this.close();
     this.setState("reconnecting");
-    const delay = reason.immediate ? 0 : this.backoff.next();
+    const delay = reason.immediate ? this.backoff.soon() : this.backoff.next();
     this.timer = setTimeout(() => void this.connect(), delay);
   }
   onSnapshot(snapshot, reset, streamId) {

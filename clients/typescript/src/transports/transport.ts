@@ -18,7 +18,8 @@ export interface ConnectRequest {
 
 /** Why a connection ended. */
 export interface Disconnect {
-  /** Reconnect (after a backoff, or at once when `immediate`). False: the error is final. */
+  /** Reconnect (after a backoff; `immediate`: at once, if none was in this backoff window).
+   * False: the error is final. */
   retry: boolean;
   immediate?: boolean;
   error?: Error;

@@ -1,7 +1,8 @@
 // The gateway's WebSocket protocol (`/v1/ws`, see src/api/ws.rs): subscribe with each
 // account's last position as `resume`, then `ack`, `snapshot` / `reset` per account and one
-// envelope per event. Close 4008 (the client fell behind) resubscribes at once. The key goes
-// as `?access_token=` (browsers cannot set headers on a WebSocket).
+// envelope per event. Close 4008 (the client fell behind) asks for an immediate resubscribe
+// (AccountStream grants one per backoff window). The key goes as `?access_token=` (browsers
+// cannot set headers on a WebSocket).
 import type { Envelope, Snapshot } from "../types.js";
 import { isObject } from "../wire.js";
 import { withQuery, withSlash, type Connection, type ConnectRequest, type TransportHandlers } from "./transport.js";

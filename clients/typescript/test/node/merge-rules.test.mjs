@@ -74,3 +74,37 @@ test("lists come in the gateway's order: numeric ids numerically, then text; pos
   }
   assert.deepEqual(state.toSnapshot().positions.map((p) => `${p.symbol}/${p["instrument-type"]}`), ["AAPL/Equity", "SPY/Equity", "SPY/Equity Option"]);
 });
+
+test("text sorts by code point, as Rust sorts Strings: U+FF5E before U+1F600 (UTF-16 says otherwise)", () => {
+  const state = empty();
+  for (const id of ["\u{1F600}", "\uFF5E", "z", "\u{1F600}a"]) state.apply("Order", { id });
+  assert.deepEqual(state.toSnapshot().orders.map((o) => o.id), ["z", "\uFF5E", "\u{1F600}", "\u{1F600}a"]);
+  for (const symbol of ["\u{1F600}", "\uFF5E"]) state.apply("CurrentPosition", { symbol, "instrument-type": "Equity", quantity: "1" });
+  assert.deepEqual(state.toSnapshot().positions.map((p) => p.symbol), ["\uFF5E", "\u{1F600}"]);
+});
+
+test("balance and trading status take any JSON value, as the gateway's replace does", () => {
+  for (const type of ["AccountBalance", "TradingStatus"]) {
+    const state = empty();
+    const slot = () => (type === "AccountBalance" ? state.toSnapshot().balance : state.toSnapshot().trading_status);
+    assert.equal(state.apply(type, { "updated-at": 10, v: 1 }), "changed");
+    assert.equal(state.apply(type, [1, 2]), "changed", "an array has no updated-at: never stale");
+    assert.deepEqual(slot(), [1, 2]);
+    assert.equal(state.apply(type, [1, 2]), "unchanged");
+    assert.equal(state.apply(type, "text"), "changed");
+    assert.equal(state.apply(type, 7), "changed");
+    assert.equal(state.apply(type, null), "changed");
+    assert.equal(state.apply(type, null), "unchanged", "null is a value held");
+    assert.equal(state.apply(type, { "updated-at": 5, v: 2 }), "changed", "older than nothing held as an object");
+    assert.equal(state.apply(type, { "updated-at": 4, v: 3 }), "stale");
+    assert.deepEqual(slot(), { "updated-at": 5, v: 2 });
+  }
+});
+
+test("a time the gateway cannot read (no offset, a date alone) is no time: never stale", () => {
+  const state = empty();
+  assert.equal(state.apply("Order", order(1, "Live", "2026-01-02T00:00:00Z")), "changed");
+  assert.equal(state.apply("Order", order(1, "Routed", "2026-01-01T00:00:00")), "changed");
+  assert.equal(state.apply("Order", order(1, "Filled", "2026-01-02T00:00:00Z")), "changed");
+  assert.equal(state.apply("Order", order(1, "Cancelled", "2026-01-01")), "changed");
+});
