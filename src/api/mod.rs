@@ -9,6 +9,8 @@ pub mod error;
 pub mod feed;
 pub mod health;
 pub mod host;
+pub mod jwks;
+pub mod jwt;
 pub mod limits;
 pub mod metrics;
 pub mod parts;
