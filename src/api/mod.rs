@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod auth;
 pub mod dashboard;
 pub mod error;
+pub mod expiry;
 pub mod feed;
 pub mod health;
 pub mod host;
