@@ -47,12 +47,15 @@ pub use state::AppState;
 )]
 struct ApiDoc;
 
-/// Declares the API-key scheme: `Authorization: Bearer <key>` (or `access_token=` on streams).
+/// Declares the credential schemes: `Authorization: Bearer <key or token>` (or
+/// `access_token=` on streams), and a token in the `ttgw_token` cookie.
 struct SecurityAddon;
 
 impl utoipa::Modify for SecurityAddon {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "api_key",
@@ -64,6 +67,14 @@ impl utoipa::Modify for SecurityAddon {
                     ))
                     .build(),
             ),
+        );
+        // A browser's token (JWT) may also come as an HttpOnly cookie (`--jwt-cookie`).
+        components.add_security_scheme(
+            "jwt_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "ttgw_token",
+                "A token (JWT) your backend set as an HttpOnly cookie; the name is --jwt-cookie",
+            ))),
         );
     }
 }
