@@ -3,172 +3,19 @@
 //! after an event is injected through the simulator's `/sim/`. Driven over the Chrome
 //! DevTools Protocol; a screenshot is saved to `target/test-artifacts/dashboard.png`.
 
-use std::process::Stdio;
-use std::time::Duration;
-
+use crate::helpers::browser::{Browser, required_chromium};
 use crate::helpers::gateway::TestGateway;
 use crate::helpers::{ACCOUNT_NUMBERS, INDIVIDUAL};
-use futures::{SinkExt, StreamExt};
-use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio_tungstenite::tungstenite::Message;
-
-fn chromium() -> Option<String> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find_map(|name| {
-            let found = std::process::Command::new("which")
-                .arg(name)
-                .output()
-                .ok()?;
-            found
-                .status
-                .success()
-                .then(|| String::from_utf8_lossy(&found.stdout).trim().to_string())
-        })
-}
-
-/// One DevTools page session.
-struct Page {
-    socket: tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
-    next_id: u64,
-}
-
-impl Page {
-    async fn call(&mut self, method: &str, params: Value) -> Value {
-        self.next_id += 1;
-        let id = self.next_id;
-        self.socket
-            .send(Message::text(
-                json!({"id": id, "method": method, "params": params}).to_string(),
-            ))
-            .await
-            .unwrap();
-        let reply = tokio::time::timeout(Duration::from_secs(20), async {
-            loop {
-                let message = self
-                    .socket
-                    .next()
-                    .await
-                    .expect("DevTools socket open")
-                    .expect("DevTools frame");
-                if let Message::Text(text) = message {
-                    let value: Value = serde_json::from_str(text.as_str()).unwrap();
-                    if value["id"] == id {
-                        return value;
-                    }
-                }
-            }
-        })
-        .await
-        .unwrap_or_else(|_| panic!("DevTools did not answer {method}"));
-        assert!(reply.get("error").is_none(), "{method}: {reply}");
-        reply["result"].clone()
-    }
-
-    async fn text_of(&mut self, selector: &str) -> String {
-        let expression =
-            format!("(document.querySelector({selector:?}) || {{}}).textContent || ''");
-        let result = self
-            .call(
-                "Runtime.evaluate",
-                json!({"expression": expression, "returnByValue": true}),
-            )
-            .await;
-        result["result"]["value"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    }
-
-    async fn wait_for_text(&mut self, selector: &str, wanted: &str) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        loop {
-            let shown = self.text_of(selector).await;
-            if shown == wanted {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "`{selector}` shows {shown:?}, not {wanted:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn dashboard_renders_the_accounts_and_updates_live() {
-    let Some(browser) = chromium() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install chromium (see .ci/run)"
-        );
-        eprintln!(
-            "SKIPPED: no chromium on this machine (apt-get install chromium); CI runs this test"
-        );
+    let Some(binary) = required_chromium() else {
         return;
     };
     let gw = TestGateway::start(&[]).await;
-    let profile = std::env::temp_dir().join(format!("ttgw-chromium-{}", std::process::id()));
-    let mut child = tokio::process::Command::new(browser)
-        .args([
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-quic",
-            "--remote-debugging-port=0",
-            "--window-size=1400,1000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg("about:blank")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("chromium starts");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let devtools = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(url) = line.strip_prefix("DevTools listening on ") {
-                return url.trim().to_string();
-            }
-        }
-        panic!("chromium exited before opening DevTools");
-    })
-    .await
-    .expect("chromium opens DevTools within 30 s");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    let http_base = devtools
-        .replace("ws://", "http://")
-        .split("/devtools")
-        .next()
-        .unwrap()
-        .to_string();
-    let targets: Value = reqwest::get(format!("{http_base}/json/list"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let page_url = targets
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["type"] == "page")
-        .expect("a page target")["webSocketDebuggerUrl"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let (socket, _) = tokio_tungstenite::connect_async(page_url).await.unwrap();
-    let mut page = Page { socket, next_id: 0 };
+    let mut browser = Browser::launch(&binary, "dashboard").await;
+    let page = &mut browser.page;
     page.call("Page.enable", json!({})).await;
     page.call("Page.navigate", json!({"url": format!("{}/", gw.url)}))
         .await;
@@ -230,7 +77,6 @@ async fn dashboard_renders_the_accounts_and_updates_live() {
     std::fs::create_dir_all(&artifacts).unwrap();
     std::fs::write(artifacts.join("dashboard.png"), &png).unwrap();
 
-    let _ = child.kill().await;
-    let _ = std::fs::remove_dir_all(profile);
+    browser.close().await;
     gw.stop().await;
 }
