@@ -205,4 +205,19 @@ impl Page {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+
+    /// Waits until the expression is `true` in the page, failing after `limit`.
+    pub async fn wait_for(&mut self, expression: &str, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if self.eval(expression).await == Value::Bool(true) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "`{expression}` was not true within {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 }

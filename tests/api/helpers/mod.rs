@@ -11,6 +11,7 @@ pub mod gateway;
 pub mod process;
 pub mod sim;
 pub mod streams;
+pub mod tokens;
 pub mod ws;
 
 use std::future::Future;
