@@ -130,6 +130,12 @@ async fn get_with(
 /// are this test's, and all of them.
 #[test]
 fn nothing_received_and_nothing_logged_holds_an_account_number_or_a_secret() {
+    // tracing-core works out a callsite's interest when the callsite is first hit, and with
+    // only one dispatcher registered it asks that thread's default: on another test's
+    // thread, no subscriber, so "never", cached for the whole process, and the capture
+    // misses the line (it did, once tests that start gateways ran beside this one). With a
+    // second dispatcher registered it asks every registered one, the capture among them.
+    let _second = Dispatch::new(tracing::subscriber::NoSubscriber::default());
     let (dispatch, logs) = capture();
     let _capturing = tracing::dispatcher::set_default(&dispatch);
     tokio::runtime::Builder::new_multi_thread()
