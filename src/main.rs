@@ -131,7 +131,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
     telemetry::init(config.log_format);
     let json = config.log_format == tastytrade_gateway::config::LogFormat::Json;
     let demo = matches!(config.endpoints, Endpoints::EmbeddedSimulator);
-    let open = config.api_keys.is_empty();
+    let open = config.api_keys.is_empty() && config.jwt.is_none();
     let gateway = match startup::start(config).await {
         Ok(gateway) => gateway,
         Err(error) => {

@@ -25,6 +25,9 @@ fuzz_target!(|data: &[u8]| {
         Ok(ClientMessage::Unsubscribe { id } | ClientMessage::Ping { id }) => {
             let _ = id;
         }
+        Ok(ClientMessage::Refresh { id, token }) => {
+            let _ = (id, token);
+        }
         Err(error) => {
             let _ = error.to_string();
         }

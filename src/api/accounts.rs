@@ -41,7 +41,7 @@ pub struct AccountList {
         (status = 200, description = "The accounts the caller may see", body = AccountList),
         (status = 401, description = "No valid API key", body = ErrorBody),
     ),
-    security(("bearer" = []), ("access_token" = [])))]
+    security(("bearer" = []), ("access_token" = []), ("jwt_cookie" = [])))]
 pub async fn list(State(app): State<AppState>, caller: Caller) -> Json<AccountList> {
     let accounts = caller
         .visible(&app)
@@ -77,7 +77,7 @@ pub async fn list(State(app): State<AppState>, caller: Caller) -> Json<AccountLi
         (status = 403, description = "The key may not see this account", body = ErrorBody),
         (status = 404, description = "No account with that id", body = ErrorBody),
     ),
-    security(("bearer" = []), ("access_token" = [])))]
+    security(("bearer" = []), ("access_token" = []), ("jwt_cookie" = [])))]
 pub async fn snapshot(
     State(app): State<AppState>,
     caller: Caller,

@@ -1,8 +1,10 @@
 //! Consumer auth: API keys, each a name, a secret and the public ids it may see (`*` for
-//! all), presented as `Authorization: Bearer <secret>` or, for EventSource which cannot set
-//! headers, `?access_token=<secret>` (kept out of logs). No key: 401; an account outside the
-//! key's scope answers exactly as an unknown one (404), so a key cannot probe which ids exist
-//! beyond its scope. Demo mode on loopback may run open.
+//! all), and tokens (`jwt`: short-lived JWTs whose `accounts` claim is their scope). Either
+//! is presented as `Authorization: Bearer <secret>`, or, for EventSource which cannot set
+//! headers, `?access_token=<secret>` (kept out of logs) or the token cookie (`--jwt-cookie`).
+//! A credential is tried as an API key first, then, if it has a JWT's shape, as a token. No
+//! credential: 401; an account outside the scope answers exactly as an unknown one (404), so
+//! a caller cannot probe which ids exist beyond its scope. Demo mode on loopback may run open.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -151,9 +153,12 @@ pub struct Caller {
     /// The key's name (`open` when auth is off).
     pub name: String,
     pub scope: Scope,
-    /// Whom the per-client stream limit counts: `key:<name>`, or `ip:<address>` when the
-    /// API is open.
+    /// Whom the per-client stream limit counts: `key:<name>`, `jwt:<digest of sub>`, or
+    /// `ip:<address>` when the API is open.
     pub client: String,
+    /// A token's `exp` (seconds since the epoch): streams end there (`expiry`). None for API
+    /// keys and the open API.
+    pub expires_at: Option<u64>,
 }
 
 impl Caller {
@@ -185,8 +190,9 @@ impl Caller {
     }
 }
 
-/// The secret from `Authorization: Bearer <secret>`, else from `access_token=`.
-fn presented_secret(parts: &Parts) -> Option<String> {
+/// The secret from `Authorization: Bearer <secret>`, else from `access_token=`, else from
+/// the cookie named `cookie` (when tokens are on).
+fn presented_secret(parts: &Parts, cookie: Option<&str>) -> Option<String> {
     if let Some(header) = parts
         .headers
         .get(axum::http::header::AUTHORIZATION)
@@ -197,8 +203,27 @@ fn presented_secret(parts: &Parts) -> Option<String> {
             .eq_ignore_ascii_case("bearer")
             .then(|| token.trim().to_string());
     }
-    let query = parts.uri.query()?;
-    form_urlencoded_value(query, "access_token")
+    if let Some(token) = parts
+        .uri
+        .query()
+        .and_then(|query| form_urlencoded_value(query, "access_token"))
+    {
+        return Some(token);
+    }
+    cookie_value(&parts.headers, cookie?)
+}
+
+/// The value of the cookie `name` in any `Cookie` header.
+fn cookie_value(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim().trim_matches('"').to_string())
+        .filter(|value| !value.is_empty())
 }
 
 fn form_urlencoded_value(query: &str, key: &str) -> Option<String> {
@@ -214,7 +239,7 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         app: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if app.keys.is_empty() {
+        if !app.auth_required() {
             let ip = parts
                 .extensions
                 .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
@@ -224,17 +249,41 @@ impl FromRequestParts<AppState> for Caller {
                 name: "open".into(),
                 scope: Scope::All,
                 client: format!("ip:{ip}"),
+                expires_at: None,
             });
         }
-        let secret = presented_secret(parts).ok_or(ApiError::Unauthorized)?;
-        let key = app.keys.find(&secret).ok_or(ApiError::Unauthorized)?;
+        let cookie = app.jwt.as_ref().map(|jwt| jwt.cookie.as_str());
+        let secret = presented_secret(parts, cookie).ok_or(ApiError::Unauthorized)?;
+        let caller = Caller::of_credential(app, &secret).await?;
         if let Some(slot) = parts.extensions.get::<super::access::KeyName>() {
-            slot.set(&key.name);
+            slot.set(&caller.name);
         }
+        Ok(caller)
+    }
+}
+
+impl Caller {
+    /// The caller a presented credential makes: an API key's, else a valid token's (named
+    /// `jwt` in the access log). Also checks a WebSocket's `refresh` token.
+    pub async fn of_credential(app: &AppState, secret: &str) -> Result<Caller, ApiError> {
+        if let Some(key) = app.keys.find(secret) {
+            return Ok(Caller {
+                name: key.name.clone(),
+                scope: key.scope.clone(),
+                client: format!("key:{}", key.name),
+                expires_at: None,
+            });
+        }
+        let verifier = match &app.jwt {
+            Some(verifier) if super::jwt::looks_like_jwt(secret) => verifier,
+            _ => return Err(ApiError::Unauthorized),
+        };
+        let grant = verifier.verify(secret).await?;
         Ok(Caller {
-            name: key.name.clone(),
-            scope: key.scope.clone(),
-            client: format!("key:{}", key.name),
+            name: "jwt".into(),
+            scope: grant.scope,
+            client: grant.client,
+            expires_at: Some(grant.expires_at),
         })
     }
 }
@@ -261,6 +310,19 @@ mod tests {
             ApiKeys::parse(["a:x:*", "a:y:*"]).unwrap_err(),
             KeyError::Duplicate("a".into())
         );
+    }
+
+    #[test]
+    fn cookies_are_found_by_name() {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.append("cookie", "a=1; ttgw_token=x.y.z".parse().unwrap());
+        headers.append("cookie", "b=2".parse().unwrap());
+        assert_eq!(
+            cookie_value(&headers, "ttgw_token").as_deref(),
+            Some("x.y.z")
+        );
+        assert_eq!(cookie_value(&headers, "b").as_deref(), Some("2"));
+        assert_eq!(cookie_value(&headers, "ttgw"), None);
     }
 
     #[test]

@@ -10,8 +10,13 @@ use utoipa::ToSchema;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("a valid API key is required: `Authorization: Bearer <key>` or `access_token=<key>`")]
+    #[error(
+        "a valid API key or token is required: `Authorization: Bearer <key>`, `access_token=<key>` or the token cookie"
+    )]
     Unauthorized,
+    /// A token was presented and refused; the code says why (`token_expired`, ...).
+    #[error("{0}")]
+    Token(#[from] super::jwt::TokenError),
     #[error("this browser origin may not open WebSockets here (see --cors-origins)")]
     OriginNotAllowed,
     #[error("no account with that id; GET /v1/accounts lists them")]
@@ -29,7 +34,7 @@ pub enum ApiError {
 impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::Token(_) => StatusCode::UNAUTHORIZED,
             Self::OriginNotAllowed => StatusCode::FORBIDDEN,
             Self::UnknownAccount => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -41,6 +46,7 @@ impl ApiError {
     fn code(&self) -> &'static str {
         match self {
             Self::Unauthorized => "unauthorized",
+            Self::Token(refusal) => refusal.code(),
             Self::OriginNotAllowed => "origin_not_allowed",
             Self::UnknownAccount => "unknown_account",
             Self::BadRequest(_) => "bad_request",
@@ -80,10 +86,16 @@ impl IntoResponse for ApiError {
                 axum::http::HeaderValue::from_static("5"),
             );
         }
-        if matches!(self, Self::Unauthorized) {
+        let challenge = match self {
+            Self::Unauthorized => Some("Bearer"),
+            // RFC 6750: a token was presented and is no good.
+            Self::Token(_) => Some("Bearer error=\"invalid_token\""),
+            _ => None,
+        };
+        if let Some(challenge) = challenge {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer"),
+                axum::http::HeaderValue::from_static(challenge),
             );
         }
         response

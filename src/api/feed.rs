@@ -29,6 +29,8 @@ pub enum Item {
     SlowConsumer,
     /// The gateway is shutting down; the feed ends after this.
     ShuttingDown,
+    /// The token the feed was opened with expired; the feed ends after this.
+    TokenExpired,
     /// Nothing happened for the keep-alive interval.
     Idle,
 }
@@ -67,6 +69,8 @@ pub struct Feed {
     idle: Option<Pin<Box<Sleep>>>,
     /// When an item was last handed out (the keep-alive counts from there).
     last_sent: Instant,
+    /// When the token the feed was opened with expires (`expiry`), if it was.
+    expires: Option<Pin<Box<Sleep>>>,
 }
 
 /// A resume position per account: `public id -> position`.
@@ -109,7 +113,14 @@ impl Feed {
             deliveries: crate::metrics::Deliveries::new(transport),
             idle: None,
             last_sent: Instant::now(),
+            expires: None,
         }
+    }
+
+    /// Ends the feed at `deadline` (a token's expiry) with [`Item::TokenExpired`].
+    pub fn until(mut self, deadline: Option<Instant>) -> Self {
+        self.expires = deadline.map(|at| Box::pin(tokio::time::sleep_until(at)));
+        self
     }
 
     fn wanted(&self, event: &Published) -> bool {
@@ -162,9 +173,15 @@ impl Feed {
             let idle = self
                 .idle
                 .get_or_insert_with(|| Box::pin(tokio::time::sleep(keep_alive)));
+            let has_deadline = self.expires.is_some();
             tokio::select! {
-                // Ready events first: the other branches then are not even polled.
+                // An expired token first: a busy account must not keep its stream past it.
+                // Then ready events: the other branches then are not even polled.
                 biased;
+                _ = expired(&mut self.expires), if has_deadline => {
+                    self.ended = true;
+                    return Some(Item::TokenExpired);
+                }
                 received = self.live.next() => match received {
                     Ok(event) => {
                         if self.advance(&event.account, event.seq) && self.wanted(&event) {
@@ -202,6 +219,14 @@ impl Feed {
     /// The position over every account, as one id: `<epoch>-<id>.<seq>.<id>.<seq>`.
     pub fn combined_id(&self) -> String {
         Positions::id_of(&self.epoch, &self.positions)
+    }
+}
+
+/// Resolves at the deadline (never without one).
+async fn expired(deadline: &mut Option<Pin<Box<Sleep>>>) {
+    match deadline {
+        Some(sleep) => sleep.as_mut().await,
+        None => std::future::pending().await,
     }
 }
 

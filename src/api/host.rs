@@ -1,7 +1,7 @@
 //! The `Host` check of an open gateway: with no API keys, only requests that name a loopback
 //! host (`localhost`, `127.0.0.0/8`, `[::1]`) are served, so a web page that rebinds its own
 //! DNS name to 127.0.0.1 cannot reach the gateway from a browser (it would send
-//! `Host: evil.example`). Keyed gateways serve any host: the key is the check there.
+//! `Host: evil.example`). Gateways with keys or tokens serve any host: they are the check there.
 
 use axum::extract::{Request, State};
 use axum::http::header;
@@ -35,7 +35,7 @@ pub fn is_loopback_authority(authority: &str) -> bool {
 /// Answers 421 to a request of an open gateway whose `Host` (or HTTP/2 `:authority`) is not
 /// a loopback name.
 pub async fn check(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    if !app.keys.is_empty() {
+    if app.auth_required() {
         return next.run(request).await;
     }
     let authority = request

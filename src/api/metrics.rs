@@ -12,7 +12,7 @@ use super::state::AppState;
 #[utoipa::path(get, path = "/metrics", operation_id = "getMetrics", tag = "health",
     responses((status = 200, description = "Prometheus text exposition: subscribers, events published and delivered, slow-consumer cuts, stream starts (snapshot/replay/reset), upstream reconnects, resync differences, skipped upstream input, upstream state per account, end-to-end lag, refused connections and streams, upstream attempts", content_type = "text/plain"),
         (status = 401, description = "No valid API key (only with --metrics-require-key)", body = super::error::ErrorBody)),
-    security((), ("bearer" = []), ("access_token" = [])))]
+    security((), ("bearer" = []), ("access_token" = []), ("jwt_cookie" = [])))]
 pub async fn metrics(State(app): State<AppState>, caller: Result<Caller, ApiError>) -> Response {
     match caller {
         Err(refused) if app.metrics_need_key => refused.into_response(),

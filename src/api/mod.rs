@@ -7,9 +7,12 @@ pub mod auth;
 pub mod dashboard;
 pub mod docs;
 pub mod error;
+pub mod expiry;
 pub mod feed;
 pub mod health;
 pub mod host;
+pub mod jwks;
+pub mod jwt;
 pub mod limits;
 pub mod metrics;
 pub mod parts;
@@ -20,7 +23,7 @@ pub mod ws;
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use tower::ServiceBuilder;
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::cors::{AllowCredentials, AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
@@ -139,8 +142,16 @@ fn drop_unfit_request_id<B>(mut request: axum::http::Request<B>) -> axum::http::
     request
 }
 
-/// CORS for the listed origins only: preflights answered, credentials allowed for them;
-/// any other origin gets no CORS headers (so browsers refuse it).
+/// `Access-Control-Allow-Credentials: true` for the listed origins only (tower-http would
+/// send it to any origin, beside no `Access-Control-Allow-Origin`).
+fn credentials_for(origins: &[HeaderValue]) -> AllowCredentials {
+    let origins = origins.to_vec();
+    AllowCredentials::predicate(move |origin, _| origins.contains(origin))
+}
+
+/// CORS for the listed origins only: preflights answered, credentials (the token cookie)
+/// allowed for them, each echoed exactly, never `*`; any other origin gets no CORS headers
+/// (so browsers refuse it).
 fn cors_layer(origins: &[HeaderValue]) -> CorsLayer {
     if origins.is_empty() {
         return CorsLayer::new();
@@ -155,6 +166,6 @@ fn cors_layer(origins: &[HeaderValue]) -> CorsLayer {
             HeaderName::from_static("last-event-id"),
         ])
         .expose_headers([header::ETAG, HeaderName::from_static("x-request-id")])
-        .allow_credentials(true)
+        .allow_credentials(credentials_for(origins))
         .max_age(std::time::Duration::from_secs(600))
 }

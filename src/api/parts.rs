@@ -225,7 +225,7 @@ pub enum PartErrors {
 #[utoipa::path(get, path = "/v1/accounts/{id}/balance", operation_id = "getBalance", tag = "accounts",
     params(("id" = String, Path, description = "The account's public id"), ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
     responses((status = 200, description = "The balance, exact at `seq`", body = Part<BalanceBody>, headers(("ETag" = String, description = "\"<epoch>-<seq>\""))), PartErrors),
-    security(("bearer" = []), ("access_token" = [])))]
+    security(("bearer" = []), ("access_token" = []), ("jwt_cookie" = [])))]
 pub async fn balance(
     State(app): State<AppState>,
     caller: Caller,
@@ -250,7 +250,7 @@ fn matches_ci(value: Option<&Value>, wanted: &str) -> bool {
 #[utoipa::path(get, path = "/v1/accounts/{id}/positions", operation_id = "getPositions", tag = "accounts",
     params(("id" = String, Path, description = "The account's public id"), PositionsQuery, ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
     responses((status = 200, description = "Positions, exact at `seq`", body = Part<PositionsBody>, headers(("ETag" = String, description = "\"<epoch>-<seq>\""))), PartErrors),
-    security(("bearer" = []), ("access_token" = [])))]
+    security(("bearer" = []), ("access_token" = []), ("jwt_cookie" = [])))]
 pub async fn positions(
     State(app): State<AppState>,
     caller: Caller,
@@ -317,7 +317,7 @@ fn statuses(filter: Option<&str>) -> Result<Option<Vec<String>>, ApiError> {
 #[utoipa::path(get, path = "/v1/accounts/{id}/orders", operation_id = "getOrders", tag = "accounts",
     params(("id" = String, Path, description = "The account's public id"), OrdersQuery, ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
     responses((status = 200, description = "Orders, exact at `seq`", body = Part<OrdersBody>, headers(("ETag" = String, description = "\"<epoch>-<seq>\""))), PartErrors),
-    security(("bearer" = []), ("access_token" = [])))]
+    security(("bearer" = []), ("access_token" = []), ("jwt_cookie" = [])))]
 pub async fn orders(
     State(app): State<AppState>,
     caller: Caller,
@@ -344,7 +344,7 @@ pub async fn orders(
 #[utoipa::path(get, path = "/v1/accounts/{id}/complex-orders", operation_id = "getComplexOrders", tag = "accounts",
     params(("id" = String, Path, description = "The account's public id"), ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
     responses((status = 200, description = "Complex orders, exact at `seq`", body = Part<ComplexOrdersBody>, headers(("ETag" = String, description = "\"<epoch>-<seq>\""))), PartErrors),
-    security(("bearer" = []), ("access_token" = [])))]
+    security(("bearer" = []), ("access_token" = []), ("jwt_cookie" = [])))]
 pub async fn complex_orders(
     State(app): State<AppState>,
     caller: Caller,
@@ -363,7 +363,7 @@ pub async fn complex_orders(
 #[utoipa::path(get, path = "/v1/accounts/{id}/trading-status", operation_id = "getTradingStatus", tag = "accounts",
     params(("id" = String, Path, description = "The account's public id"), ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
     responses((status = 200, description = "Trading status, exact at `seq`", body = Part<TradingStatusBody>, headers(("ETag" = String, description = "\"<epoch>-<seq>\""))), PartErrors),
-    security(("bearer" = []), ("access_token" = [])))]
+    security(("bearer" = []), ("access_token" = []), ("jwt_cookie" = [])))]
 pub async fn trading_status(
     State(app): State<AppState>,
     caller: Caller,

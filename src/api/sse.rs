@@ -3,7 +3,9 @@
 //! connection (browsers allow ~6 per origin on HTTP/1.1) with ids that encode every
 //! account's position (`<epoch>-main.41.ira.7`). Both start with `retry:` and `event:
 //! snapshot` per account (or exactly the missed events, or `event: reset`), then every live
-//! event. Event frames were built once when published; a subscriber only shares them.
+//! event. Event frames were built once when published; a subscriber only shares them. A
+//! stream opened with a token ends at its expiry (`expiry`) with `: token expired`; the
+//! client reconnects with a fresh token and its `Last-Event-ID`, losing nothing.
 
 use std::collections::HashSet;
 use std::convert::Infallible;
@@ -100,6 +102,9 @@ fn sse_response(feed: Feed, ids: Ids, app: &AppState, permit: StreamPermit) -> R
                 b": slow consumer; reconnect with Last-Event-ID\n\n",
             )],
             Item::ShuttingDown => vec![Bytes::from_static(b": gateway shutting down\n\n")],
+            Item::TokenExpired => vec![Bytes::from_static(
+                b": token expired; reconnect with a fresh token and Last-Event-ID\n\n",
+            )],
         };
         if first {
             frame.insert(0, Bytes::from(format!("retry: {RETRY_MS}\n")));
@@ -125,6 +130,14 @@ fn sse_response(feed: Feed, ids: Ids, app: &AppState, permit: StreamPermit) -> R
     response
 }
 
+/// Where a stream opened with a token ends (`expiry`); none for API keys.
+fn token_deadline(app: &AppState, caller: &Caller) -> Option<tokio::time::Instant> {
+    let leeway = app.jwt.as_ref().map(|jwt| jwt.leeway()).unwrap_or_default();
+    caller
+        .expires_at
+        .map(|exp| super::expiry::deadline(exp, leeway))
+}
+
 /// Live events of one account over SSE, resumable.
 #[utoipa::path(get, path = "/v1/accounts/{id}/events", operation_id = "streamAccountEvents", tag = "streams",
     params(("id" = String, Path, description = "The account's public id"),
@@ -138,7 +151,7 @@ fn sse_response(feed: Feed, ids: Ids, app: &AppState, permit: StreamPermit) -> R
         (status = 404, description = "No account with that id, or one the key may not see (alike)", body = ErrorBody),
         (status = 429, description = "This client holds the most streams allowed (--max-streams-per-client)", body = ErrorBody),
     ),
-    security(("bearer" = []), ("access_token" = [])))]
+    security(("bearer" = []), ("access_token" = []), ("jwt_cookie" = [])))]
 pub async fn account_events(
     State(app): State<AppState>,
     caller: Caller,
@@ -159,7 +172,8 @@ pub async fn account_events(
         &resume,
         types_filter(&query),
         app.shutdown.clone(),
-    );
+    )
+    .until(token_deadline(&app, &caller));
     Ok(sse_response(feed, Ids::Single, &app, permit))
 }
 
@@ -174,7 +188,7 @@ pub async fn account_events(
         (status = 401, description = "No valid API key", body = ErrorBody),
         (status = 429, description = "This client holds the most streams allowed (--max-streams-per-client)", body = ErrorBody),
     ),
-    security(("bearer" = []), ("access_token" = [])))]
+    security(("bearer" = []), ("access_token" = []), ("jwt_cookie" = [])))]
 pub async fn all_events(
     State(app): State<AppState>,
     caller: Caller,
@@ -194,6 +208,7 @@ pub async fn all_events(
         &resume,
         types_filter(&query),
         app.shutdown.clone(),
-    );
+    )
+    .until(token_deadline(&app, &caller));
     Ok(sse_response(feed, Ids::Combined, &app, permit))
 }

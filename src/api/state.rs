@@ -19,8 +19,10 @@ pub struct AppState {
     /// Every account's event log: snapshots and subscriptions come from here.
     pub log: Arc<dyn EventLog>,
     pub shutdown: watch::Receiver<bool>,
-    /// Consumer keys; empty means open (demo mode on loopback only).
+    /// Consumer keys; with no keys and no tokens the API is open (demo mode on loopback only).
     pub keys: Arc<ApiKeys>,
+    /// Checks tokens (`--jwt-secret` / `--jwt-jwks`), when configured.
+    pub jwt: Option<Arc<super::jwt::Verifier>>,
     /// How long a stream may stay silent before a keep-alive.
     pub keep_alive: Duration,
     /// Origins allowed to call from browsers (CORS, and the WebSocket `Origin` check).
@@ -36,6 +38,11 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Whether callers must present a credential: API keys or tokens are configured.
+    pub fn auth_required(&self) -> bool {
+        !self.keys.is_empty() || self.jwt.is_some()
+    }
+
     pub fn account(&self, public_id: &str) -> Result<Arc<Account>, ApiError> {
         self.registry
             .get(public_id)

@@ -4,12 +4,19 @@
 //! - `{"op":"subscribe","id":1,"accounts":["main"],"types":["Order"],"resume":{"main":"<epoch>-<seq>"}}`
 //!   (`accounts` empty or `["*"]`: every account the key may see; replaces any earlier subscription)
 //! - `{"op":"unsubscribe","id":2}`, `{"op":"ping","id":3}`
+//! - `{"op":"refresh","id":4,"token":"<jwt>"}`: a fresh token for a socket opened with one
 //!
 //! Gateway -> client: every message has a `type`. `ack`, `error` (`code`, `message`), `pong`;
 //! `snapshot` / `reset` (`account`, `id`, `seq`, `data`: the snapshot); and each event as the
-//! very envelope SSE carries in `data:` (shared bytes, never re-serialised).
-//! Close codes: 1000 on the client's close, 1001 on gateway shutdown, 4008 when the client
-//! fell too far behind (resubscribe with `resume`).
+//! very envelope SSE carries in `data:` (shared bytes, never re-serialised). A socket opened
+//! with a token gets `{"type":"token_expiring","expires_at":<exp>}` `--jwt-expiry-notice-secs`
+//! before it expires; a `refresh` whose token is valid and whose scope covers the current
+//! subscription is acked (`{"type":"ack","op":"refresh","expires_at":<exp>}`) and the stream
+//! goes on, untouched; otherwise an `error` (a token code, or `token_scope_too_narrow`) and
+//! the old token stays in force.
+//! Close codes: 1000 on the client's close, 1001 on gateway shutdown, 4001 when the token
+//! expired (reconnect with a fresh one and `resume`), 4008 when the client fell too far
+//! behind (resubscribe with `resume`).
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -24,6 +31,7 @@ use serde_json::{Value, json};
 
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
+use super::expiry::{CLOSE_TOKEN_EXPIRED, Tick, TokenClock, next_tick};
 use super::feed::{Feed, Item, Resume};
 use super::state::AppState;
 
@@ -58,18 +66,24 @@ pub enum ClientMessage {
     Ping {
         id: Option<Value>,
     },
+    Refresh {
+        id: Option<Value>,
+        /// Never in `Debug` output.
+        #[schema(value_type = String)]
+        token: secrecy::SecretString,
+    },
 }
 
 /// Live events over WebSocket (see the module docs for the protocol).
 #[utoipa::path(get, path = "/v1/ws", operation_id = "openWebSocket", tag = "streams",
-    description = "WebSocket upgrade. Send `{\"op\":\"subscribe\",\"accounts\":[\"<id>\"],\"types\":[...],\"resume\":{\"<id>\":\"<epoch>-<seq>\"}}`; receive `ack`, `snapshot`/`reset` per account, then one message per event: the same Envelope SSE carries. `{\"op\":\"ping\"}` -> `pong`. Errors come as `{\"type\":\"error\",\"code\",\"message\"}`. Close codes: 1001 shutdown, 4008 slow consumer.",
+    description = "WebSocket upgrade. Send `{\"op\":\"subscribe\",\"accounts\":[\"<id>\"],\"types\":[...],\"resume\":{\"<id>\":\"<epoch>-<seq>\"}}`; receive `ack`, `snapshot`/`reset` per account, then one message per event: the same Envelope SSE carries. `{\"op\":\"ping\"}` -> `pong`. Errors come as `{\"type\":\"error\",\"code\",\"message\"}`. With a token (JWT): `{\"type\":\"token_expiring\",\"expires_at\"}` shortly before it expires; send `{\"op\":\"refresh\",\"token\":\"<jwt>\"}` to go on. Close codes: 1001 shutdown, 4001 token expired, 4008 slow consumer.",
     responses(
         (status = 101, description = "Switching to WebSocket"),
         (status = 401, description = "No valid API key", body = ErrorBody),
         (status = 403, description = "A browser origin that is not allowed (--cors-origins)", body = ErrorBody),
         (status = 429, description = "This client holds the most streams allowed (--max-streams-per-client)", body = ErrorBody),
     ),
-    security(("bearer" = []), ("access_token" = [])))]
+    security(("bearer" = []), ("access_token" = []), ("jwt_cookie" = [])))]
 pub async fn upgrade(
     State(app): State<AppState>,
     caller: Caller,
@@ -172,7 +186,64 @@ async fn next_item(feed: &mut Option<Feed>, keep_alive: Duration) -> Option<Item
     }
 }
 
-/// Handles one subscribe request: checks the accounts, opens the feed, says `ack`.
+/// The clock of a socket opened with a token (`expiry`); none for API keys.
+fn token_clock(app: &AppState, caller: &Caller) -> Option<TokenClock> {
+    let jwt = app.jwt.as_ref()?;
+    let expires_at = caller.expires_at?;
+    Some(TokenClock::new(expires_at, jwt.leeway(), jwt.expiry_notice))
+}
+
+fn token_expired() -> CloseFrame {
+    CloseFrame {
+        code: CLOSE_TOKEN_EXPIRED,
+        reason: Utf8Bytes::from_static("token expired; reconnect with a fresh token and resume"),
+    }
+}
+
+/// Handles a `refresh`: the caller the fresh token makes, if the socket was opened with a
+/// token and the new one is valid and covers every account of the current subscription
+/// (a narrower token is refused rather than silently narrowing the stream; unsubscribe or
+/// resubscribe first).
+async fn refresh(
+    app: &AppState,
+    caller: &Caller,
+    subscribed: &[String],
+    id: &Option<Value>,
+    token: &str,
+) -> Result<Caller, Message> {
+    if caller.expires_at.is_none() || !super::jwt::looks_like_jwt(token) {
+        return Err(error(
+            id,
+            "refresh_not_applicable",
+            "refresh takes a token (JWT), on a socket opened with one",
+        ));
+    }
+    let fresh = match Caller::of_credential(app, token).await {
+        Ok(fresh) if fresh.expires_at.is_some() => fresh,
+        Ok(_) => return Err(error(id, "token_invalid", "the token is not valid")),
+        Err(ApiError::Token(refusal)) => {
+            return Err(error(id, refusal.code(), &refusal.to_string()));
+        }
+        Err(_) => return Err(error(id, "token_invalid", "the token is not valid")),
+    };
+    if !subscribed
+        .iter()
+        .all(|public_id| fresh.scope.allows(public_id))
+    {
+        return Err(error(
+            id,
+            "token_scope_too_narrow",
+            "the new token does not cover every account of the subscription; unsubscribe or subscribe to fewer accounts first",
+        ));
+    }
+    Ok(Caller {
+        client: caller.client.clone(),
+        ..fresh
+    })
+}
+
+/// Handles one subscribe request: checks the accounts, opens the feed, says `ack`; returns
+/// the accounts' public ids too.
 fn subscribe(
     app: &AppState,
     caller: &Caller,
@@ -180,7 +251,7 @@ fn subscribe(
     accounts: Vec<String>,
     types: Option<Vec<String>>,
     resume: std::collections::HashMap<String, String>,
-) -> Result<(Feed, Message), Message> {
+) -> Result<(Feed, Message, Vec<String>), Message> {
     let wanted = chosen_accounts(app, caller, id, &accounts)?;
     let positions = resume_positions(id, resume)?;
     let types = types
@@ -198,7 +269,8 @@ fn subscribe(
         types,
         app.shutdown.clone(),
     );
-    Ok((feed, ack))
+    let names = names.into_iter().map(str::to_string).collect();
+    Ok((feed, ack, names))
 }
 
 /// The accounts a subscribe names (none or `*`: every one the key may see), each once.
@@ -262,11 +334,15 @@ fn resume_positions(
 }
 
 /// One socket's session. Longer than most functions on purpose: one `select!` over the
-/// client's messages, the feed and the ping timer, read at once, shows every way a session
-/// ends (client close, too big, slow consumer, shutdown, a stalled send).
-async fn session(app: AppState, caller: Caller, socket: WebSocket) {
+/// client's messages, the feed, the token clock and the ping timer, read at once, shows
+/// every way a session ends (client close, too big, slow consumer, shutdown, token expiry,
+/// a stalled send).
+async fn session(app: AppState, mut caller: Caller, socket: WebSocket) {
     let (mut sink, mut incoming) = socket.split();
     let mut feed: Option<Feed> = None;
+    // The public ids of the current subscription: a refreshed token must cover them.
+    let mut subscribed: Vec<String> = Vec::new();
+    let mut clock = token_clock(&app, &caller);
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     let close: Option<CloseFrame> = loop {
         let outgoing: Option<Message> = tokio::select! {
@@ -279,17 +355,28 @@ async fn session(app: AppState, caller: Caller, socket: WebSocket) {
                 Some(Ok(Message::Close(_))) => break None,
                 Some(Ok(Message::Text(body))) => Some(match parse_client_message(body.as_str()) {
                     Ok(ClientMessage::Subscribe { id, accounts, types, resume }) => match subscribe(&app, &caller, &id, accounts, types, resume) {
-                        Ok((opened, ack)) => {
+                        Ok((opened, ack, names)) => {
                             feed = Some(opened);
+                            subscribed = names;
                             ack
                         }
                         Err(refusal) => refusal,
                     },
                     Ok(ClientMessage::Unsubscribe { id }) => {
                         feed = None;
+                        subscribed.clear();
                         text(json!({"type": "ack", "id": id, "op": "unsubscribe"}))
                     }
                     Ok(ClientMessage::Ping { id }) => text(json!({"type": "pong", "id": id})),
+                    Ok(ClientMessage::Refresh { id, token }) => match refresh(&app, &caller, &subscribed, &id, secrecy::ExposeSecret::expose_secret(&token)).await {
+                        Ok(fresh) => {
+                            let ack = text(json!({"type": "ack", "id": id, "op": "refresh", "expires_at": fresh.expires_at}));
+                            caller = fresh;
+                            clock = token_clock(&app, &caller);
+                            ack
+                        }
+                        Err(refusal) => refusal,
+                    },
                     Err(_) => error(&None, "bad_message", "expected a JSON object with \"op\": \"subscribe\", \"unsubscribe\" or \"ping\" (see /docs)"),
                 }),
                 Some(Ok(Message::Binary(_))) => Some(error(&None, "bad_message", "binary messages are not supported; send JSON text")),
@@ -305,6 +392,11 @@ async fn session(app: AppState, caller: Caller, socket: WebSocket) {
                 Some(Item::Idle) => None,
                 Some(Item::SlowConsumer) => break Some(CloseFrame { code: CLOSE_SLOW_CONSUMER, reason: Utf8Bytes::from_static("slow consumer; resubscribe with resume positions") }),
                 Some(Item::ShuttingDown) => break Some(CloseFrame { code: 1001, reason: Utf8Bytes::from_static("gateway shutting down") }),
+                Some(Item::TokenExpired) => break Some(token_expired()),
+            },
+            tick = next_tick(&mut clock) => match tick {
+                Tick::Expiring => Some(text(json!({"type": "token_expiring", "expires_at": caller.expires_at}))),
+                Tick::Expired => break Some(token_expired()),
             },
             _ = ping.tick() => Some(Message::Ping(Default::default())),
         };

@@ -213,11 +213,12 @@ fn file_layer(path: &Path, command: &Command) -> Result<Layer, ConfigError> {
 /// per line or `;`-separated). `PORT`: listen on all interfaces at that port, as platforms
 /// that set it expect. A setting given as a flag or variable is not read from here.
 fn env_file_layer(given: &impl Fn(&str) -> bool) -> Result<Layer, ConfigError> {
-    const SECRET_FILES: [(&str, &str, &str); 4] = [
+    const SECRET_FILES: [(&str, &str, &str); 5] = [
         ("TTGW_CLIENT_SECRET_FILE", "client_secret", "client-secret"),
         ("TTGW_REFRESH_TOKEN_FILE", "refresh_token", "refresh-token"),
         ("TTGW_PASSWORD_FILE", "password", "password"),
         ("TTGW_API_KEYS_FILE", "api_keys", "api-key"),
+        ("TTGW_JWT_SECRET_FILE", "jwt_secret", "jwt-secret"),
     ];
     let mut settings = Dict::new();
     for (variable, id, long) in SECRET_FILES {

@@ -9,12 +9,14 @@ use clap::{Args, ValueEnum};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+mod jwt;
 mod layers;
 pub use layers::Layered;
 
 use crate::account::registry::valid_alias;
 use crate::api::auth::ApiKeys;
 use crate::api::health::ReadyRequires;
+use crate::api::jwt::JwtSettings;
 use crate::mask::mask_number;
 use crate::upstream::session::Credentials;
 
@@ -155,6 +157,44 @@ pub struct ServeArgs {
     #[arg(long, env = "TTGW_CORS_ORIGINS", value_delimiter = ',')]
     #[serde(default)]
     pub cors_origins: Vec<String>,
+    /// Accept tokens (JWT, HS256) signed with this secret, at least 32 bytes: your web
+    /// backend mints short-lived ones for browsers (see README, "Tokens for browsers").
+    #[arg(long, env = "TTGW_JWT_SECRET", hide_env_values = true, value_parser = secret)]
+    pub jwt_secret: Option<SecretString>,
+    /// Accept tokens (JWT, RS256/ES256) signed by the keys of this JSON Web Key Set: a file
+    /// path or an http(s) URL.
+    #[arg(long, env = "TTGW_JWT_JWKS")]
+    pub jwt_jwks: Option<String>,
+    /// Token algorithms accepted, comma-separated (default: HS256 with --jwt-secret, RS256
+    /// and ES256 with --jwt-jwks); never taken from the token.
+    #[arg(long, env = "TTGW_JWT_ALGORITHMS", value_delimiter = ',')]
+    #[serde(default)]
+    pub jwt_algorithms: Vec<String>,
+    /// Seconds of clock skew allowed on a token's `exp`, `nbf` and `iat`; streams opened
+    /// with a token end at `exp` plus this.
+    #[arg(long, env = "TTGW_JWT_LEEWAY_SECS", default_value_t = 30)]
+    pub jwt_leeway_secs: u64,
+    /// The `aud` a token must name (not checked when unset).
+    #[arg(long, env = "TTGW_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// The `iss` a token must name (not checked when unset).
+    #[arg(long, env = "TTGW_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// The cookie a browser's token may come in (HttpOnly, set by your backend), for
+    /// EventSource with `withCredentials`.
+    #[arg(long, env = "TTGW_JWT_COOKIE", default_value = "ttgw_token")]
+    pub jwt_cookie: String,
+    /// Seconds between re-reads of --jwt-jwks.
+    #[arg(long, env = "TTGW_JWT_JWKS_REFRESH_SECS", default_value_t = 300)]
+    pub jwt_jwks_refresh_secs: u64,
+    /// A token with a key id the key set lacks re-reads --jwt-jwks at most this often, in
+    /// seconds.
+    #[arg(long, env = "TTGW_JWT_JWKS_MIN_REFETCH_SECS", default_value_t = 30)]
+    pub jwt_jwks_min_refetch_secs: u64,
+    /// A WebSocket opened with a token gets `token_expiring` this many seconds before it
+    /// expires (and is closed at expiry unless it sends `refresh`).
+    #[arg(long, env = "TTGW_JWT_EXPIRY_NOTICE_SECS", default_value_t = 30)]
+    pub jwt_expiry_notice_secs: u64,
     /// PEM certificate chain: serve HTTPS (HTTP/2 and HTTP/1.1) instead of HTTP (with --tls-key).
     #[arg(long, env = "TTGW_TLS_CERT")]
     pub tls_cert: Option<std::path::PathBuf>,
@@ -248,6 +288,8 @@ pub struct Config {
     pub ring_max_age: Duration,
     pub subscriber_queue: usize,
     pub api_keys: ApiKeys,
+    /// Token checking, when --jwt-secret or --jwt-jwks is given.
+    pub jwt: Option<JwtSettings>,
     pub cors_origins: Vec<axum::http::HeaderValue>,
     pub tls: Option<TlsFiles>,
     pub sse_keepalive: Duration,
@@ -324,7 +366,8 @@ impl Config {
         check_ranges(&args)?;
         let endpoints = endpoints(&args)?;
         let credentials = credentials(&args, &endpoints)?;
-        let api_keys = api_keys(&args, &endpoints)?;
+        let jwt = jwt::settings(&args)?;
+        let api_keys = api_keys(&args, &endpoints, jwt.is_some())?;
         let cors_origins = args
             .cors_origins
             .iter()
@@ -362,6 +405,7 @@ impl Config {
             ring_max_age: Duration::from_secs(args.ring_max_age_secs),
             subscriber_queue: args.subscriber_queue,
             api_keys,
+            jwt,
             sse_keepalive: Duration::from_secs(args.sse_keepalive_secs),
             log_format: args.log_format,
             sim_rate: args.sim_rate,
@@ -522,20 +566,21 @@ fn credentials(args: &ServeArgs, endpoints: &Endpoints) -> Result<Credentials, C
 }
 
 /// The consumer keys, required beyond loopback and in front of any real upstream.
-fn api_keys(args: &ServeArgs, endpoints: &Endpoints) -> Result<ApiKeys, ConfigError> {
+/// Tokens count as credentials: a gateway with only tokens configured is not open.
+fn api_keys(args: &ServeArgs, endpoints: &Endpoints, tokens: bool) -> Result<ApiKeys, ConfigError> {
     use secrecy::ExposeSecret;
     let api_keys = ApiKeys::parse(args.api_keys.iter().map(|k| k.expose_secret()))
         .map_err(|e| bad("api-keys", e.to_string()))?;
     // Anything but the embedded simulator may be real money: --api-url too.
     let real_upstream = matches!(endpoints, Endpoints::Remote { .. });
     let exposed = !args.listen.ip().is_loopback();
-    if api_keys.is_empty() && exposed {
+    if api_keys.is_empty() && !tokens && exposed {
         return Err(bad(
             "api-keys",
             "consumer API keys are required when listening beyond loopback (e.g. TTGW_API_KEYS=reader:SECRET:*)",
         ));
     }
-    if api_keys.is_empty() && real_upstream && !args.insecure_open_api {
+    if api_keys.is_empty() && !tokens && real_upstream && !args.insecure_open_api {
         return Err(bad(
             "api-keys",
             "consumer API keys are required whenever the upstream is not the embedded simulator (--api-url, sandbox, production): give TTGW_API_KEYS=reader:SECRET:* (or --insecure-open-api for a benchmark against a local simulator)",

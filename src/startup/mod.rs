@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::account::Registry;
+use crate::api::jwt::Verifier;
 use crate::api::limits::StreamLimits;
 use crate::api::{self, AppState};
 use crate::config::{Config, Endpoints};
@@ -47,6 +48,8 @@ pub enum StartError {
     Tls(String),
     #[error("could not build the HTTP client: {0}")]
     HttpClient(String),
+    #[error("tokens: {0}")]
+    Jwks(#[from] crate::api::jwks::JwksError),
 }
 
 /// A running gateway.
@@ -98,6 +101,10 @@ pub async fn start(config: Config) -> Result<Gateway, StartError> {
     let log: Arc<dyn EventLog> = Arc::new(RingLog::new(ring_limits(&config)));
     let served = accounts::build(&config, &upstream.rest, &log).await?;
     let (shutdown, shutdown_rx) = crate::shutdown::channel();
+    let jwt = match &config.jwt {
+        Some(settings) => Some(Verifier::start(settings, shutdown_rx.clone()).await?),
+        None => None,
+    };
     let links = links::spawn(&served, &upstream, &shutdown_rx);
     let (listener, addr) = listen::bind(config.listen).await?;
     warn_about_keys(&config, &served, addr);
@@ -109,6 +116,7 @@ pub async fn start(config: Config) -> Result<Gateway, StartError> {
     };
     let state = AppState {
         keys: Arc::new(config.api_keys.clone()),
+        jwt,
         keep_alive: config.sse_keepalive,
         cors_origins: Arc::new(config.cors_origins.clone()),
         metrics,
@@ -232,6 +240,10 @@ fn warn_about_keys(config: &Config, served: &accounts::Served, addr: SocketAddr)
                 tracing::warn!(key = %key.name, id = %served.masker.mask_text(id), "an API key names an account id the gateway does not serve");
             }
         }
+    }
+    if let Some(jwt) = &config.jwt {
+        tracing::info!(algorithms = ?jwt.algorithms, cookie = %jwt.cookie, jwks = jwt.jwks.is_some(), "tokens (JWT) accepted");
+        return;
     }
     if config.api_keys.is_empty() && config.insecure_open_api {
         tracing::error!(

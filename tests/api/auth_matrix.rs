@@ -89,7 +89,7 @@ impl Key {
 fn error_body(code: &str) -> Value {
     let message = match code {
         "unauthorized" => {
-            "a valid API key is required: `Authorization: Bearer <key>` or `access_token=<key>`"
+            "a valid API key or token is required: `Authorization: Bearer <key>`, `access_token=<key>` or the token cookie"
         }
         "unknown_account" => "no account with that id; GET /v1/accounts lists them",
         other => panic!("no such code {other}"),

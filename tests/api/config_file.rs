@@ -205,6 +205,9 @@ fn every_key(
         cert.to_str().unwrap().to_string(),
         key.to_str().unwrap().to_string(),
     );
+    let jwks = dir.join("jwks.json");
+    std::fs::write(&jwks, "read at start, not here").unwrap();
+    let jwks = jwks.to_str().unwrap().to_string();
     let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
     let mut keys = vec![
         (
@@ -268,6 +271,32 @@ fn every_key(
             format!("\"{key}\""),
             Some(vec![leak(key.clone())]),
         ),
+        (
+            "jwt-secret",
+            "\"0123456789abcdef0123456789abcdef\"".into(),
+            Some(vec!["0123456789abcdef0123456789abcdef"]),
+        ),
+        (
+            "jwt-jwks",
+            format!("\"{jwks}\""),
+            Some(vec![leak(jwks.clone())]),
+        ),
+        (
+            "jwt-algorithms",
+            "[\"HS256\", \"RS256\"]".into(),
+            Some(vec!["HS256", "RS256"]),
+        ),
+        ("jwt-leeway-secs", "10".into(), Some(vec!["10"])),
+        ("jwt-audience", "\"gw\"".into(), Some(vec!["gw"])),
+        (
+            "jwt-issuer",
+            "\"https://id.example\"".into(),
+            Some(vec!["https://id.example"]),
+        ),
+        ("jwt-cookie", "\"gw_token\"".into(), Some(vec!["gw_token"])),
+        ("jwt-jwks-refresh-secs", "60".into(), Some(vec!["60"])),
+        ("jwt-jwks-min-refetch-secs", "5".into(), Some(vec!["5"])),
+        ("jwt-expiry-notice-secs", "10".into(), Some(vec!["10"])),
         ("sse-keepalive-secs", "5".into(), Some(vec!["5"])),
         ("ring-max-age-secs", "600".into(), Some(vec!["600"])),
         ("subscriber-queue", "128".into(), Some(vec!["128"])),
@@ -346,6 +375,8 @@ fn every_key_works_from_the_file_switches_and_lists_included() {
         assert!(config.quote_alerts && config.metrics_require_key && config.insecure_open_api);
         assert_eq!(config.ring_max_bytes, 1 << 20);
         assert!(config.tls.is_some());
+        let jwt = config.jwt.expect("tokens configured");
+        assert_eq!((jwt.algorithms.len(), jwt.cookie.as_str()), (2, "gw_token"));
     }
 }
 

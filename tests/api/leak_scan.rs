@@ -1,10 +1,12 @@
 //! Leak scan: every byte the tests receive (headers, bodies, SSE, WebSocket messages and
 //! close reasons) and every log line of the run is scanned for the full account numbers,
-//! the simulator's tokens, its demo credentials and the API-key secrets: 0 hits. Logs are
+//! the simulator's tokens, its demo credentials, the API-key secrets, the JWT secret and
+//! every token (JWT) presented: 0 hits. Logs are
 //! captured by a tracing subscriber at the gateway's levels (`info,tower_http=info`)
 //! plus `debug` for `tastytrade_gateway`, in both log formats, while a workload with upstream
 //! faults (drop, expire-tokens, rest-errors, malformed), REST calls (including a 404 for a
-//! full account number), SSE with `access_token=` and WebSocket runs.
+//! full account number), SSE with `access_token=` (a key and a token), a token cookie,
+//! refused tokens and WebSocket runs.
 
 use std::cell::Cell;
 use std::io::Write;
@@ -13,6 +15,7 @@ use std::time::Duration;
 
 use crate::helpers::gateway::TestGateway;
 use crate::helpers::streams::{LeakScan, RawHttp};
+use crate::helpers::tokens;
 use crate::helpers::ws::{self, scanned_close, scanned_json, send_json, ws_url};
 use crate::helpers::{INDIVIDUAL, ROTH, SECOND, wait_until};
 use futures::SinkExt;
@@ -127,6 +130,12 @@ async fn get_with(
 /// are this test's, and all of them.
 #[test]
 fn nothing_received_and_nothing_logged_holds_an_account_number_or_a_secret() {
+    // tracing-core works out a callsite's interest when the callsite is first hit, and with
+    // only one dispatcher registered it asks that thread's default: on another test's
+    // thread, no subscriber, so "never", cached for the whole process, and the capture
+    // misses the line (it did, once tests that start gateways ran beside this one). With a
+    // second dispatcher registered it asks every registered one, the capture among them.
+    let _second = Dispatch::new(tracing::subscriber::NoSubscriber::default());
     let (dispatch, logs) = capture();
     let _capturing = tracing::dispatcher::set_default(&dispatch);
     tokio::runtime::Builder::new_multi_thread()
@@ -152,11 +161,17 @@ async fn workload(logs: &Mutex<Vec<u8>>) {
             "2",
             "--backoff-cap-secs",
             "1",
+            "--jwt-secret",
+            tokens::SECRET,
         ],
         Some("t0ken"),
     )
     .await;
-    let scan = LeakScan::new(&["t0ken", "s3cret"]);
+    let token = tokens::hs256(&tokens::claims(&["individual"], 300));
+    // Past the default leeway (30 s).
+    let expired = tokens::hs256(&tokens::claims(&["individual"], -120));
+    let needles = ["t0ken", "s3cret", tokens::SECRET, &token, &expired];
+    let scan = LeakScan::new(&needles);
 
     // Streams: SSE with the key in the query (as EventSource must), SSE with the header, WS.
     let mut sse_query = RawHttp::get(
@@ -177,6 +192,25 @@ async fn workload(logs: &Mutex<Vec<u8>>) {
         Some(&scan),
     )
     .await;
+    let mut sse_token = RawHttp::get(
+        gw.gateway.addr,
+        &format!("/v1/accounts/individual/events?access_token={token}"),
+        &[],
+        None,
+        Some(&scan),
+    )
+    .await;
+    assert_eq!(sse_token.head.status, 200);
+    let cookie = format!("ttgw_token={token}");
+    let mut sse_cookie = RawHttp::get(
+        gw.gateway.addr,
+        "/v1/events",
+        &[("Cookie", &cookie)],
+        None,
+        Some(&scan),
+    )
+    .await;
+    assert_eq!(sse_cookie.head.status, 200);
     let mut ws = ws::connect(&ws_url(&gw.url, "?access_token=t0ken"), None).await;
     send_json(&mut ws, json!({"op": "subscribe", "accounts": ["*"]})).await;
     assert_eq!(
@@ -273,6 +307,14 @@ async fn workload(logs: &Mutex<Vec<u8>>) {
             401,
         ),
         ("/v1/accounts", Some("5WT31842"), 401),
+        ("/v1/accounts/individual/balance", Some(token.as_str()), 200),
+        ("/v1/accounts/roth-ira/balance", Some(token.as_str()), 404),
+        ("/v1/accounts", Some(expired.as_str()), 401),
+        (
+            format!("/v1/accounts?access_token={expired}").as_str(),
+            None,
+            401,
+        ),
         ("/readyz", None, 200),
         ("/healthz", None, 200),
     ] {
@@ -315,6 +357,12 @@ async fn workload(logs: &Mutex<Vec<u8>>) {
     gw.stop().await;
     sse_query.read_to_end(10 * SECOND).await;
     sse_all.read_to_end(10 * SECOND).await;
+    sse_token.read_to_end(10 * SECOND).await;
+    sse_cookie.read_to_end(10 * SECOND).await;
+    assert!(
+        sse_cookie.text().contains("\"account\":\"individual\""),
+        "the cookie stream ran"
+    );
     let (code, _, messages) = tokio::time::timeout(20 * SECOND, ws_reader)
         .await
         .expect("the WebSocket closes at shutdown")
@@ -326,7 +374,7 @@ async fn workload(logs: &Mutex<Vec<u8>>) {
 
     // The logs: clean, captured, and about the workload.
     let text = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
-    let logs_scan = LeakScan::new(&["t0ken", "s3cret"]);
+    let logs_scan = LeakScan::new(&needles);
     logs_scan.scan("the logs", text.as_bytes());
     // The floor only proves the capture caught the workload (the expected lines below say
     // what it caught). Captured per thread in this shared process, the logs came to 10 KB in

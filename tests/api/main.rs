@@ -42,10 +42,13 @@ mod surface;
 // Access, hardening and operations.
 mod auth_matrix;
 mod hardening;
+mod jwt_streams;
+mod jwt_tokens;
 mod leak_scan;
 mod operations;
 
 // The binary and the browser.
 mod config_file;
 mod dashboard_browser;
+mod jwt_browser;
 mod shutdown;

@@ -30,9 +30,6 @@ use utoipa::openapi::{Components, RefOr};
 )]
 pub struct ApiDoc;
 
-/// Security requirements of the routes that need a key: either scheme.
-pub const KEY_SCHEMES: [&str; 2] = ["bearer", "access_token"];
-
 /// The examples, by operation id: real answers of a demo gateway, shortened.
 static EXAMPLES: LazyLock<serde_json::Map<String, Value>> =
     LazyLock::new(|| serde_json::from_str(include_str!("examples.json")).unwrap_or_default());
@@ -81,7 +78,7 @@ fn add_security_schemes(components: &mut Components) {
             HttpBuilder::new()
                 .scheme(HttpAuthScheme::Bearer)
                 .description(Some(
-                    "`Authorization: Bearer <key>`: an API key (--api-key NAME:SECRET:IDS).",
+                    "`Authorization: Bearer <credential>`: an API key (--api-key NAME:SECRET:IDS) or a short-lived token (JWT, --jwt-secret / --jwt-jwks) whose `accounts` claim scopes it.",
                 ))
                 .build(),
         ),
@@ -90,7 +87,15 @@ fn add_security_schemes(components: &mut Components) {
         "access_token",
         SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::with_description(
             "access_token",
-            "The same credential as a query parameter, for EventSource, which cannot send headers. Never logged.",
+            "The same credential (API key or token) as a query parameter, for EventSource, which cannot send headers. Never logged.",
+        ))),
+    );
+    // A browser's token may also come as an HttpOnly cookie (`--jwt-cookie`).
+    components.add_security_scheme(
+        "jwt_cookie",
+        SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+            "ttgw_token",
+            "A token (JWT) your backend set as an HttpOnly cookie; the name is --jwt-cookie.",
         ))),
     );
 }

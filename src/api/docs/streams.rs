@@ -104,6 +104,16 @@ pub struct WsError {
     message: String,
 }
 
+/// `token_expiring`: the socket's token (JWT) expires at `expires_at` (epoch seconds); send
+/// `{"op":"refresh","token":...}` before then, or the socket closes with 4001.
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes a message; ws.rs builds it as JSON
+pub struct WsTokenExpiring {
+    #[schema(rename = "type")]
+    kind: String,
+    expires_at: u64,
+}
+
 fn reference(name: &str) -> RefOr<Schema> {
     RefOr::Ref(Ref::from_schema_name(name))
 }
@@ -211,7 +221,15 @@ pub fn add(components: &mut Components) {
     components.schemas.insert(
         "WsServerMessage".into(),
         any_of(
-            ["WsAck", "WsSnapshot", "WsPong", "WsError", "StreamEvent"].map(String::from),
+            [
+                "WsAck",
+                "WsSnapshot",
+                "WsPong",
+                "WsError",
+                "WsTokenExpiring",
+                "StreamEvent",
+            ]
+            .map(String::from),
             "A message the gateway sends on `/v1/ws`.",
         )
         .into(),
@@ -225,6 +243,10 @@ pub fn add(components: &mut Components) {
         ("WsAck", with_type(WsAck::schema(), &["ack"])),
         ("WsPong", with_type(WsPong::schema(), &["pong"])),
         ("WsError", with_type(WsError::schema(), &["error"])),
+        (
+            "WsTokenExpiring",
+            with_type(WsTokenExpiring::schema(), &["token_expiring"]),
+        ),
         ("RemovedObject", RemovedObject::schema()),
         ("WsClientMessage", crate::api::ws::ClientMessage::schema()),
     ] {

@@ -1,14 +1,17 @@
 //! The one set of helpers of the black-box tests: the demo accounts and the timeouts (here),
 //! the simulator on its own (`sim`), the whole gateway in-process (`gateway`) or as its
 //! binary (`binary`), SSE over a raw socket and the leak scan (`streams`), WebSocket
-//! clients (`ws`), and turns on the shared test process (`process`). Everything talks over
+//! clients (`ws`), headless Chromium (`browser`), and turns on the shared test process
+//! (`process`). Everything talks over
 //! real sockets and waits for conditions with bounded deadlines.
 
 pub mod binary;
+pub mod browser;
 pub mod gateway;
 pub mod process;
 pub mod sim;
 pub mod streams;
+pub mod tokens;
 pub mod ws;
 
 use std::future::Future;

@@ -1,0 +1,82 @@
+//! When a stream opened with a token must end: at the token's `exp` plus the leeway, the
+//! moment the gateway would refuse the token on a new request. SSE ends its stream there
+//! (the feed's deadline, `feed`); a WebSocket is told `--jwt-expiry-notice-secs` before
+//! and closed there unless it sent a fresh token (`ws`). Converts the token's wall-clock
+//! `exp` into the runtime's clock once, when the stream opens or its token is replaced.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use tokio::time::{Instant, Sleep};
+
+use super::jwt::now_secs;
+
+/// Close code of a WebSocket whose token expired (4000-4999: the application's own).
+pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
+
+/// The runtime instant `exp + leeway` falls on (now, if already past).
+pub fn deadline(expires_at: u64, leeway: Duration) -> Instant {
+    let left = expires_at
+        .saturating_add(leeway.as_secs())
+        .saturating_sub(now_secs());
+    // Seconds since the epoch have whole-second resolution: count from the top of the
+    // current second so that a stream ends at `exp`, not up to a second after it.
+    let into_second = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(Duration::ZERO, |d| {
+            Duration::from_nanos(u64::from(d.subsec_nanos()))
+        });
+    let left = Duration::from_secs(left).saturating_sub(into_second);
+    Instant::now() + left
+}
+
+/// A WebSocket's token clock: the notice before the end, then the end.
+pub struct TokenClock {
+    pub expires_at: u64,
+    notice: Option<Pin<Box<Sleep>>>,
+    end: Pin<Box<Sleep>>,
+}
+
+/// What the clock says.
+pub enum Tick {
+    /// Tell the client its token expires soon.
+    Expiring,
+    /// The token expired: close.
+    Expired,
+}
+
+impl TokenClock {
+    pub fn new(expires_at: u64, leeway: Duration, notice: Duration) -> Self {
+        let end = deadline(expires_at, leeway);
+        let notice_at = end.checked_sub(notice).unwrap_or(end).max(Instant::now());
+        Self {
+            expires_at,
+            notice: Some(Box::pin(tokio::time::sleep_until(notice_at))),
+            end: Box::pin(tokio::time::sleep_until(end)),
+        }
+    }
+
+    /// The next tick (cancel-safe); the notice comes once.
+    pub async fn tick(&mut self) -> Tick {
+        if let Some(notice) = self.notice.as_mut() {
+            tokio::select! {
+                biased;
+                _ = self.end.as_mut() => return Tick::Expired,
+                _ = notice.as_mut() => {
+                    self.notice = None;
+                    return Tick::Expiring;
+                }
+            }
+        }
+        self.end.as_mut().await;
+        Tick::Expired
+    }
+}
+
+/// Waits for the clock's next tick, or forever without one (API keys, open API).
+pub async fn next_tick(clock: &mut Option<TokenClock>) -> Tick {
+    match clock {
+        Some(clock) => clock.tick().await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,259 @@
+//! The public keys RS256/ES256 tokens are checked against: a JSON Web Key Set read from a
+//! file or an http(s) URL (`--jwt-jwks`). Read at start (a set that cannot be read stops
+//! the start), then every `--jwt-jwks-refresh-secs`, and again when a token names a key id
+//! the set lacks, at most once per `--jwt-jwks-min-refetch-secs`, so tokens with random
+//! ids cannot make the gateway hammer the key server. A failed re-read keeps the keys it
+//! had. `jwt` asks this set for the keys of a token; nothing else reads it.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, PublicKeyUse};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
+use tokio::sync::{Mutex, watch};
+use tokio::time::Instant;
+
+/// The largest key set read: a few keys are a few KiB.
+const MAX_BYTES: usize = 256 * 1024;
+/// How long one fetch of a key set URL may take.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the key set is: an http(s) URL, else a file path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JwksSource {
+    File(PathBuf),
+    Url(reqwest::Url),
+}
+
+impl JwksSource {
+    /// `http://` and `https://` are URLs; anything else is a path.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let lower = text.to_ascii_lowercase();
+        if lower.starts_with("http://") || lower.starts_with("https://") {
+            return reqwest::Url::parse(text)
+                .map(Self::Url)
+                .map_err(|e| format!("not a URL ({e})"));
+        }
+        Ok(Self::File(PathBuf::from(text)))
+    }
+
+    /// How errors name it: a path, or a URL without its query (which could hold a secret).
+    fn describe(&self) -> String {
+        match self {
+            Self::File(path) => path.display().to_string(),
+            Self::Url(url) => format!("{}{}", url.origin().ascii_serialization(), url.path()),
+        }
+    }
+}
+
+/// Why a key set could not be used. Names the source, never a key.
+#[derive(Debug, thiserror::Error)]
+pub enum JwksError {
+    #[error("cannot read the JWKS {0}: {1}")]
+    Read(String, String),
+    #[error("the JWKS {0} is not a JSON Web Key Set: {1}")]
+    Parse(String, String),
+    #[error("the JWKS {0} holds no usable RSA, EC or Ed25519 signature key")]
+    Empty(String),
+    #[error("the JWKS {0} is larger than {MAX_BYTES} bytes")]
+    TooBig(String),
+}
+
+/// One public key of the set.
+struct Key {
+    kid: Option<String>,
+    family: AlgorithmFamily,
+    /// The one algorithm the key is for, when the set says (`alg`).
+    alg: Option<Algorithm>,
+    key: DecodingKey,
+}
+
+/// The key set, kept current.
+pub struct Jwks {
+    source: JwksSource,
+    http: reqwest::Client,
+    keys: RwLock<Arc<Vec<Key>>>,
+    /// When the set was last read (or tried). Held while reading, so that many tokens with
+    /// an unknown id at once cause one read.
+    last_read: Mutex<Instant>,
+    min_refetch: Duration,
+}
+
+impl Jwks {
+    /// Reads the set once; an error here stops the start.
+    pub async fn load(
+        source: JwksSource,
+        http: reqwest::Client,
+        min_refetch: Duration,
+    ) -> Result<Arc<Self>, JwksError> {
+        let keys = read(&source, &http).await?;
+        Ok(Arc::new(Self {
+            source,
+            http,
+            keys: RwLock::new(Arc::new(keys)),
+            last_read: Mutex::new(Instant::now()),
+            min_refetch,
+        }))
+    }
+
+    /// The keys that may have signed a token with `alg` and `kid`: the one with that id, or
+    /// with no id in the token, every key of the algorithm's family.
+    pub fn candidates(&self, alg: Algorithm, kid: Option<&str>) -> Vec<DecodingKey> {
+        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner()).clone();
+        keys.iter()
+            .filter(|k| k.family == alg.family() && k.alg.is_none_or(|a| a == alg))
+            .filter(|k| kid.is_none() || k.kid.as_deref() == kid)
+            .map(|k| k.key.clone())
+            .collect()
+    }
+
+    /// Re-reads the set for a token whose key id it lacks, unless it was read less than
+    /// `--jwt-jwks-min-refetch-secs` ago; true when it was re-read.
+    pub async fn refetch_for_unknown_kid(&self) -> bool {
+        let mut last = self.last_read.lock().await;
+        if last.elapsed() < self.min_refetch {
+            return false;
+        }
+        *last = Instant::now();
+        self.reread("a token named a key id the set lacks").await
+    }
+
+    /// Re-reads the set every `every` until shutdown.
+    pub fn keep_fresh(self: &Arc<Self>, every: Duration, mut shutdown: watch::Receiver<bool>) {
+        let jwks = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = crate::shutdown::signalled(&mut shutdown) => return,
+                }
+                let mut last = jwks.last_read.lock().await;
+                *last = Instant::now();
+                jwks.reread("periodic refresh").await;
+            }
+        });
+    }
+
+    async fn reread(&self, why: &str) -> bool {
+        match read(&self.source, &self.http).await {
+            Ok(keys) => {
+                tracing::info!(keys = keys.len(), why, "JWKS read");
+                *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys);
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, why, "JWKS re-read failed; keeping the keys it had");
+                false
+            }
+        }
+    }
+}
+
+/// Reads and parses the set.
+async fn read(source: &JwksSource, http: &reqwest::Client) -> Result<Vec<Key>, JwksError> {
+    let bytes = match source {
+        JwksSource::File(path) => read_file(source, path).await?,
+        JwksSource::Url(url) => fetch(source, http, url).await?,
+    };
+    parse(source, &bytes)
+}
+
+async fn read_file(source: &JwksSource, path: &PathBuf) -> Result<Vec<u8>, JwksError> {
+    let bytes = tokio::fs::read(path)
+        .await
+        .map_err(|e| JwksError::Read(source.describe(), e.to_string()))?;
+    if bytes.len() > MAX_BYTES {
+        return Err(JwksError::TooBig(source.describe()));
+    }
+    Ok(bytes)
+}
+
+/// GETs the set, reading at most [`MAX_BYTES`].
+async fn fetch(
+    source: &JwksSource,
+    http: &reqwest::Client,
+    url: &reqwest::Url,
+) -> Result<Vec<u8>, JwksError> {
+    let failed =
+        |e: reqwest::Error| JwksError::Read(source.describe(), e.without_url().to_string());
+    let mut response = http
+        .get(url.clone())
+        .timeout(FETCH_TIMEOUT)
+        .send()
+        .await
+        .map_err(failed)?;
+    if !response.status().is_success() {
+        return Err(JwksError::Read(
+            source.describe(),
+            format!("HTTP {}", response.status().as_u16()),
+        ));
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(failed)? {
+        if bytes.len() + chunk.len() > MAX_BYTES {
+            return Err(JwksError::TooBig(source.describe()));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+/// The set's signature keys. Symmetric (`oct`) keys are never taken from a key set: HMAC
+/// secrets come only from `--jwt-secret`, so a published set cannot become a secret.
+fn parse(source: &JwksSource, bytes: &[u8]) -> Result<Vec<Key>, JwksError> {
+    let set: JwkSet = serde_json::from_slice(bytes)
+        .map_err(|e| JwksError::Parse(source.describe(), e.to_string()))?;
+    let keys: Vec<Key> = set
+        .keys
+        .iter()
+        .filter(|jwk| !matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)))
+        .filter_map(|jwk| {
+            let family = match &jwk.algorithm {
+                AlgorithmParameters::RSA(_) => AlgorithmFamily::Rsa,
+                AlgorithmParameters::EllipticCurve(_) => AlgorithmFamily::Ec,
+                AlgorithmParameters::OctetKeyPair(_) => AlgorithmFamily::Ed,
+                _ => return None,
+            };
+            let alg = jwk
+                .common
+                .key_algorithm
+                .and_then(|a| serde_json::to_value(a).ok())
+                .and_then(|v| v.as_str().and_then(|s| Algorithm::from_str(s).ok()));
+            let key = DecodingKey::from_jwk(jwk).ok()?;
+            Some(Key {
+                kid: jwk.common.key_id.clone(),
+                family,
+                alg,
+                key,
+            })
+        })
+        .collect();
+    if keys.is_empty() {
+        return Err(JwksError::Empty(source.describe()));
+    }
+    Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_are_urls_or_paths_and_errors_drop_the_query() {
+        assert_eq!(
+            JwksSource::parse("/etc/keys.json").unwrap(),
+            JwksSource::File("/etc/keys.json".into())
+        );
+        let url = JwksSource::parse("https://id.example/keys?sig=abc").unwrap();
+        assert_eq!(url.describe(), "https://id.example/keys");
+    }
+
+    #[test]
+    fn symmetric_keys_in_a_set_are_ignored() {
+        let source = JwksSource::File("k.json".into());
+        let set = br#"{"keys":[{"kty":"oct","k":"c2VjcmV0","kid":"h"}]}"#;
+        assert!(matches!(parse(&source, set), Err(JwksError::Empty(_))));
+    }
+}

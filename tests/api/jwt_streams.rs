@@ -1,0 +1,229 @@
+//! Live streams opened with a token end with it: an SSE stream ends within a second of the
+//! token's `exp` with a `: token expired` comment, and reopened with a fresh token and its
+//! last id it goes on with no gap and no duplicate; a WebSocket is told `token_expiring`
+//! before `exp`, goes on after a `refresh` with a fresh token (a narrower one is refused),
+//! and without one is closed with 4001 at `exp`. Nothing received holds a token.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::helpers::gateway::{SseClient, SseEvent, TestGateway};
+use crate::helpers::streams::{LeakScan, split_id};
+use crate::helpers::tokens::{SECRET, balance, claims, claims_until, hs256, now, now_f64};
+use crate::helpers::ws::{self, Ws, scanned_close, scanned_json, send_json, ws_url};
+use crate::helpers::{FIVE_SECONDS, INDIVIDUAL, wait_until};
+
+/// A gateway with tokens (no leeway, a 2 s WebSocket notice) and the key `t0ken` for the
+/// helpers.
+async fn gateway() -> TestGateway {
+    let flags = [
+        "--api-key",
+        "ops:t0ken:*",
+        "--jwt-secret",
+        SECRET,
+        "--jwt-leeway-secs",
+        "0",
+        "--jwt-expiry-notice-secs",
+        "2",
+    ];
+    TestGateway::start_as(&flags, Some("t0ken")).await
+}
+
+async fn open_sse(gw: &TestGateway, token: &str, last_id: Option<&str>) -> SseClient {
+    let bearer = format!("Bearer {token}");
+    let mut headers = vec![("authorization", bearer.as_str())];
+    if let Some(id) = last_id {
+        headers.push(("last-event-id", id));
+    }
+    let url = format!("{}/v1/accounts/individual/events", gw.url);
+    let sse = SseClient::connect_with(&gw.http, &url, &headers, gw.received.clone()).await;
+    assert_eq!(sse.status, 200);
+    sse
+}
+
+fn cash(event: &SseEvent) -> Option<&str> {
+    (event.event == "AccountBalance")
+        .then(|| event.data["data"]["cash-balance"].as_str())
+        .flatten()
+}
+
+#[tokio::test]
+async fn an_sse_stream_ends_at_exp_and_resumes_with_a_fresh_token_losing_nothing() {
+    let gw = gateway().await;
+    let exp = now() + 3;
+    let short = hs256(&claims_until(&["individual"], exp));
+    let mut sse = open_sse(&gw, &short, None).await;
+    let snapshot = sse.next(FIVE_SECONDS).await;
+    assert_eq!(snapshot.event, "snapshot");
+    let mut last_id = snapshot.id.clone();
+    for amount in ["1001.01", "1002.02"] {
+        gw.inject(
+            INDIVIDUAL,
+            "AccountBalance",
+            balance(&gw, INDIVIDUAL, amount).await,
+        )
+        .await;
+        loop {
+            let event = sse.next(FIVE_SECONDS).await;
+            last_id = event.id.clone();
+            if cash(&event) == Some(amount) {
+                break;
+            }
+        }
+    }
+    // The stream ends by itself, within a second after exp, never before it.
+    while let Some(event) = sse.try_next(Duration::from_secs(6)).await {
+        last_id = event.id.clone();
+    }
+    let ended = now_f64();
+    let late = ended - exp as f64;
+    assert!((-0.05..=1.0).contains(&late), "ended {late:.3} s after exp");
+    let raw = String::from_utf8_lossy(&gw.received.lock().unwrap()).to_string();
+    assert!(raw.contains("\n: token expired; reconnect with a fresh token and Last-Event-ID\n\n"));
+
+    // Events while the client is away, then a reconnect with a fresh token and the last id.
+    for amount in ["1003.03", "1004.04"] {
+        gw.inject(
+            INDIVIDUAL,
+            "AccountBalance",
+            balance(&gw, INDIVIDUAL, amount).await,
+        )
+        .await;
+    }
+    wait_until("the gateway has both events", FIVE_SECONDS, || async {
+        gw.snapshot("individual").await["balance"]["cash-balance"] == "1004.04"
+    })
+    .await;
+    let fresh = hs256(&claims(&["individual"], 60));
+    let mut again = open_sse(&gw, &fresh, Some(&last_id)).await;
+    let (epoch, mut seq) = split_id(&last_id);
+    let mut amounts = Vec::new();
+    while amounts.len() < 2 {
+        let event = again.next(FIVE_SECONDS).await;
+        assert!(
+            !matches!(event.event.as_str(), "snapshot" | "reset"),
+            "resumed: {event:?}"
+        );
+        let (event_epoch, event_seq) = split_id(&event.id);
+        assert_eq!(
+            (event_epoch.as_str(), event_seq),
+            (epoch.as_str(), seq + 1),
+            "no gap, no duplicate"
+        );
+        seq = event_seq;
+        amounts.extend(cash(&event).map(str::to_string));
+    }
+    assert_eq!(amounts, ["1003.03", "1004.04"]);
+    drop(again);
+    let scan = LeakScan::new(&[&short, &fresh, SECRET]);
+    scan.scan("the SSE streams", raw.as_bytes());
+    scan.assert_clean(1_000);
+    gw.stop().await;
+}
+
+/// The next message of `kind`, skipping others (events, keep-alives), scanned for leaks.
+async fn next_of(socket: &mut Ws, kind: &str, limit: Duration, scan: &LeakScan) -> Value {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let message = scanned_json(socket, left, scan).await;
+        if message["type"] == kind {
+            return message;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_websocket_is_told_before_exp_goes_on_after_refresh_and_closes_with_4001() {
+    let gw = gateway().await;
+    let exp_a = now() + 3;
+    let first = hs256(&claims_until(&["individual"], exp_a));
+    let narrower = hs256(&claims(&["roth-ira"], 60));
+    let expired = hs256(&claims(&["individual"], -5));
+    // The second token expires well after the first: its notice comes after the event below.
+    let exp_b = exp_a + 4;
+    let second = hs256(&claims_until(&["individual", "roth-ira"], exp_b));
+    let scan = LeakScan::new(&[&first, &narrower, &expired, &second, SECRET]);
+    let mut socket = ws::connect(&ws_url(&gw.url, ""), Some(&first)).await;
+
+    // Out of scope answers like an unknown account.
+    send_json(
+        &mut socket,
+        json!({"op": "subscribe", "id": 0, "accounts": ["roth-ira"]}),
+    )
+    .await;
+    assert_eq!(
+        next_of(&mut socket, "error", FIVE_SECONDS, &scan).await["code"],
+        "unknown_account"
+    );
+    send_json(
+        &mut socket,
+        json!({"op": "subscribe", "id": 1, "accounts": ["individual"]}),
+    )
+    .await;
+    assert_eq!(
+        next_of(&mut socket, "ack", FIVE_SECONDS, &scan).await["id"],
+        1
+    );
+
+    let notice = next_of(&mut socket, "token_expiring", FIVE_SECONDS, &scan).await;
+    assert_eq!(notice["expires_at"], exp_a);
+    assert!(
+        now_f64() >= exp_a as f64 - 2.2,
+        "the notice comes about 2 s before exp"
+    );
+
+    for (token, code) in [
+        (&narrower, "token_scope_too_narrow"),
+        (&expired, "token_expired"),
+    ] {
+        send_json(
+            &mut socket,
+            json!({"op": "refresh", "id": 2, "token": token}),
+        )
+        .await;
+        let refusal = next_of(&mut socket, "error", FIVE_SECONDS, &scan).await;
+        assert_eq!(
+            (&refusal["id"], &refusal["code"]),
+            (&json!(2), &json!(code))
+        );
+    }
+    send_json(
+        &mut socket,
+        json!({"op": "refresh", "id": 3, "token": second}),
+    )
+    .await;
+    let ack = next_of(&mut socket, "ack", FIVE_SECONDS, &scan).await;
+    assert_eq!(
+        (&ack["op"], &ack["expires_at"]),
+        (&json!("refresh"), &json!(exp_b))
+    );
+
+    // Past the first token's exp, the stream goes on.
+    wait_until("the first token has expired", FIVE_SECONDS, || async {
+        now_f64() > exp_a as f64 + 0.3
+    })
+    .await;
+    gw.inject(
+        INDIVIDUAL,
+        "AccountBalance",
+        balance(&gw, INDIVIDUAL, "2002.02").await,
+    )
+    .await;
+    let event = next_of(&mut socket, "AccountBalance", FIVE_SECONDS, &scan).await;
+    assert_eq!(event["data"]["cash-balance"], "2002.02");
+
+    // No refresh this time: notice, then 4001 at exp.
+    let notice = next_of(&mut socket, "token_expiring", FIVE_SECONDS, &scan).await;
+    assert_eq!(notice["expires_at"], exp_b);
+    let (code, reason, _) = scanned_close(&mut socket, FIVE_SECONDS, &scan).await;
+    let late = now_f64() - exp_b as f64;
+    assert_eq!(code, 4001, "{reason}");
+    assert!(
+        (-0.05..=1.0).contains(&late),
+        "closed {late:.3} s after exp"
+    );
+    scan.assert_clean(1_000);
+    gw.stop().await;
+}
