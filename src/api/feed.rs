@@ -58,6 +58,9 @@ pub struct Feed {
     live: Live,
     /// (public id, last seq delivered or skipped), in subscription order.
     positions: Vec<(String, u64)>,
+    /// Accounts whose starting snapshot is not delivered yet: an id must not name them (a
+    /// client that drops before their snapshot would resume them from a state it never had).
+    unstarted: HashSet<String>,
     types: Option<HashSet<String>>,
     shutdown: watch::Receiver<bool>,
     ended: bool,
@@ -89,8 +92,12 @@ impl Feed {
         let mut initial = VecDeque::new();
         let mut live = Vec::with_capacity(accounts.len());
         let mut positions = Vec::with_capacity(accounts.len());
+        let mut unstarted = HashSet::new();
         for &id in accounts {
             let subscription = log.subscribe(id, resume.get(id));
+            if !matches!(subscription.start, Start::Replay { .. }) {
+                unstarted.insert(id.to_string());
+            }
             let position = start_items(transport, subscription.start, &mut initial);
             positions.push((id.to_string(), position));
             live.push(subscription.events);
@@ -105,6 +112,7 @@ impl Feed {
             initial,
             live,
             positions,
+            unstarted,
             types,
             shutdown,
             ended: false,
@@ -147,6 +155,7 @@ impl Feed {
             match &item {
                 Item::Snapshot { snapshot, .. } => {
                     let (account, seq) = (snapshot.account.clone(), snapshot.seq);
+                    self.unstarted.remove(&account);
                     if let Some((_, position)) =
                         self.positions.iter_mut().find(|(id, _)| *id == account)
                     {
@@ -216,9 +225,20 @@ impl Feed {
         }
     }
 
-    /// The position over every account, as one id: `<epoch>-<id>.<seq>.<id>.<seq>`.
+    /// The position over every account the subscriber holds, as one id:
+    /// `<epoch>-<id>.<seq>.<id>.<seq>` (an account still waiting for its snapshot is left
+    /// out, so a resume gives it one).
     pub fn combined_id(&self) -> String {
-        Positions::id_of(&self.epoch, &self.positions)
+        if self.unstarted.is_empty() {
+            return Positions::id_of(&self.epoch, &self.positions);
+        }
+        let held: Vec<(String, u64)> = self
+            .positions
+            .iter()
+            .filter(|(id, _)| !self.unstarted.contains(id))
+            .cloned()
+            .collect();
+        Positions::id_of(&self.epoch, &held)
     }
 }
 

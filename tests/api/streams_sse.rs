@@ -104,13 +104,19 @@ async fn replay_all(
 async fn snapshots_of_all(sse: &mut SseClient) -> (String, BTreeMap<String, (Value, u64)>) {
     let mut states = BTreeMap::new();
     let mut epoch = String::new();
-    for _ in 0..2 {
+    for delivered in 1..=2 {
         let event = sse.next(5 * SECOND).await;
         assert_eq!(event.event, "snapshot");
         let account = event.data["account"].as_str().unwrap().to_string();
         let seq = event.data["seq"].as_u64().unwrap();
         let (id_epoch, pairs) = split_combined(&event.id);
         assert!(pairs.contains(&(account.clone(), seq)), "{}", event.id);
+        assert_eq!(
+            pairs.len(),
+            delivered,
+            "an id names only the accounts whose snapshot was sent: {}",
+            event.id
+        );
         epoch = id_epoch;
         states.insert(account, (event.data.clone(), seq));
     }
@@ -261,6 +267,35 @@ fn assert_wire_clean(body: &str) {
             }
         }
     }
+}
+
+/// A `/v1/events` client that drops after the first snapshot frame resumes with that frame's
+/// id: the account it holds resumes, and the other one gets the snapshot it never had.
+#[tokio::test]
+async fn a_drop_between_the_starting_snapshots_loses_no_account() {
+    let gw = TestGateway::start(&[]).await;
+    let mut first = gw.sse("/v1/events", None).await;
+    let frame = first.next(5 * SECOND).await;
+    assert_eq!(frame.event, "snapshot");
+    let held = frame.data["account"].as_str().unwrap().to_string();
+    drop(first);
+    let mut resumed = gw.sse("/v1/events", Some(&frame.id)).await;
+    let mut snapshots = Vec::new();
+    while let Some(event) = resumed.try_next(2 * SECOND).await {
+        if event.event == "snapshot" || event.event == "reset" {
+            snapshots.push(event.data["account"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(
+        snapshots.len(),
+        1,
+        "exactly the account not held starts again: {snapshots:?}"
+    );
+    assert_ne!(
+        snapshots[0], held,
+        "the held account resumes; the other gets its snapshot"
+    );
+    gw.stop().await;
 }
 
 #[tokio::test]
