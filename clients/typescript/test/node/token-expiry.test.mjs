@@ -37,7 +37,8 @@ test("refreshDelay: min(30 s, 10% of the remaining life), at least 1 s, or the m
 });
 
 test("a 401 token_* asks the provider again at once, once; then the backoff", async () => {
-  const initialMs = 400;
+  // A long first backoff step (1.5-3 s), so "at once" has a wide margin on a loaded machine.
+  const initialMs = 3_000;
   const refused = { status: 401, body: JSON.stringify({ error: { code: "token_expired", message: "the token expired" } }) };
   const { fetch, calls } = fakeFetch(() => refused);
   let asked = 0;
@@ -49,7 +50,7 @@ test("a 401 token_* asks the provider again at once, once; then the backoff", as
     backoff: { initialMs, maxMs: 10_000 },
   });
   try {
-    await waitFor("three connections", 10_000, () => calls.length >= 3);
+    await waitFor("three connections", 15_000, () => calls.length >= 3);
     const [first, second, third] = calls;
     assert.ok(second.at - first.at < initialMs / 2, `the retry after the first 401 waited ${second.at - first.at} ms`);
     assert.ok(third.at - second.at >= initialMs / 2 - 1, `the second 401 was retried after only ${third.at - second.at} ms`);
