@@ -2,14 +2,17 @@
 // (`/v1/events`, or all on `/v1/ws`), kept as state with the gateway's merge rules. It
 // reconnects with backoff and resumes from the last position (the gateway answers with
 // exactly the missed events, or a `reset`), and reports connection state, upstream status
-// and every change (callback and async iterator).
+// and every change (callback and async iterator). With a token provider it replaces a token
+// (JWT) before its `exp`: SSE reconnects from its resume id with a fresh token a margin
+// before `exp`, a WebSocket answers the gateway's `token_expiring` with `refresh`.
 import { AccountState } from "./account-state.js";
 import { Backoff, type BackoffOptions } from "./backoff.js";
 import { Emitter } from "./emitter.js";
 import { DEFAULT_QUEUE_LIMIT, PushIterator } from "./queue.js";
 import { connectEventSource, type EventSourceLike } from "./transports/event-source.js";
 import { connectFetch, type FetchLike } from "./transports/fetch-sse.js";
-import type { Connection, ConnectRequest, Disconnect, TransportHandlers } from "./transports/transport.js";
+import { refreshDelay, tokenExpiry } from "./token-expiry.js";
+import { isTokenRefusal, type Connection, type ConnectRequest, type Disconnect, type TransportHandlers } from "./transports/transport.js";
 import { connectWebSocket, type WebSocketLike } from "./transports/websocket.js";
 import type { Envelope, Snapshot, UpstreamStatus } from "./types.js";
 
@@ -26,8 +29,15 @@ export interface AccountStreamOptions {
   transport?: TransportName;
   /** An API key (TTGW_API_KEYS). */
   apiKey?: string;
-  /** A token provider, called before every (re)connect; wins over `apiKey`. */
+  /** A token provider, called before every (re)connect and before a token (JWT) expires;
+   * wins over `apiKey`. */
   token?: () => Promise<string> | string;
+  /** SSE: how long before a token's `exp` to reconnect with a fresh one (default 30 s or 10%
+   * of the token's remaining life, whichever is smaller, at least 1 s). */
+  refreshMarginMs?: number;
+  /** Send the gateway's cookie (`ttgw_token`) cross-origin: EventSource `withCredentials`,
+   * fetch `credentials: "include"` (default false). */
+  withCredentials?: boolean;
   /** Reconnect delays. */
   backoff?: BackoffOptions;
   /** The most unread changes a `changes()` iterator holds (default 10,000); beyond, the oldest
@@ -92,6 +102,9 @@ export class AccountStream implements AsyncIterable<Change> {
   private readonly backoff: Backoff;
   private connection: Connection | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  private tokenExp: number | undefined;
+  private tokenRetried = false;
   private streamId: string | undefined;
   private current: ConnectionState = "connecting";
   private generation = 0;
@@ -112,6 +125,12 @@ export class AccountStream implements AsyncIterable<Change> {
    * `/v1/events` the resume id is built from the accounts held (see `resumeId`). */
   get lastEventId(): string | undefined {
     return this.streamId;
+  }
+
+  /** When the current connection's token (JWT) expires, in epoch seconds, as read from the
+   * token or from the gateway's ack of a WebSocket refresh; undefined for keys and cookies. */
+  get tokenExpiresAt(): number | undefined {
+    return this.tokenExp;
   }
 
   /** The public ids of the accounts with a state so far. */
@@ -190,6 +209,8 @@ export class AccountStream implements AsyncIterable<Change> {
     this.generation++;
     clearTimeout(this.timer);
     this.timer = undefined;
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = undefined;
     this.connection?.close();
     this.connection = undefined;
   }
@@ -227,28 +248,81 @@ export class AccountStream implements AsyncIterable<Change> {
     return `${epoch}-${held.map((state) => `${state.account}.${state.seq}`).join(".")}`;
   }
 
-  private async connect(): Promise<void> {
+  /** Connects with a fresh credential (or `prefetched`, one just asked for). */
+  private async connect(prefetched?: { credential: string | undefined }): Promise<void> {
     const generation = ++this.generation;
     let credential: string | undefined;
     try {
-      credential = await this.credential();
+      credential = prefetched !== undefined ? prefetched.credential : await this.credential();
     } catch (error) {
       if (generation !== this.generation) return;
       return this.disconnected(generation, { retry: true, error: error as Error });
     }
     if (generation !== this.generation || this.current === "closed") return;
+    this.tokenExp = this.options.token !== undefined ? tokenExpiry(credential) : undefined;
+    this.scheduleRotation(generation);
     const request: ConnectRequest = {
       baseUrl: this.options.baseUrl,
       account: this.options.account,
       credential,
       lastEventId: this.resumeId(),
       positions: this.positions(),
+      withCredentials: this.options.withCredentials ?? false,
     };
     try {
       this.connection = this.open(request, this.handlers(generation));
     } catch (error) {
       this.disconnected(generation, { retry: false, error: error instanceof Error ? error : new Error(String(error)) });
     }
+  }
+
+  /** SSE: reconnect with a fresh token a margin before this one's `exp` (a WebSocket is told
+   * by the gateway instead). None for a token too short-lived to replace ahead, or one living
+   * beyond what a timer can wait (2^31 ms): then the stream's end is the cue. */
+  private scheduleRotation(generation: number): void {
+    if (this.transport === "websocket" || this.tokenExp === undefined) return;
+    const delay = refreshDelay(this.tokenExp, Date.now(), this.options.refreshMarginMs);
+    if (delay === undefined || delay > 2 ** 31 - 1) return;
+    this.refreshTimer = setTimeout(() => void this.rotate(generation), delay);
+  }
+
+  /** Asks for a fresh token while the stream still runs, then reopens it from the resume id:
+   * the events in between are replayed, none lost, none applied twice (seq). The connection
+   * state stays `open`; a failing reconnect then reports `reconnecting` as usual. */
+  private async rotate(generation: number): Promise<void> {
+    let credential: string | undefined;
+    try {
+      credential = await this.credential();
+    } catch (error) {
+      // The stream runs on until its token ends; its reconnect asks the provider again.
+      if (generation === this.generation) this.emit("error", error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    if (generation !== this.generation || this.current === "closed") return;
+    this.drop();
+    void this.connect({ credential });
+  }
+
+  /** WebSocket: the gateway says the token expires at `expiresAt`; hand it a fresh one. A
+   * provider answering with a token no newer is not sent (the socket closes with 4001 at
+   * `exp` and reconnects, asking again). */
+  private async refreshSocket(generation: number, expiresAt: number): Promise<void> {
+    if (this.options.token === undefined) return;
+    const connection = this.connection;
+    let token: string;
+    try {
+      token = await this.options.token();
+    } catch (error) {
+      if (generation === this.generation) this.emit("error", error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    if (generation !== this.generation || this.connection !== connection) return;
+    const exp = tokenExpiry(token);
+    if (exp !== undefined && exp <= expiresAt) {
+      this.emit("error", new Error(`the token provider gave a token expiring at ${exp}, no later than the socket's (${expiresAt}): not refreshed`));
+      return;
+    }
+    connection?.refresh?.(token);
   }
 
   private open(request: ConnectRequest, handlers: TransportHandlers): Connection {
@@ -270,7 +344,10 @@ export class AccountStream implements AsyncIterable<Change> {
     // a gateway that accepts and drops at once is backed off from like one that refuses.
     const data = () => {
       if (!live()) return false;
-      if (!delivered) this.backoff.reset();
+      if (!delivered) {
+        this.backoff.reset();
+        this.tokenRetried = false;
+      }
       delivered = true;
       return true;
     };
@@ -279,6 +356,10 @@ export class AccountStream implements AsyncIterable<Change> {
       onSnapshot: (snapshot, reset, streamId) => data() && this.onSnapshot(snapshot, reset, streamId),
       onEvent: (envelope, streamId) => data() && this.onEvent(envelope, streamId),
       onWarning: (error) => live() && this.emit("error", error),
+      onTokenExpiring: (expiresAt) => live() && void this.refreshSocket(generation, expiresAt),
+      onTokenRefreshed: (expiresAt) => {
+        if (live()) this.tokenExp = expiresAt;
+      },
       onClose: (reason) => this.disconnected(generation, reason),
     };
   }
@@ -289,8 +370,20 @@ export class AccountStream implements AsyncIterable<Change> {
     if (reason.error !== undefined) this.emit("error", reason.error);
     if (!reason.retry) return this.close();
     this.setState("reconnecting");
-    const delay = reason.immediate ? this.backoff.soon() : this.backoff.next();
-    this.timer = setTimeout(() => void this.connect(), delay);
+    this.timer = setTimeout(() => void this.connect(), this.reconnectDelay(reason));
+  }
+
+  /** The wait before a reconnect: none for the first token refusal (401 `token_*`) since data
+   * last came (the provider is asked again at once); at once (once per backoff window, see
+   * `Backoff.soon`) when asked to, or when the stream ended with its token (SSE at `exp`,
+   * EventSource's end is otherwise silent); else the backoff. */
+  private reconnectDelay(reason: Disconnect): number {
+    if (this.options.token !== undefined && isTokenRefusal(reason.error) && !this.tokenRetried) {
+      this.tokenRetried = true;
+      return 0;
+    }
+    const expired = this.tokenExp !== undefined && Date.now() >= this.tokenExp * 1000 - 1000;
+    return reason.immediate || expired ? this.backoff.soon() : this.backoff.next();
   }
 
   private onSnapshot(snapshot: Snapshot, reset: boolean, streamId: string): void {

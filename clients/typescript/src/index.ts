@@ -13,6 +13,7 @@ export {
 export { AccountState, STATE_TYPES, type Applied } from "./account-state.js";
 export { type BackoffOptions } from "./backoff.js";
 export { GatewayError } from "./transports/transport.js";
+export { tokenExpiry } from "./token-expiry.js";
 export { type EventSourceLike } from "./transports/event-source.js";
 export { type FetchLike } from "./transports/fetch-sse.js";
 export { type WebSocketLike } from "./transports/websocket.js";

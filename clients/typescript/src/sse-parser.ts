@@ -1,6 +1,7 @@
 // A Server-Sent Events parser (the WHATWG event stream format) for the fetch transport: fed
 // text chunks as they arrive, it calls back once per dispatched event with its type, data and
-// the last event id, exactly as EventSource would.
+// the last event id, exactly as EventSource would, and (unlike EventSource) once per comment
+// line (the gateway's `: token expired; ...` before it ends a stream).
 
 /** One dispatched event. */
 export interface SseMessage {
@@ -18,7 +19,10 @@ export class SseParser {
   private lastEventId = "";
   private first = true;
 
-  constructor(private readonly onMessage: (message: SseMessage) => void) {}
+  constructor(
+    private readonly onMessage: (message: SseMessage) => void,
+    private readonly onComment: (text: string) => void = () => {},
+  ) {}
 
   /** Feeds a decoded chunk; complete lines are parsed now, a partial one is kept. */
   push(chunk: string): void {
@@ -40,7 +44,7 @@ export class SseParser {
 
   private line(line: string): void {
     if (line === "") return this.dispatch();
-    if (line.startsWith(":")) return;
+    if (line.startsWith(":")) return this.onComment(line.slice(1).trimStart());
     const colon = line.indexOf(":");
     const field = colon === -1 ? line : line.slice(0, colon);
     let value = colon === -1 ? "" : line.slice(colon + 1);

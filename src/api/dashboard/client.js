@@ -524,6 +524,9 @@ var GatewayError = class extends Error {
   status;
   code;
 };
+function isTokenRefusal(error) {
+  return error instanceof GatewayError && error.status === 401 && error.code.startsWith("token_");
+}
 function retryableStatus(status) {
   return status >= 500 || status === 401 || status === 408 || status === 429;
 }
@@ -544,7 +547,7 @@ function withQuery(url, query) {
 // src/transports/event-source.ts
 function connectEventSource(request, handlers, EventSourceImpl) {
   const url = eventsUrl(request, { access_token: request.credential, last_event_id: request.lastEventId });
-  const source = new EventSourceImpl(url.toString());
+  const source = request.withCredentials ? new EventSourceImpl(url.toString(), { withCredentials: true }) : new EventSourceImpl(url.toString());
   let ended = false;
   const listener = (event) => {
     if (!ended) dispatchSse(handlers, event.type, event.data, event.lastEventId);
@@ -569,10 +572,13 @@ function connectEventSource(request, handlers, EventSourceImpl) {
 
 // src/sse-parser.ts
 var SseParser = class {
-  constructor(onMessage) {
+  constructor(onMessage, onComment = () => {
+  }) {
     this.onMessage = onMessage;
+    this.onComment = onComment;
   }
   onMessage;
+  onComment;
   buffer = "";
   data = [];
   event = "";
@@ -596,7 +602,7 @@ var SseParser = class {
   }
   line(line) {
     if (line === "") return this.dispatch();
-    if (line.startsWith(":")) return;
+    if (line.startsWith(":")) return this.onComment(line.slice(1).trimStart());
     const colon = line.indexOf(":");
     const field = colon === -1 ? line : line.slice(0, colon);
     let value = colon === -1 ? "" : line.slice(colon + 1);
@@ -639,37 +645,44 @@ async function errorOf(response) {
     return new GatewayError(response.status, "error", response.statusText);
   }
 }
+var TOKEN_EXPIRED_COMMENT = "token expired";
 async function readEvents(response, handlers) {
-  const parser = new SseParser((message) => dispatchSse(handlers, message.event, message.data, message.lastEventId));
+  let expired = false;
+  const parser = new SseParser(
+    (message) => dispatchSse(handlers, message.event, message.data, message.lastEventId),
+    (comment) => expired ||= comment.startsWith(TOKEN_EXPIRED_COMMENT)
+  );
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
   for (; ; ) {
     const { done, value } = await reader.read();
-    if (done) return;
+    if (done) return expired;
     parser.push(decoder.decode(value, { stream: true }));
   }
 }
 function connectFetch(request, handlers, fetchImpl) {
   const abort = new AbortController();
   let ended = false;
-  const end = (retry, error) => {
+  const end = (retry, error, immediate = false) => {
     if (ended || abort.signal.aborted) return;
     ended = true;
-    handlers.onClose({ retry, error });
+    handlers.onClose({ retry, immediate, error });
   };
   const run = async () => {
     const response = await fetchImpl(eventsUrl(request, {}), {
       headers: requestHeaders(request),
       signal: abort.signal,
-      cache: "no-store"
+      cache: "no-store",
+      credentials: request.withCredentials ? "include" : "same-origin"
     });
     if (!response.ok || response.body === null) {
       end(retryableStatus(response.status), await errorOf(response));
       return;
     }
     handlers.onOpen();
-    await readEvents(response, handlers);
-    end(true, new Error("the gateway ended the stream"));
+    const expired = await readEvents(response, handlers);
+    if (expired) end(true, new Error("the token expired: reconnecting with a fresh one"), true);
+    else end(true, new Error("the gateway ended the stream"));
   };
   run().catch((error) => end(true, error instanceof Error ? error : new Error(String(error))));
   return {
@@ -679,8 +692,44 @@ function connectFetch(request, handlers, fetchImpl) {
   };
 }
 
+// src/token-expiry.ts
+var MAX_DEFAULT_MARGIN_MS = 3e4;
+var MIN_MARGIN_MS = 1e3;
+function base64UrlDecode(text) {
+  if (!/^[A-Za-z0-9_-]*$/.test(text)) return void 0;
+  const base64 = text.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((text.length + 3) % 4);
+  try {
+    const binary = atob(base64);
+    return new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
+  } catch {
+    return void 0;
+  }
+}
+function tokenExpiry(token) {
+  if (token === void 0) return void 0;
+  const parts = token.split(".");
+  if (parts.length !== 3) return void 0;
+  const payload = base64UrlDecode(parts[1]);
+  if (payload === void 0) return void 0;
+  try {
+    const claims = JSON.parse(payload);
+    if (typeof claims !== "object" || claims === null) return void 0;
+    const exp = claims["exp"];
+    return typeof exp === "number" && Number.isFinite(exp) ? exp : void 0;
+  } catch {
+    return void 0;
+  }
+}
+function refreshDelay(exp, now, marginMs) {
+  const left = exp * 1e3 - now;
+  const margin = marginMs ?? Math.max(MIN_MARGIN_MS, Math.min(MAX_DEFAULT_MARGIN_MS, left / 10));
+  const delay = left - margin;
+  return delay > 0 ? delay : void 0;
+}
+
 // src/transports/websocket.ts
 var CLOSE_SLOW_CONSUMER = 4008;
+var CLOSE_TOKEN_EXPIRED = 4001;
 function socketUrl(request) {
   const url = new URL("v1/ws", withSlash(request.baseUrl));
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
@@ -693,7 +742,12 @@ function subscribeMessage(request) {
 function handle(message, handlers, acked) {
   switch (message["type"]) {
     case "ack":
-      if (!acked()) handlers.onOpen();
+      if (message["op"] === "refresh") {
+        if (typeof message["expires_at"] === "number") handlers.onTokenRefreshed(message["expires_at"]);
+      } else if (!acked()) handlers.onOpen();
+      return void 0;
+    case "token_expiring":
+      if (typeof message["expires_at"] === "number") handlers.onTokenExpiring(message["expires_at"]);
       return void 0;
     case "pong":
       return void 0;
@@ -739,18 +793,26 @@ function connectWebSocket(request, handlers, WebSocketImpl) {
     }
   };
   socket.onclose = (event) => {
-    const slow = event.code === CLOSE_SLOW_CONSUMER;
-    end(true, slow, new Error(`the WebSocket closed (${event.code}${event.reason ? ` ${event.reason}` : ""})`));
+    const immediate = event.code === CLOSE_SLOW_CONSUMER || event.code === CLOSE_TOKEN_EXPIRED;
+    end(true, immediate, new Error(`the WebSocket closed (${event.code}${event.reason ? ` ${event.reason}` : ""})`));
   };
   socket.onerror = () => {
     if (ended) return;
     end(true, false, new Error("the WebSocket failed"));
     socket.close();
   };
+  let refreshes = 0;
   return {
     close() {
       ended = true;
       socket.close(1e3);
+    },
+    refresh(token) {
+      if (ended) return;
+      try {
+        socket.send(JSON.stringify({ op: "refresh", id: `refresh-${++refreshes}`, token }));
+      } catch {
+      }
     }
   };
 }
@@ -774,6 +836,9 @@ var AccountStream = class {
   backoff;
   connection;
   timer;
+  refreshTimer;
+  tokenExp;
+  tokenRetried = false;
   streamId;
   current = "connecting";
   generation = 0;
@@ -791,6 +856,11 @@ var AccountStream = class {
    * `/v1/events` the resume id is built from the accounts held (see `resumeId`). */
   get lastEventId() {
     return this.streamId;
+  }
+  /** When the current connection's token (JWT) expires, in epoch seconds, as read from the
+   * token or from the gateway's ack of a WebSocket refresh; undefined for keys and cookies. */
+  get tokenExpiresAt() {
+    return this.tokenExp;
   }
   /** The public ids of the accounts with a state so far. */
   get accountIds() {
@@ -857,6 +927,8 @@ var AccountStream = class {
     this.generation++;
     clearTimeout(this.timer);
     this.timer = void 0;
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = void 0;
     this.connection?.close();
     this.connection = void 0;
   }
@@ -888,28 +960,77 @@ var AccountStream = class {
     if (epoch === void 0 || held.some((state) => state.epoch !== epoch)) return void 0;
     return `${epoch}-${held.map((state) => `${state.account}.${state.seq}`).join(".")}`;
   }
-  async connect() {
+  /** Connects with a fresh credential (or `prefetched`, one just asked for). */
+  async connect(prefetched) {
     const generation = ++this.generation;
     let credential;
     try {
-      credential = await this.credential();
+      credential = prefetched !== void 0 ? prefetched.credential : await this.credential();
     } catch (error) {
       if (generation !== this.generation) return;
       return this.disconnected(generation, { retry: true, error });
     }
     if (generation !== this.generation || this.current === "closed") return;
+    this.tokenExp = this.options.token !== void 0 ? tokenExpiry(credential) : void 0;
+    this.scheduleRotation(generation);
     const request = {
       baseUrl: this.options.baseUrl,
       account: this.options.account,
       credential,
       lastEventId: this.resumeId(),
-      positions: this.positions()
+      positions: this.positions(),
+      withCredentials: this.options.withCredentials ?? false
     };
     try {
       this.connection = this.open(request, this.handlers(generation));
     } catch (error) {
       this.disconnected(generation, { retry: false, error: error instanceof Error ? error : new Error(String(error)) });
     }
+  }
+  /** SSE: reconnect with a fresh token a margin before this one's `exp` (a WebSocket is told
+   * by the gateway instead). None for a token too short-lived to replace ahead, or one living
+   * beyond what a timer can wait (2^31 ms): then the stream's end is the cue. */
+  scheduleRotation(generation) {
+    if (this.transport === "websocket" || this.tokenExp === void 0) return;
+    const delay = refreshDelay(this.tokenExp, Date.now(), this.options.refreshMarginMs);
+    if (delay === void 0 || delay > 2 ** 31 - 1) return;
+    this.refreshTimer = setTimeout(() => void this.rotate(generation), delay);
+  }
+  /** Asks for a fresh token while the stream still runs, then reopens it from the resume id:
+   * the events in between are replayed, none lost, none applied twice (seq). The connection
+   * state stays `open`; a failing reconnect then reports `reconnecting` as usual. */
+  async rotate(generation) {
+    let credential;
+    try {
+      credential = await this.credential();
+    } catch (error) {
+      if (generation === this.generation) this.emit("error", error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    if (generation !== this.generation || this.current === "closed") return;
+    this.drop();
+    void this.connect({ credential });
+  }
+  /** WebSocket: the gateway says the token expires at `expiresAt`; hand it a fresh one. A
+   * provider answering with a token no newer is not sent (the socket closes with 4001 at
+   * `exp` and reconnects, asking again). */
+  async refreshSocket(generation, expiresAt) {
+    if (this.options.token === void 0) return;
+    const connection = this.connection;
+    let token;
+    try {
+      token = await this.options.token();
+    } catch (error) {
+      if (generation === this.generation) this.emit("error", error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    if (generation !== this.generation || this.connection !== connection) return;
+    const exp = tokenExpiry(token);
+    if (exp !== void 0 && exp <= expiresAt) {
+      this.emit("error", new Error(`the token provider gave a token expiring at ${exp}, no later than the socket's (${expiresAt}): not refreshed`));
+      return;
+    }
+    connection?.refresh?.(token);
   }
   open(request, handlers) {
     const g = globalThis;
@@ -927,7 +1048,10 @@ var AccountStream = class {
     let delivered = false;
     const data = () => {
       if (!live()) return false;
-      if (!delivered) this.backoff.reset();
+      if (!delivered) {
+        this.backoff.reset();
+        this.tokenRetried = false;
+      }
       delivered = true;
       return true;
     };
@@ -936,6 +1060,10 @@ var AccountStream = class {
       onSnapshot: (snapshot, reset, streamId) => data() && this.onSnapshot(snapshot, reset, streamId),
       onEvent: (envelope, streamId) => data() && this.onEvent(envelope, streamId),
       onWarning: (error) => live() && this.emit("error", error),
+      onTokenExpiring: (expiresAt) => live() && void this.refreshSocket(generation, expiresAt),
+      onTokenRefreshed: (expiresAt) => {
+        if (live()) this.tokenExp = expiresAt;
+      },
       onClose: (reason) => this.disconnected(generation, reason)
     };
   }
@@ -945,8 +1073,19 @@ var AccountStream = class {
     if (reason.error !== void 0) this.emit("error", reason.error);
     if (!reason.retry) return this.close();
     this.setState("reconnecting");
-    const delay = reason.immediate ? this.backoff.soon() : this.backoff.next();
-    this.timer = setTimeout(() => void this.connect(), delay);
+    this.timer = setTimeout(() => void this.connect(), this.reconnectDelay(reason));
+  }
+  /** The wait before a reconnect: none for the first token refusal (401 `token_*`) since data
+   * last came (the provider is asked again at once); at once (once per backoff window, see
+   * `Backoff.soon`) when asked to, or when the stream ended with its token (SSE at `exp`,
+   * EventSource's end is otherwise silent); else the backoff. */
+  reconnectDelay(reason) {
+    if (this.options.token !== void 0 && isTokenRefusal(reason.error) && !this.tokenRetried) {
+      this.tokenRetried = true;
+      return 0;
+    }
+    const expired = this.tokenExp !== void 0 && Date.now() >= this.tokenExp * 1e3 - 1e3;
+    return reason.immediate || expired ? this.backoff.soon() : this.backoff.next();
   }
   onSnapshot(snapshot, reset, streamId) {
     this.streamId = streamId;
@@ -979,5 +1118,6 @@ export {
   AccountState,
   AccountStream,
   GatewayError,
-  STATE_TYPES
+  STATE_TYPES,
+  tokenExpiry
 };

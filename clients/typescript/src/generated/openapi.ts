@@ -271,7 +271,7 @@ export interface paths {
         };
         /**
          * Live events over WebSocket (see the module docs for the protocol).
-         * @description WebSocket upgrade. Send `{"op":"subscribe","accounts":["<id>"],"types":[...],"resume":{"<id>":"<epoch>-<seq>"}}`; receive `ack`, `snapshot`/`reset` per account, then one message per event: the same Envelope SSE carries. `{"op":"ping"}` -> `pong`. Errors come as `{"type":"error","code","message"}`. Close codes: 1001 shutdown, 4008 slow consumer.
+         * @description WebSocket upgrade. Send `{"op":"subscribe","accounts":["<id>"],"types":[...],"resume":{"<id>":"<epoch>-<seq>"}}`; receive `ack`, `snapshot`/`reset` per account, then one message per event: the same Envelope SSE carries. `{"op":"ping"}` -> `pong`. Errors come as `{"type":"error","code","message"}`. With a token (JWT): `{"type":"token_expiring","expires_at"}` shortly before it expires; send `{"op":"refresh","token":"<jwt>"}` to go on. Close codes: 1001 shutdown, 4001 token expired, 4008 slow consumer.
          */
         get: operations["openWebSocket"];
         put?: never;
@@ -1122,6 +1122,12 @@ export interface components {
             id?: unknown;
             /** @enum {string} */
             op: "ping";
+        } | {
+            id?: unknown;
+            /** @description Never in `Debug` output. */
+            token: string;
+            /** @enum {string} */
+            op: "refresh";
         };
         /** @description A WebSocket `error`: the request was refused; the connection stays open. */
         WsError: {
@@ -1139,7 +1145,7 @@ export interface components {
             id?: unknown;
         };
         /** @description A message the gateway sends on `/v1/ws`. */
-        WsServerMessage: components["schemas"]["WsAck"] | components["schemas"]["WsSnapshot"] | components["schemas"]["WsPong"] | components["schemas"]["WsError"] | components["schemas"]["StreamEvent"];
+        WsServerMessage: components["schemas"]["WsAck"] | components["schemas"]["WsSnapshot"] | components["schemas"]["WsPong"] | components["schemas"]["WsError"] | components["schemas"]["WsTokenExpiring"] | components["schemas"]["StreamEvent"];
         /**
          * @description A WebSocket `snapshot` or `reset` message: one account's state, to replace what the
          *     client holds for it.
@@ -1154,6 +1160,16 @@ export interface components {
             /** Format: int64 */
             seq: number;
             data: components["schemas"]["Snapshot"];
+        };
+        /**
+         * @description `token_expiring`: the socket's token (JWT) expires at `expires_at` (epoch seconds); send
+         *     `{"op":"refresh","token":...}` before then, or the socket closes with 4001.
+         */
+        WsTokenExpiring: {
+            /** @enum {string} */
+            type: "token_expiring";
+            /** Format: int64 */
+            expires_at: number;
         };
     };
     responses: never;

@@ -1,12 +1,12 @@
 // Server-Sent Events over the browser's EventSource. EventSource cannot send headers, so the
 // key goes as `?access_token=` and the resume position as `?last_event_id=` (the gateway
-// reads both). Reconnects are AccountStream's (with its backoff and a fresh token), not
-// EventSource's own.
+// reads both), or no key at all and the gateway's HttpOnly cookie (`withCredentials`).
+// Reconnects are AccountStream's (with its backoff and a fresh token), not EventSource's own.
 import { dispatchSse, EVENT_NAMES } from "./messages.js";
 import { eventsUrl, type Connection, type ConnectRequest, type TransportHandlers } from "./transport.js";
 
 /** The part of the EventSource constructor this transport uses. */
-export type EventSourceLike = new (url: string) => {
+export type EventSourceLike = new (url: string, init?: { withCredentials?: boolean }) => {
   addEventListener(type: string, listener: (event: MessageEvent<string>) => void): void;
   onopen: ((event: Event) => void) | null;
   onerror: ((event: Event) => void) | null;
@@ -19,7 +19,7 @@ export function connectEventSource(
   EventSourceImpl: EventSourceLike,
 ): Connection {
   const url = eventsUrl(request, { access_token: request.credential, last_event_id: request.lastEventId });
-  const source = new EventSourceImpl(url.toString());
+  const source = request.withCredentials ? new EventSourceImpl(url.toString(), { withCredentials: true }) : new EventSourceImpl(url.toString());
   let ended = false;
   const listener = (event: MessageEvent<string>) => {
     if (!ended) dispatchSse(handlers, event.type, event.data, event.lastEventId);

@@ -14,6 +14,9 @@ export interface ConnectRequest {
   lastEventId: string | undefined;
   /** WebSocket: each account's last position (`<epoch>-<seq>`). */
   positions: Record<string, string>;
+  /** Send cookies (the gateway's `ttgw_token`) cross-origin: EventSource `withCredentials`,
+   * fetch `credentials: "include"`. */
+  withCredentials: boolean;
 }
 
 /** Why a connection ended. */
@@ -34,6 +37,11 @@ export interface TransportHandlers {
   onEvent(envelope: Envelope, streamId: string): void;
   /** A message the gateway sent that is not state (a WebSocket `error`), the connection stays. */
   onWarning(error: Error): void;
+  /** WebSocket: the gateway says the token expires at `expiresAt` (epoch s); answer with
+   * `Connection.refresh`. */
+  onTokenExpiring(expiresAt: number): void;
+  /** WebSocket: the gateway accepted a refreshed token, which expires at `expiresAt`. */
+  onTokenRefreshed(expiresAt: number): void;
   /** The connection ended (called once, never after `close()`). */
   onClose(reason: Disconnect): void;
 }
@@ -42,6 +50,8 @@ export interface TransportHandlers {
 export interface Connection {
   /** Ends the connection; no more handler calls follow. */
   close(): void;
+  /** WebSocket only: hands the gateway a fresh token for the open connection. */
+  refresh?(token: string): void;
 }
 
 /** An HTTP error answer of the gateway (`{"error":{"code","message"}}`). */
@@ -54,6 +64,12 @@ export class GatewayError extends Error {
     super(`gateway answered ${status} ${code}: ${message}`);
     this.name = "GatewayError";
   }
+}
+
+/** Whether an error is the gateway refusing a token (401 `token_expired`, `token_invalid`, ...):
+ * worth asking the token provider again at once. */
+export function isTokenRefusal(error: Error | undefined): boolean {
+  return error instanceof GatewayError && error.status === 401 && error.code.startsWith("token_");
 }
 
 /** Whether an HTTP status is worth retrying (server trouble, limits, an expired token). */

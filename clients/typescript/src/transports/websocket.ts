@@ -2,7 +2,9 @@
 // account's last position as `resume`, then `ack`, `snapshot` / `reset` per account and one
 // envelope per event. Close 4008 (the client fell behind) asks for an immediate resubscribe
 // (AccountStream grants one per backoff window). The key goes as `?access_token=` (browsers
-// cannot set headers on a WebSocket).
+// cannot set headers on a WebSocket). A token's socket gets `token_expiring` before `exp`
+// (AccountStream answers with `refresh`, acked with the new `expires_at`); without a refresh
+// it is closed with 4001, which asks for an immediate reconnect with a fresh token.
 import type { Envelope, Snapshot } from "../types.js";
 import { isObject } from "../wire.js";
 import { withQuery, withSlash, type Connection, type ConnectRequest, type TransportHandlers } from "./transport.js";
@@ -19,6 +21,8 @@ export type WebSocketLike = new (url: string) => {
 
 /** Close code of a client that fell too far behind. */
 export const CLOSE_SLOW_CONSUMER = 4008;
+/** Close code of a socket whose token expired. */
+export const CLOSE_TOKEN_EXPIRED = 4001;
 
 function socketUrl(request: ConnectRequest): string {
   const url = new URL("v1/ws", withSlash(request.baseUrl));
@@ -36,7 +40,12 @@ type Message = Record<string, unknown>;
 function handle(message: Message, handlers: TransportHandlers, acked: () => boolean): Error | undefined {
   switch (message["type"]) {
     case "ack":
-      if (!acked()) handlers.onOpen();
+      if (message["op"] === "refresh") {
+        if (typeof message["expires_at"] === "number") handlers.onTokenRefreshed(message["expires_at"]);
+      } else if (!acked()) handlers.onOpen();
+      return undefined;
+    case "token_expiring":
+      if (typeof message["expires_at"] === "number") handlers.onTokenExpiring(message["expires_at"]);
       return undefined;
     case "pong":
       return undefined;
@@ -83,8 +92,8 @@ export function connectWebSocket(request: ConnectRequest, handlers: TransportHan
     }
   };
   socket.onclose = (event) => {
-    const slow = event.code === CLOSE_SLOW_CONSUMER;
-    end(true, slow, new Error(`the WebSocket closed (${event.code}${event.reason ? ` ${event.reason}` : ""})`));
+    const immediate = event.code === CLOSE_SLOW_CONSUMER || event.code === CLOSE_TOKEN_EXPIRED;
+    end(true, immediate, new Error(`the WebSocket closed (${event.code}${event.reason ? ` ${event.reason}` : ""})`));
   };
   // Some WebSocket implementations (Node 20's) fire no close after a failed handshake.
   socket.onerror = () => {
@@ -92,10 +101,19 @@ export function connectWebSocket(request: ConnectRequest, handlers: TransportHan
     end(true, false, new Error("the WebSocket failed"));
     socket.close();
   };
+  let refreshes = 0;
   return {
     close() {
       ended = true;
       socket.close(1000);
+    },
+    refresh(token: string) {
+      if (ended) return;
+      try {
+        socket.send(JSON.stringify({ op: "refresh", id: `refresh-${++refreshes}`, token }));
+      } catch {
+        // Closing already: its close reconnects with a fresh token.
+      }
     },
   };
 }

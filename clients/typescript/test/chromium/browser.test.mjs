@@ -5,63 +5,20 @@
 // market script at 20 steps/s, after a forced reset, and after a gateway restart.
 // Without Chromium: fails when $CI is set, else skipped.
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
-import { createServer } from "node:http";
-import path from "node:path";
-import { after, test } from "node:test";
-import { fileURLToPath } from "node:url";
+import { test } from "node:test";
 import { accountSeqs, API_KEY, simControl, startGateway } from "../node/helpers/gateway.mjs";
 import { assertInSync } from "../node/helpers/sync.mjs";
 import { waitFor } from "../node/helpers/wait.mjs";
+import { onCleanup, openPage, pageResets, pageServer, pageState, skip } from "./helpers.mjs";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const BUNDLE = path.resolve(here, "..", "..", "..", "..", "src", "api", "dashboard", "client.js");
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const SECONDS = Number(process.env.TTGW_CLIENT_SOAK_SECS ?? 60);
 const RING = 100;
-
-const missing = !existsSync(CHROMIUM);
-if (missing && process.env.CI) throw new Error(`no Chromium at ${CHROMIUM} (CI is set): apt-get install chromium, or set CHROMIUM`);
-const skip = missing ? `no Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM) to run this test` : false;
-
-const cleanups = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
-
-/** Serves the test page and the bundle on a loopback port. */
-async function pageServer() {
-  const files = { "/": ["text/html", path.join(here, "page.html")], "/client.js": ["text/javascript", BUNDLE] };
-  const server = createServer((request, response) => {
-    const file = files[request.url];
-    if (!file) return response.writeHead(404).end();
-    response.writeHead(200, { "content-type": file[0] }).end(readFileSync(file[1]));
-  });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  cleanups.push(() => new Promise((resolve) => server.close(resolve)));
-  return `http://127.0.0.1:${server.address().port}`;
-}
-
-async function openPage(origin) {
-  const { default: puppeteer } = await import("puppeteer-core");
-  const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--headless=new"] });
-  cleanups.push(() => browser.close());
-  const page = await browser.newPage();
-  const failures = [];
-  page.on("pageerror", (error) => failures.push(error.message));
-  await page.goto(origin);
-  await page.waitForFunction(() => document.title === "ready", { timeout: 20_000 });
-  return { page, failures };
-}
-
-const pageState = (page) => (id) => page.evaluate((id) => window.testClient.stream.state(id) ?? null, id);
-const pageResets = (page) => page.evaluate(() => window.testClient.resets);
 
 test("Chromium: the bundle's state == GET /snapshot after the market script, a forced reset and a restart", { skip, timeout: (SECONDS + 240) * 1000 }, async () => {
   const origin = await pageServer();
   const flags = ["--cors-origins", origin, "--ring-events", String(RING)];
   let gateway = await startGateway({ rate: 20, args: flags });
-  cleanups.push(() => gateway.stop());
+  onCleanup(() => gateway.stop());
   const ids = [...(await accountSeqs(gateway.url)).keys()];
   const { page, failures } = await openPage(origin);
   await page.evaluate((url, key) => window.testClient.start(url, key), gateway.url, API_KEY);

@@ -1,5 +1,5 @@
 // The SSE parser of the fetch transport: events split across chunks at any byte, CRLF and CR
-// line ends, comments, multi-line data, ids carried over, `retry:` ignored.
+// line ends, comments (reported apart), multi-line data, ids carried over, `retry:` ignored.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { SseParser } from "../../dist/sse-parser.js";
@@ -31,4 +31,12 @@ test("the same stream split at every position parses the same", () => {
   for (let i = 0; i <= STREAM.length; i++) {
     assert.deepEqual(parse([STREAM.slice(0, i), STREAM.slice(i)]), EXPECTED, `split at ${i}`);
   }
+});
+
+test("comment lines are reported, without the colon and leading spaces", () => {
+  const comments = [];
+  const parser = new SseParser(() => {}, (text) => comments.push(text));
+  parser.push(STREAM);
+  parser.push(": token expired; reconnect with a fresh token and Last-Event-ID\n\n");
+  assert.deepEqual(comments, ["keep-alive", "a CR at the very end waits for the next chunk", "token expired; reconnect with a fresh token and Last-Event-ID"]);
 });

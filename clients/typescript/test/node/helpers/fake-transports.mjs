@@ -37,19 +37,26 @@ export function fakeFetch(answer) {
 
 /**
  * A WebSocket class: each new socket is handed to `onSocket(socket, n)` once open and
- * subscribed; `socket.message(obj)` delivers a message, `socket.closeWith(code)` closes it.
- * `opened` records the time of each connection.
+ * subscribed; `socket.message(obj)` delivers a message, `socket.closeWith(code)` closes it,
+ * `socket.sent` holds every message the client sent (parsed). `opened` records the time of
+ * each connection, `sockets` the sockets.
  */
 export function fakeWebSocket(onSocket) {
   const opened = [];
+  const sockets = [];
   class FakeWebSocket {
     constructor(url) {
       this.url = url;
       this.closed = false;
+      this.sent = [];
       const n = opened.push(Date.now()) - 1;
+      sockets.push(this);
       queueMicrotask(() => this.onopen?.({}));
       this.send = (text) => {
-        this.subscribe = JSON.parse(text);
+        const message = JSON.parse(text);
+        this.sent.push(message);
+        if (message.op !== "subscribe") return;
+        this.subscribe = message;
         queueMicrotask(() => onSocket(this, n));
       };
     }
@@ -65,5 +72,5 @@ export function fakeWebSocket(onSocket) {
       this.closed = true;
     }
   }
-  return { WebSocket: FakeWebSocket, opened };
+  return { WebSocket: FakeWebSocket, opened, sockets };
 }
