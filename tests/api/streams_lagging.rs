@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::helpers::gateway::TestGateway;
-use crate::helpers::streams::{RawHttp, padded_order, split_id};
+use crate::helpers::streams::{RawHttp, assert_resume_gives_the_rest, padded_order, split_id};
 use crate::helpers::{INDIVIDUAL, SECOND, wait_until};
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -108,22 +108,6 @@ async fn a_reader_that_falls_behind_in_time_is_cut_with_its_reason_and_resumes()
     );
 
     // Resuming from its last id gives exactly the rest.
-    let last_id = format!("{epoch}-{cut_at}");
-    let mut resumed = RawHttp::get(
-        gw.gateway.addr,
-        "/v1/accounts/individual/events",
-        &[("Last-Event-ID", &last_id)],
-        None,
-        None,
-    )
-    .await;
-    let missing = (last_seq - cut_at) as usize;
-    let frames = resumed.read_frames(missing, 20 * SECOND).await;
-    for (n, frame) in frames.iter().enumerate() {
-        assert_eq!(
-            frame.id(),
-            Some(format!("{epoch}-{}", cut_at + 1 + n as u64).as_str())
-        );
-    }
+    assert_resume_gives_the_rest(gw.gateway.addr, &epoch, cut_at, last_seq, None).await;
     gw.stop().await;
 }
