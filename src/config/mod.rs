@@ -230,6 +230,10 @@ pub struct ServeArgs {
     /// Demo mode: generated accounts the simulator serves beside its three demo accounts.
     #[arg(long, env = "TTGW_SIM_ACCOUNTS", default_value_t = 0)]
     pub sim_accounts: usize,
+    /// Demo mode: account REST calls per second the simulator answers, like a broker's rate
+    /// limit (beyond it: 429 with Retry-After); 0 for none.
+    #[arg(long, env = "TTGW_SIM_REST_RATE", default_value_t = 0.0)]
+    pub sim_rest_rate: f64,
     /// Demo mode: seed of the market script.
     #[arg(long, env = "TTGW_SIM_SEED", default_value_t = 42)]
     pub sim_seed: u64,
@@ -304,6 +308,7 @@ pub struct Config {
     pub sim_rate: f64,
     pub sim_seed: u64,
     pub sim_accounts: usize,
+    pub sim_rest_rate: f64,
     pub sim_token_ttl: Duration,
 }
 
@@ -419,6 +424,7 @@ impl Config {
             sim_rate: args.sim_rate,
             sim_seed: args.sim_seed,
             sim_accounts: args.sim_accounts,
+            sim_rest_rate: args.sim_rest_rate,
             sim_token_ttl: Duration::from_secs(args.sim_token_ttl_secs),
         })
     }
@@ -490,6 +496,12 @@ fn check_ranges(args: &ServeArgs) -> Result<(), ConfigError> {
     within(&ranges)?;
     if !(args.sim_rate.is_finite() && (0.0..=100_000.0).contains(&args.sim_rate)) {
         return Err(bad("sim-rate", "must be from 0 to 100000 steps per second"));
+    }
+    if !(args.sim_rest_rate.is_finite() && (0.0..=1_000_000.0).contains(&args.sim_rest_rate)) {
+        return Err(bad(
+            "sim-rest-rate",
+            "must be from 0 (no limit) to 1000000 calls per second",
+        ));
     }
     within(&simulator)
 }

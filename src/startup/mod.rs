@@ -164,6 +164,7 @@ async fn start_simulator(config: &Config) -> Result<Option<SimHandle>, StartErro
     };
     let sim_config = SimConfig {
         extra_accounts: config.sim_accounts,
+        rest_rate: config.sim_rest_rate,
         seed: config.sim_seed,
         rate: config.sim_rate,
         token_ttl: config.sim_token_ttl,

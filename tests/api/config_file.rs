@@ -307,6 +307,7 @@ fn every_key(
         ("sim-rate", "0.5".into(), Some(vec!["0.5"])),
         ("sim-seed", "7".into(), Some(vec!["7"])),
         ("sim-accounts", "3".into(), Some(vec!["3"])),
+        ("sim-rest-rate", "25.5".into(), Some(vec!["25.5"])),
         ("sim-token-ttl-secs", "120".into(), Some(vec!["120"])),
     ];
     if oauth {

@@ -865,3 +865,56 @@ async fn unknown_account_is_404_on_every_account_endpoint() {
     assert_eq!(body, token_invalid());
     sim.shutdown().await;
 }
+
+/// The rate limit (`rest_rate`) answers like a broker's: once a second's worth of account
+/// calls is spent, 429 with a `Retry-After` of whole seconds; other paths are not limited.
+#[tokio::test]
+async fn the_rest_rate_limit_answers_429_with_retry_after() {
+    let sim = TestSim::start(SimConfig {
+        rest_rate: 5.0,
+        ..paused_config()
+    })
+    .await;
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..12 {
+        let response = sim
+            .http
+            .get(sim.url(&format!("/accounts/{INDIVIDUAL}/balances")))
+            .header("User-Agent", "ttgw-test")
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status());
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+        }
+    }
+    assert_eq!(
+        statuses[0],
+        StatusCode::UNAUTHORIZED,
+        "within the limit the call is answered (no token: 401)"
+    );
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "12 quick calls exceed 5 per second: {statuses:?}"
+    );
+    assert!(matches!(retry_after, Some(1..=2)), "{retry_after:?}");
+    let token = sim
+        .http
+        .post(sim.url("/oauth/token"))
+        .header("User-Agent", "ttgw-test")
+        .json(&refresh_body(&SimCredentials::default().client_secret))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        token.status(),
+        StatusCode::OK,
+        "only account calls are limited"
+    );
+}

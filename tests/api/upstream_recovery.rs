@@ -202,3 +202,43 @@ async fn five_hundred_accounts_reconnect_within_the_attempt_budget() {
     );
     gw.stop().await;
 }
+
+/// Under a broker's REST rate limit (the simulator's `--sim-rest-rate`), a gateway whose
+/// attempt pace fits the limit starts every account without being refused: paced, not
+/// stampeding. Each account's baseline arrived (its balance is there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paced_starts_stay_inside_a_brokers_rest_rate_limit() {
+    const ACCOUNTS: usize = 30;
+    // Two attempt slots per account (socket, baseline), five account calls per baseline:
+    // 10 slots/s -> 5 baselines/s -> 25 calls/s, under the limit of 40 (the pacer's own
+    // start-up burst and a reconcile read may still meet a few 429s, which are retried).
+    let gw = TestGateway::start(&[
+        "--sim-accounts",
+        "28",
+        "--sim-rest-rate",
+        "40",
+        "--upstream-attempts-per-sec",
+        "10",
+    ])
+    .await;
+    let (_, accounts) = gw.get("/v1/accounts").await;
+    let accounts = accounts["accounts"].as_array().unwrap().clone();
+    assert_eq!(accounts.len(), ACCOUNTS);
+    for account in &accounts {
+        let id = account["id"].as_str().unwrap();
+        let (status, balance) = gw.get(&format!("/v1/accounts/{id}/balance")).await;
+        assert_eq!(status, 200);
+        assert!(balance["balance"].is_object(), "{id} has its baseline");
+    }
+    let limited = gw.sim_stat("rest_rate_limited").await;
+    let calls = gw.sim_stat("rest_calls").await;
+    assert!(
+        calls >= 5 * ACCOUNTS as u64,
+        "every baseline was read: {calls} REST calls"
+    );
+    assert!(
+        limited * 10 <= calls,
+        "a paced start is rarely refused by the rate limit: {limited} of {calls} calls got 429"
+    );
+    gw.stop().await;
+}

@@ -11,6 +11,7 @@
 mod control;
 mod demo_data;
 mod market;
+mod rate_limit;
 mod rest;
 mod state;
 mod streamer;
@@ -71,6 +72,9 @@ pub struct SimConfig {
     pub numeric_user_ids: bool,
     /// Generated accounts served beside the three demo accounts (`5GA00001`, ...).
     pub extra_accounts: usize,
+    /// Account REST calls per second answered, as a broker's rate limit; beyond it 429 with
+    /// `Retry-After`. 0: no limit.
+    pub rest_rate: f64,
     pub credentials: SimCredentials,
 }
 
@@ -86,6 +90,7 @@ impl Default for SimConfig {
             pings_count_as_heartbeat: true,
             numeric_user_ids: false,
             extra_accounts: 0,
+            rest_rate: 0.0,
             credentials: SimCredentials::default(),
         }
     }

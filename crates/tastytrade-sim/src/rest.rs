@@ -57,6 +57,19 @@ async fn gate(State(sim): State<Arc<Sim>>, request: Request, next: Next) -> Resp
             "Service unavailable",
         );
     }
+    if let Some(wait) = over_rate_limit(&sim, request.uri().path()) {
+        SimStats::bump(&sim.stats.rest_rate_limited);
+        let mut response = rest_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "Too many requests, slow down",
+        );
+        let retry_after = crate::rate_limit::retry_after_secs(wait);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        return response;
+    }
     let (latency, injected) = {
         let mut state = sim.lock();
         let faults = &mut state.rest_faults;
@@ -94,6 +107,15 @@ async fn gate(State(sim): State<Arc<Sim>>, request: Request, next: Next) -> Resp
         );
     }
     next.run(request).await
+}
+
+/// How long an account call must wait under the rate limit, if it must.
+fn over_rate_limit(sim: &Sim, path: &str) -> Option<Duration> {
+    let limit = sim.rest_limit.as_ref()?;
+    if !path.starts_with("/accounts/") {
+        return None;
+    }
+    limit.take().err()
 }
 
 fn unauthorized() -> SimError {

@@ -210,6 +210,8 @@ pub struct SimStats {
     pub idle_closes: AtomicU64,
     pub notifications_sent: AtomicU64,
     pub tokens_issued: AtomicU64,
+    /// Account REST calls answered 429 by the rate limit (`rest_rate`).
+    pub rest_rate_limited: AtomicU64,
 }
 
 impl SimStats {
@@ -230,6 +232,8 @@ pub struct Sim {
     started: Instant,
     pub stop: watch::Receiver<bool>,
     pub script: watch::Sender<ScriptSettings>,
+    /// The account REST rate limit, when `rest_rate` sets one.
+    pub rest_limit: Option<crate::rate_limit::RestRateLimit>,
 }
 
 impl Sim {
@@ -241,6 +245,7 @@ impl Sim {
             config.extra_accounts,
         ));
         let (hub, _) = broadcast::channel(65_536);
+        let rest_limit = crate::rate_limit::RestRateLimit::new(config.rest_rate);
         let script = watch::channel(ScriptSettings {
             paused: config.paused,
             rate: config.rate,
@@ -265,6 +270,7 @@ impl Sim {
             stats: SimStats::default(),
             attempts: Mutex::default(),
             started: Instant::now(),
+            rest_limit,
             stop,
             script,
         }
@@ -395,6 +401,7 @@ impl Sim {
         let s = &self.stats;
         json!({
             "rest_calls": load(&s.rest_calls),
+            "rest_rate_limited": load(&s.rest_rate_limited),
             "streamer_connections": load(&s.streamer_connections),
             "streamer_open": load(&s.streamer_open),
             "messages_received": load(&s.messages_received),
