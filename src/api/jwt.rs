@@ -205,14 +205,21 @@ impl Verifier {
         validation.leeway = self.leeway;
         validation.validate_exp = true;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp"]);
+        // jsonwebtoken checks `aud` and `iss` only when the token has them: a configured
+        // audience or issuer must also be required, or a token without the claim passes.
+        let mut required = vec!["exp"];
         match &self.audience {
-            Some(audience) => validation.set_audience(&[audience]),
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                required.push("aud");
+            }
             None => validation.validate_aud = false,
         }
         if let Some(issuer) = &self.issuer {
             validation.set_issuer(&[issuer]);
+            required.push("iss");
         }
+        validation.set_required_spec_claims(&required);
         validation
     }
 
@@ -262,8 +269,16 @@ fn refusal(error: jsonwebtoken::errors::Error) -> TokenError {
         ErrorKind::ImmatureSignature => TokenError::NotYetValid,
         ErrorKind::InvalidAudience => TokenError::AudienceRefused,
         ErrorKind::InvalidIssuer => TokenError::IssuerRefused,
-        ErrorKind::MissingRequiredClaim(claim) if claim == "aud" => TokenError::AudienceRefused,
-        ErrorKind::MissingRequiredClaim(claim) if claim == "iss" => TokenError::IssuerRefused,
+        ErrorKind::MissingRequiredClaim(claim) | ErrorKind::InvalidClaimFormat(claim)
+            if claim == "aud" =>
+        {
+            TokenError::AudienceRefused
+        }
+        ErrorKind::MissingRequiredClaim(claim) | ErrorKind::InvalidClaimFormat(claim)
+            if claim == "iss" =>
+        {
+            TokenError::IssuerRefused
+        }
         ErrorKind::InvalidAlgorithm => TokenError::AlgorithmRefused,
         _ => TokenError::Invalid,
     }

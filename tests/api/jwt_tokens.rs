@@ -273,6 +273,58 @@ fn bad_tokens() -> Vec<(&'static str, String, &'static str)> {
     ]
 }
 
+#[tokio::test]
+async fn a_configured_audience_and_issuer_are_required_not_only_checked_when_present() {
+    const ISSUER: &str = "https://id.example";
+    let flags = [
+        "--api-key",
+        "ops:t0ken:*",
+        "--jwt-secret",
+        SECRET,
+        "--jwt-audience",
+        AUDIENCE,
+        "--jwt-issuer",
+        ISSUER,
+    ];
+    let gw = TestGateway::start_as(&flags, Some("t0ken")).await;
+    let mut good = claims(&["*"], 300);
+    good["iss"] = json!(ISSUER);
+    let without = |claim: &str| {
+        let mut c = good.clone();
+        c.as_object_mut().unwrap().remove(claim);
+        hs256(&c)
+    };
+    let mut elsewhere = good.clone();
+    elsewhere["iss"] = json!("https://evil.example");
+    let mut aud_not_a_string = good.clone();
+    aud_not_a_string["aud"] = json!(7);
+    let valid = hs256(&good);
+    let bad = [
+        ("no aud", without("aud"), "token_audience_refused"),
+        (
+            "aud of the wrong type",
+            hs256(&aud_not_a_string),
+            "token_audience_refused",
+        ),
+        ("no iss", without("iss"), "token_issuer_refused"),
+        ("wrong iss", hs256(&elsewhere), "token_issuer_refused"),
+    ];
+    let mut needles = vec![valid.as_str(), SECRET];
+    needles.extend(bad.iter().map(|(_, token, _)| token.as_str()));
+    let scan = LeakScan::new(&needles);
+    assert_eq!(
+        call(&gw, &scan, "/v1/accounts", Carrier::Bearer(&valid))
+            .await
+            .0,
+        200
+    );
+    for (what, token, code) in &bad {
+        refused(&gw, &scan, token, code, what).await;
+    }
+    scan.assert_clean(100);
+    gw.stop().await;
+}
+
 /// Serves a key set over HTTP, counting the fetches.
 struct KeyServer {
     url: String,
