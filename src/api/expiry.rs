@@ -1,5 +1,6 @@
-//! When a stream opened with a token must end: at the token's `exp` plus the leeway, the
-//! moment the gateway would refuse the token on a new request. SSE ends its stream there
+//! When a stream opened with a token must end: at the token's `exp`. The leeway
+//! (`--jwt-leeway-secs`) is for clock skew when a token is presented; a stream never
+//! outlives its token by it. SSE ends its stream there
 //! (the feed's deadline, `feed`); a WebSocket is told `--jwt-expiry-notice-secs` before
 //! and closed there unless it sent a fresh token (`ws`). Converts the token's wall-clock
 //! `exp` into the runtime's clock once, when the stream opens or its token is replaced.
@@ -14,11 +15,9 @@ use super::jwt::now_secs;
 /// Close code of a WebSocket whose token expired (4000-4999: the application's own).
 pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
 
-/// The runtime instant `exp + leeway` falls on (now, if already past).
-pub fn deadline(expires_at: u64, leeway: Duration) -> Instant {
-    let left = expires_at
-        .saturating_add(leeway.as_secs())
-        .saturating_sub(now_secs());
+/// The runtime instant `exp` falls on (now, if already past).
+pub fn deadline(expires_at: u64) -> Instant {
+    let left = expires_at.saturating_sub(now_secs());
     // Seconds since the epoch have whole-second resolution: count from the top of the
     // current second so that a stream ends at `exp`, not up to a second after it.
     let into_second = std::time::SystemTime::now()
@@ -46,8 +45,8 @@ pub enum Tick {
 }
 
 impl TokenClock {
-    pub fn new(expires_at: u64, leeway: Duration, notice: Duration) -> Self {
-        let end = deadline(expires_at, leeway);
+    pub fn new(expires_at: u64, notice: Duration) -> Self {
+        let end = deadline(expires_at);
         let notice_at = end.checked_sub(notice).unwrap_or(end).max(Instant::now());
         Self {
             expires_at,

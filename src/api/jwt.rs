@@ -154,11 +154,6 @@ impl Verifier {
         }
     }
 
-    /// The leeway granted on `exp`, `nbf` and `iat`.
-    pub fn leeway(&self) -> Duration {
-        Duration::from_secs(self.leeway)
-    }
-
     /// Verifies `token`: its algorithm is one configured, its signature one of our keys',
     /// `exp` present and not past, `nbf`/`iat` not ahead (each with the leeway), `aud` and
     /// `iss` as configured, `accounts` present.

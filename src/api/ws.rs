@@ -190,7 +190,7 @@ async fn next_item(feed: &mut Option<Feed>, keep_alive: Duration) -> Option<Item
 fn token_clock(app: &AppState, caller: &Caller) -> Option<TokenClock> {
     let jwt = app.jwt.as_ref()?;
     let expires_at = caller.expires_at?;
-    Some(TokenClock::new(expires_at, jwt.leeway(), jwt.expiry_notice))
+    Some(TokenClock::new(expires_at, jwt.expiry_notice))
 }
 
 fn token_expired() -> CloseFrame {

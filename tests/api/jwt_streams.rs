@@ -122,6 +122,25 @@ async fn an_sse_stream_ends_at_exp_and_resumes_with_a_fresh_token_losing_nothing
     gw.stop().await;
 }
 
+#[tokio::test]
+async fn with_the_default_leeway_an_sse_stream_still_ends_within_a_second_of_exp() {
+    // The leeway (30 s by default) is for accepting a token at request time, not for how
+    // long a stream may outlive it.
+    let flags = ["--api-key", "ops:t0ken:*", "--jwt-secret", SECRET];
+    let gw = TestGateway::start_as(&flags, Some("t0ken")).await;
+    let exp = now() + 3;
+    let token = hs256(&claims_until(&["individual"], exp));
+    let mut sse = open_sse(&gw, &token, None).await;
+    assert_eq!(sse.next(FIVE_SECONDS).await.event, "snapshot");
+    // Reads until the stream ends, or 6 s of silence (which fails below).
+    while sse.try_next(Duration::from_secs(6)).await.is_some() {}
+    let late = now_f64() - exp as f64;
+    assert!((-0.05..=1.0).contains(&late), "ended {late:.3} s after exp");
+    let raw = String::from_utf8_lossy(&gw.received.lock().unwrap()).to_string();
+    assert!(raw.contains("\n: token expired; reconnect with a fresh token and Last-Event-ID\n\n"));
+    gw.stop().await;
+}
+
 /// The next message of `kind`, skipping others (events, keep-alives), scanned for leaks.
 async fn next_of(socket: &mut Ws, kind: &str, limit: Duration, scan: &LeakScan) -> Value {
     let deadline = tokio::time::Instant::now() + limit;
