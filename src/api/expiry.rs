@@ -55,8 +55,17 @@ impl TokenClock {
         }
     }
 
-    /// The next tick (cancel-safe); the notice comes once.
+    /// When the token expires, on the runtime's clock.
+    pub fn end(&self) -> Instant {
+        self.end.deadline()
+    }
+
+    /// The next tick (cancel-safe); the notice comes once. Checks the time itself first:
+    /// a timer may fire up to a millisecond late, and a busy stream must not use it.
     pub async fn tick(&mut self) -> Tick {
+        if Instant::now() >= self.end() {
+            return Tick::Expired;
+        }
         if let Some(notice) = self.notice.as_mut() {
             tokio::select! {
                 biased;
