@@ -1,18 +1,21 @@
 //! The public keys RS256/ES256 tokens are checked against: a JSON Web Key Set read from a
 //! file or an http(s) URL (`--jwt-jwks`). Read at start (a set that cannot be read stops
 //! the start), then every `--jwt-jwks-refresh-secs`, and again when a token names a key id
-//! the set lacks, at most once per `--jwt-jwks-min-refetch-secs`, so tokens with random
-//! ids cannot make the gateway hammer the key server. A failed re-read keeps the keys it
+//! the set lacks, at most once per `--jwt-jwks-min-refetch-secs` (1 s or more), so tokens
+//! with random ids cannot make the gateway hammer the key server; tokens that arrive during
+//! such a re-read wait for it rather than start their own. A failed re-read keeps the keys it
 //! had. `jwt` asks this set for the keys of a token; nothing else reads it.
 
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
-use tokio::sync::{Mutex, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 /// The largest key set read: a few keys are a few KiB.
@@ -75,10 +78,17 @@ pub struct Jwks {
     source: JwksSource,
     http: reqwest::Client,
     keys: RwLock<Arc<Vec<Key>>>,
-    /// When the set was last read (or tried). Held while reading, so that many tokens with
-    /// an unknown id at once cause one read.
-    last_read: Mutex<Instant>,
+    /// When the set was last read (or tried), and the re-read under way, if one is. Held
+    /// only to decide, never across a fetch: tokens with an unknown id that arrive while
+    /// a re-read runs wait for that one (single flight).
+    refetch: Mutex<Refetch>,
     min_refetch: Duration,
+}
+
+/// The state of unknown-kid re-reads.
+struct Refetch {
+    last_read: Instant,
+    in_flight: Option<Shared<BoxFuture<'static, bool>>>,
 }
 
 impl Jwks {
@@ -93,7 +103,10 @@ impl Jwks {
             source,
             http,
             keys: RwLock::new(Arc::new(keys)),
-            last_read: Mutex::new(Instant::now()),
+            refetch: Mutex::new(Refetch {
+                last_read: Instant::now(),
+                in_flight: None,
+            }),
             min_refetch,
         }))
     }
@@ -110,14 +123,34 @@ impl Jwks {
     }
 
     /// Re-reads the set for a token whose key id it lacks, unless it was read less than
-    /// `--jwt-jwks-min-refetch-secs` ago; true when it was re-read.
-    pub async fn refetch_for_unknown_kid(&self) -> bool {
-        let mut last = self.last_read.lock().await;
-        if last.elapsed() < self.min_refetch {
-            return false;
-        }
-        *last = Instant::now();
-        self.reread("a token named a key id the set lacks").await
+    /// `--jwt-jwks-min-refetch-secs` ago; joins a re-read already under way. True when the
+    /// set was re-read.
+    pub async fn refetch_for_unknown_kid(self: &Arc<Self>) -> bool {
+        let flight = {
+            let mut state = self.refetch.lock().unwrap_or_else(|p| p.into_inner());
+            match &state.in_flight {
+                Some(flight) => flight.clone(),
+                None if state.last_read.elapsed() < self.min_refetch => return false,
+                None => {
+                    state.last_read = Instant::now();
+                    // Spawned: the fetch completes even if every request waiting on it
+                    // goes away, and the next one does not start it again.
+                    let jwks = self.clone();
+                    let task = tokio::spawn(async move {
+                        let read = jwks.reread("a token named a key id the set lacks").await;
+                        jwks.refetch
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .in_flight = None;
+                        read
+                    });
+                    let flight = task.map(|done| done.unwrap_or(false)).boxed().shared();
+                    state.in_flight = Some(flight.clone());
+                    flight
+                }
+            }
+        };
+        flight.await
     }
 
     /// Re-reads the set every `every` until shutdown.
@@ -129,8 +162,10 @@ impl Jwks {
                     _ = tokio::time::sleep(every) => {}
                     _ = crate::shutdown::signalled(&mut shutdown) => return,
                 }
-                let mut last = jwks.last_read.lock().await;
-                *last = Instant::now();
+                jwks.refetch
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .last_read = Instant::now();
                 jwks.reread("periodic refresh").await;
             }
         });

@@ -51,7 +51,7 @@ pub fn settings(args: &ServeArgs) -> Result<Option<JwtSettings>, ConfigError> {
         (
             "jwt-jwks-min-refetch-secs",
             args.jwt_jwks_min_refetch_secs,
-            0,
+            1,
             3600,
         ),
         (

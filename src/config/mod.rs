@@ -188,7 +188,7 @@ pub struct ServeArgs {
     #[arg(long, env = "TTGW_JWT_JWKS_REFRESH_SECS", default_value_t = 300)]
     pub jwt_jwks_refresh_secs: u64,
     /// A token with a key id the key set lacks re-reads --jwt-jwks at most this often, in
-    /// seconds.
+    /// seconds (1-3600); tokens arriving during a re-read share it.
     #[arg(long, env = "TTGW_JWT_JWKS_MIN_REFETCH_SECS", default_value_t = 30)]
     pub jwt_jwks_min_refetch_secs: u64,
     /// A WebSocket opened with a token gets `token_expiring` this many seconds before it

@@ -330,19 +330,26 @@ struct KeyServer {
     url: String,
     set: Arc<Mutex<String>>,
     hits: Arc<AtomicU64>,
+    /// How long each answer takes, in milliseconds (a slow key server).
+    delay_ms: Arc<AtomicU64>,
 }
 
 impl KeyServer {
     async fn start(initial: String) -> Self {
         let set = Arc::new(Mutex::new(initial));
         let hits = Arc::new(AtomicU64::new(0));
-        let (served, counted) = (set.clone(), hits.clone());
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let (served, counted, delay) = (set.clone(), hits.clone(), delay_ms.clone());
         let router = axum::Router::new().route(
             "/.well-known/jwks.json",
             axum::routing::get(move || {
                 counted.fetch_add(1, Ordering::SeqCst);
                 let body = served.lock().unwrap().clone();
-                async move { ([("content-type", "application/json")], body) }
+                let delay = Duration::from_millis(delay.load(Ordering::SeqCst));
+                async move {
+                    tokio::time::sleep(delay).await;
+                    ([("content-type", "application/json")], body)
+                }
             }),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -351,7 +358,12 @@ impl KeyServer {
             listener.local_addr().unwrap()
         );
         tokio::spawn(async move { axum::serve(listener, router).await });
-        Self { url, set, hits }
+        Self {
+            url,
+            set,
+            hits,
+            delay_ms,
+        }
     }
 
     fn hits(&self) -> u64 {
@@ -444,6 +456,68 @@ async fn a_key_set_url_rotates_without_restart_and_random_kids_do_not_hammer_it(
     );
     scan.assert_clean(1_000);
     gw.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_kids_at_once_share_one_fetch_and_the_refetch_minimum_is_a_second() {
+    let rs256 = Algorithm::RS256;
+    let server = KeyServer::start(jwks(&[(&rsa(1), rs256, "rsa-1")])).await;
+    let flags = [
+        "--api-key",
+        "ops:t0ken:*",
+        "--jwt-jwks",
+        &server.url,
+        "--jwt-jwks-min-refetch-secs",
+        "1",
+    ];
+    let gw = TestGateway::start_as(&flags, Some("t0ken")).await;
+    // Time passing is the thing here: past the minimum since the read at start.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    server.delay_ms.store(1_500, Ordering::SeqCst);
+    let tokens: Vec<String> = (0..10)
+        .map(|i| {
+            let kid = format!("random-{i}-{}", rand_suffix(i));
+            mint(rs256, &rsa(2), Some(&kid), &claims(&["*"], 300))
+        })
+        .collect();
+    let needles: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    let scan = LeakScan::new(&needles);
+    let before = server.hits();
+    let started = tokio::time::Instant::now();
+    futures::future::join_all(
+        tokens
+            .iter()
+            .map(|token| refused(&gw, &scan, token, "token_invalid", "a random kid")),
+    )
+    .await;
+    let took = started.elapsed();
+    assert_eq!(
+        server.hits() - before,
+        1,
+        "one fetch for ten unknown kids at once"
+    );
+    assert!(
+        took < Duration::from_millis(3_500),
+        "the requests waited on each other's fetches: {took:?}"
+    );
+    scan.assert_clean(100);
+    gw.stop().await;
+
+    let (code, message) = start_fails(
+        &[
+            "--jwt-jwks",
+            &server.url,
+            "--jwt-jwks-min-refetch-secs",
+            "0",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code, Some(2), "{message}");
+    assert!(
+        message.contains("invalid setting jwt-jwks-min-refetch-secs"),
+        "{message}"
+    );
 }
 
 fn rand_suffix(i: u64) -> u64 {
