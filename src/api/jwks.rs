@@ -31,13 +31,20 @@ pub enum JwksSource {
 }
 
 impl JwksSource {
-    /// `http://` and `https://` are URLs; anything else is a path.
+    /// `http://` and `https://` are URLs; anything else is a path. Keys decide who may read
+    /// what, so they come over https only; plain http only from a loopback host (a key
+    /// server on the same machine, or a test's).
     pub fn parse(text: &str) -> Result<Self, String> {
         let lower = text.to_ascii_lowercase();
         if lower.starts_with("http://") || lower.starts_with("https://") {
-            return reqwest::Url::parse(text)
-                .map(Self::Url)
-                .map_err(|e| format!("not a URL ({e})"));
+            let url = reqwest::Url::parse(text).map_err(|e| format!("not a URL ({e})"))?;
+            if url.scheme() == "http" && !loopback(&url) {
+                return Err(
+                    "a key set URL must be https (http only for a loopback host: 127.0.0.0/8, ::1, localhost)"
+                        .into(),
+                );
+            }
+            return Ok(Self::Url(url));
         }
         Ok(Self::File(PathBuf::from(text)))
     }
@@ -49,6 +56,18 @@ impl JwksSource {
             Self::Url(url) => format!("{}{}", url.origin().ascii_serialization(), url.path()),
         }
     }
+}
+
+/// Whether the URL's host is this machine: 127.0.0.0/8, ::1 or `localhost`.
+fn loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Why a key set could not be used. Names the source, never a key.
@@ -283,6 +302,29 @@ mod tests {
         );
         let url = JwksSource::parse("https://id.example/keys?sig=abc").unwrap();
         assert_eq!(url.describe(), "https://id.example/keys");
+    }
+
+    #[test]
+    fn plain_http_only_from_a_loopback_host() {
+        for ok in [
+            "https://id.example/keys",
+            "http://127.0.0.1:8080/keys",
+            "http://127.9.9.9/keys",
+            "http://[::1]:9/keys",
+            "http://LOCALHOST/keys",
+        ] {
+            assert!(JwksSource::parse(ok).is_ok(), "{ok}");
+        }
+        for refused in [
+            "http://id.example/keys",
+            "http://10.0.0.1/keys",
+            "http://127.0.0.1.id.example/keys",
+            "http://localhost.id.example/keys",
+            "HTTP://[::ffff:7f00:1]/keys",
+        ] {
+            let error = JwksSource::parse(refused).unwrap_err();
+            assert!(error.contains("must be https"), "{refused}: {error}");
+        }
     }
 
     #[test]

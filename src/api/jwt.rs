@@ -124,8 +124,11 @@ impl Verifier {
     ) -> Result<Arc<Self>, JwksError> {
         let jwks = match &settings.jwks {
             Some(source) => {
+                // No redirects: one could lead from the configured https URL to plain http,
+                // or to a host nobody configured.
                 let http = reqwest::Client::builder()
                     .connect_timeout(Duration::from_secs(5))
+                    .redirect(reqwest::redirect::Policy::none())
                     .build()
                     .map_err(|e| JwksError::Read("client".into(), e.to_string()))?;
                 let jwks = Jwks::load(source.clone(), http, settings.jwks_min_refetch).await?;

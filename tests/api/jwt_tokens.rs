@@ -520,6 +520,37 @@ async fn unknown_kids_at_once_share_one_fetch_and_the_refetch_minimum_is_a_secon
     );
 }
 
+#[tokio::test]
+async fn key_sets_come_over_https_or_from_loopback_and_redirects_are_not_followed() {
+    let (code, message) = start_fails(&["--jwt-jwks", "http://id.example/jwks.json"], &[]).await;
+    assert_eq!(code, Some(2), "{message}");
+    assert!(
+        message.contains("invalid setting jwt-jwks: a key set URL must be https"),
+        "{message}"
+    );
+    // A key server that redirects (here to itself: a redirect could as well lead from https
+    // to http, or to another host): the gateway does not follow, so the set cannot be read.
+    let server = KeyServer::start(jwks(&[(&rsa(1), Algorithm::RS256, "rsa-1")])).await;
+    let target = server.url.clone();
+    let router = axum::Router::new().route(
+        "/jwks.json",
+        axum::routing::get(move || {
+            let target = target.clone();
+            async move { axum::response::Redirect::temporary(&target) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let redirecting = format!(
+        "http://localhost:{}/jwks.json",
+        listener.local_addr().unwrap().port()
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let (code, message) = start_fails(&["--jwt-jwks", &redirecting], &[]).await;
+    assert_eq!(code, Some(1), "{message}");
+    assert!(message.contains("HTTP 307"), "{message}");
+    assert_eq!(server.hits(), 0, "the redirect was followed");
+}
+
 fn rand_suffix(i: u64) -> u64 {
     i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ now()
 }
