@@ -15,7 +15,11 @@ use super::jwt::now_secs;
 /// Close code of a WebSocket whose token expired (4000-4999: the application's own).
 pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
 
-/// The runtime instant `exp` falls on (now, if already past).
+/// The furthest a stream's end is put, in seconds (a year): a token's `exp` may be any
+/// number up to 2^64, and the runtime's clock cannot count that far.
+const FURTHEST_SECS: u64 = 365 * 86_400;
+
+/// The runtime instant `exp` falls on (now, if already past; at most a year ahead).
 pub fn deadline(expires_at: u64) -> Instant {
     let left = expires_at.saturating_sub(now_secs());
     // Seconds since the epoch have whole-second resolution: count from the top of the
@@ -25,7 +29,7 @@ pub fn deadline(expires_at: u64) -> Instant {
         .map_or(Duration::ZERO, |d| {
             Duration::from_nanos(u64::from(d.subsec_nanos()))
         });
-    let left = Duration::from_secs(left).saturating_sub(into_second);
+    let left = Duration::from_secs(left.min(FURTHEST_SECS)).saturating_sub(into_second);
     Instant::now() + left
 }
 

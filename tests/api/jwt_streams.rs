@@ -381,3 +381,20 @@ async fn a_refresh_waiting_on_a_slow_key_server_does_not_keep_a_websocket_past_e
     scan.assert_clean(1_000);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_token_that_expires_in_the_far_future_opens_streams() {
+    // `exp` may be any number: one the runtime's clock cannot reach must not crash a stream.
+    let gw = gateway().await;
+    let token = hs256(&claims_until(&["individual"], u64::MAX));
+    let scan = LeakScan::new(&[&token, SECRET]);
+    let mut sse = open_sse(&gw, &token, None).await;
+    assert_eq!(sse.next(FIVE_SECONDS).await.event, "snapshot");
+    drop(sse);
+    let mut socket = ws::connect(&ws_url(&gw.url, ""), Some(&token)).await;
+    send_json(&mut socket, json!({"op": "subscribe", "id": 1})).await;
+    next_of(&mut socket, "ack", FIVE_SECONDS, &scan).await;
+    next_of(&mut socket, "snapshot", FIVE_SECONDS, &scan).await;
+    scan.assert_clean(100);
+    gw.stop().await;
+}
