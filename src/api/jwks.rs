@@ -270,11 +270,17 @@ fn parse(source: &JwksSource, bytes: &[u8]) -> Result<Vec<Key>, JwksError> {
                 AlgorithmParameters::OctetKeyPair(_) => AlgorithmFamily::Ed,
                 _ => return None,
             };
-            let alg = jwk
-                .common
-                .key_algorithm
-                .and_then(|a| serde_json::to_value(a).ok())
-                .and_then(|v| v.as_str().and_then(|s| Algorithm::from_str(s).ok()));
+            // A key that names its algorithm is for that one only: an encryption algorithm
+            // (`RSA-OAEP`), one unknown, or one of another family makes it no signature key.
+            let alg = match jwk.common.key_algorithm {
+                None => None,
+                Some(named) => {
+                    let name = serde_json::to_value(named).ok()?;
+                    let alg = Algorithm::from_str(name.as_str()?).ok()?;
+                    (alg.family() == family).then_some(alg)?;
+                    Some(alg)
+                }
+            };
             let key = DecodingKey::from_jwk(jwk).ok()?;
             Some(Key {
                 kid: jwk.common.key_id.clone(),

@@ -551,6 +551,50 @@ async fn key_sets_come_over_https_or_from_loopback_and_redirects_are_not_followe
     assert_eq!(server.hits(), 0, "the redirect was followed");
 }
 
+#[tokio::test]
+async fn a_key_set_entry_for_encryption_or_an_unknown_algorithm_verifies_nothing() {
+    let dir = temp_dir("enc-keys");
+    let key_set = dir.join("jwks.json");
+    let rs256 = Algorithm::RS256;
+    let mut set: serde_json::Value = serde_json::from_str(&jwks(&[
+        (&rsa(1), rs256, "enc-1"),
+        (&rsa(2), rs256, "odd-2"),
+        (&ec(), Algorithm::ES256, "ec-1"),
+    ]))
+    .unwrap();
+    set["keys"][0]["alg"] = json!("RSA-OAEP");
+    set["keys"][1]["alg"] = json!("XS999");
+    std::fs::write(&key_set, set.to_string()).unwrap();
+    let flags = [
+        "--api-key",
+        "ops:t0ken:*",
+        "--jwt-jwks",
+        key_set.to_str().unwrap(),
+    ];
+    let gw = TestGateway::start_as(&flags, Some("t0ken")).await;
+    let tokens = [
+        mint(rs256, &rsa(1), Some("enc-1"), &claims(&["*"], 300)),
+        mint(rs256, &rsa(2), Some("odd-2"), &claims(&["*"], 300)),
+        mint(rs256, &rsa(1), None, &claims(&["*"], 300)),
+    ];
+    let valid = mint(Algorithm::ES256, &ec(), Some("ec-1"), &claims(&["*"], 300));
+    let mut needles: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    needles.push(&valid);
+    let scan = LeakScan::new(&needles);
+    assert_eq!(
+        call(&gw, &scan, "/v1/accounts", Carrier::Bearer(&valid))
+            .await
+            .0,
+        200
+    );
+    for token in &tokens {
+        refused(&gw, &scan, token, "token_invalid", "a key not for signing").await;
+    }
+    scan.assert_clean(100);
+    gw.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 fn rand_suffix(i: u64) -> u64 {
     i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ now()
 }
