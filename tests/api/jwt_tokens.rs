@@ -595,6 +595,71 @@ async fn a_key_set_entry_for_encryption_or_an_unknown_algorithm_verifies_nothing
     let _ = std::fs::remove_dir_all(dir);
 }
 
+#[tokio::test]
+async fn hs256_signed_with_the_published_rsa_key_is_refused_where_both_families_are_accepted() {
+    // Algorithm confusion: a gateway that accepts HS256 (its secret) and RS256 (a key set)
+    // must never take the RSA public key, which anyone may hold, as an HMAC secret.
+    let dir = temp_dir("confusion");
+    let key_set = dir.join("jwks.json");
+    std::fs::write(&key_set, jwks(&[(&rsa(1), Algorithm::RS256, "rsa-1")])).unwrap();
+    let flags = [
+        "--api-key",
+        "ops:t0ken:*",
+        "--jwt-secret",
+        SECRET,
+        "--jwt-jwks",
+        key_set.to_str().unwrap(),
+        "--jwt-algorithms",
+        "HS256,RS256",
+    ];
+    let gw = TestGateway::start_as(&flags, Some("t0ken")).await;
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/jwt-test-only");
+    let pem = std::fs::read(fixtures.join("rsa-1.pub.pem")).unwrap();
+    let der = std::fs::read(fixtures.join("rsa-1.pub.der")).unwrap();
+    let trimmed = String::from_utf8(pem.clone()).unwrap().trim().to_string();
+    let mut confused = Vec::new();
+    for secret in [pem.as_slice(), trimmed.as_bytes(), der.as_slice()] {
+        let key = jsonwebtoken::EncodingKey::from_secret(secret).expect("HMAC key");
+        for kid in [Some("rsa-1"), None] {
+            confused.push(mint(Algorithm::HS256, &key, kid, &claims(&["*"], 300)));
+        }
+    }
+    let both = [
+        hs256(&claims(&["*"], 300)),
+        mint(
+            Algorithm::RS256,
+            &rsa(1),
+            Some("rsa-1"),
+            &claims(&["*"], 300),
+        ),
+    ];
+    let mut needles: Vec<&str> = confused.iter().chain(&both).map(String::as_str).collect();
+    needles.push(SECRET);
+    let scan = LeakScan::new(&needles);
+    for token in &both {
+        assert_eq!(
+            call(&gw, &scan, "/v1/accounts", Carrier::Bearer(token))
+                .await
+                .0,
+            200
+        );
+    }
+    for token in &confused {
+        refused(
+            &gw,
+            &scan,
+            token,
+            "token_invalid",
+            "HS256 keyed with the RSA public key",
+        )
+        .await;
+    }
+    scan.assert_clean(100);
+    gw.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 fn rand_suffix(i: u64) -> u64 {
     i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ now()
 }
