@@ -131,14 +131,20 @@ impl Jwks {
     }
 
     /// The keys that may have signed a token with `alg` and `kid`: the one with that id, or
-    /// with no id in the token, every key of the algorithm's family.
+    /// with no id in the token, the one key for the algorithm. A token without a `kid`
+    /// where the set holds several such keys gets none: it is not tried against each.
     pub fn candidates(&self, alg: Algorithm, kid: Option<&str>) -> Vec<DecodingKey> {
         let keys = self.keys.read().unwrap_or_else(|p| p.into_inner()).clone();
-        keys.iter()
+        let fitting: Vec<DecodingKey> = keys
+            .iter()
             .filter(|k| k.family == alg.family() && k.alg.is_none_or(|a| a == alg))
             .filter(|k| kid.is_none() || k.kid.as_deref() == kid)
             .map(|k| k.key.clone())
-            .collect()
+            .collect();
+        if kid.is_none() && fitting.len() > 1 {
+            return Vec::new();
+        }
+        fitting
     }
 
     /// Re-reads the set for a token whose key id it lacks, unless it was read less than

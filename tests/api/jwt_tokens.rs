@@ -660,6 +660,59 @@ async fn hs256_signed_with_the_published_rsa_key_is_refused_where_both_families_
     let _ = std::fs::remove_dir_all(dir);
 }
 
+#[tokio::test]
+async fn a_token_without_kid_needs_a_key_set_with_one_key_for_its_algorithm() {
+    let dir = temp_dir("kidless");
+    let key_set = dir.join("jwks.json");
+    let rs256 = Algorithm::RS256;
+    std::fs::write(
+        &key_set,
+        jwks(&[(&rsa(1), rs256, "rsa-1"), (&ec(), Algorithm::ES256, "ec-1")]),
+    )
+    .unwrap();
+    let flags = [
+        "--api-key",
+        "ops:t0ken:*",
+        "--jwt-jwks",
+        key_set.to_str().unwrap(),
+        "--jwt-jwks-min-refetch-secs",
+        "1",
+    ];
+    let gw = TestGateway::start_as(&flags, Some("t0ken")).await;
+    let (one, two) = (
+        mint(rs256, &rsa(1), None, &claims(&["*"], 300)),
+        mint(rs256, &rsa(2), None, &claims(&["*"], 300)),
+    );
+    let scan = LeakScan::new(&[&one, &two]);
+    // One RSA key: a kid-less RS256 token is checked against it.
+    assert_eq!(
+        call(&gw, &scan, "/v1/accounts", Carrier::Bearer(&one))
+            .await
+            .0,
+        200
+    );
+    // Two RSA keys: a kid-less token is not tried against each (valid or not).
+    std::fs::write(
+        &key_set,
+        jwks(&[(&rsa(1), rs256, "rsa-1"), (&rsa(2), rs256, "rsa-2")]),
+    )
+    .unwrap();
+    let with_kid = mint(rs256, &rsa(2), Some("rsa-2"), &claims(&["*"], 300));
+    wait_until("the second key is read", FIVE_SECONDS, || async {
+        call(&gw, &scan, "/v1/accounts", Carrier::Bearer(&with_kid))
+            .await
+            .0
+            == 200
+    })
+    .await;
+    for token in [&one, &two] {
+        refused(&gw, &scan, token, "token_invalid", "no kid among two keys").await;
+    }
+    scan.assert_clean(100);
+    gw.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 fn rand_suffix(i: u64) -> u64 {
     i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ now()
 }
