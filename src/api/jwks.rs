@@ -1,5 +1,5 @@
 //! The public keys RS256/ES256 tokens are checked against: a JSON Web Key Set read from a
-//! file or an http(s) URL (`--jwt-jwks`). Read at start (a set that cannot be read stops
+//! file or an https URL (`--jwt-jwks`; http only from a loopback host, no redirects). Read at start (a set that cannot be read stops
 //! the start), then every `--jwt-jwks-refresh-secs`, and again when a token names a key id
 //! the set lacks, at most once per `--jwt-jwks-min-refetch-secs` (1 s or more), so tokens
 //! with random ids cannot make the gateway hammer the key server; tokens that arrive during
@@ -23,7 +23,7 @@ const MAX_BYTES: usize = 256 * 1024;
 /// How long one fetch of a key set URL may take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Where the key set is: an http(s) URL, else a file path.
+/// Where the key set is: an https (or loopback http) URL, else a file path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum JwksSource {
     File(PathBuf),
