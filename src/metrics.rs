@@ -62,6 +62,7 @@ pub const SUBSCRIBERS: &str = "ttgw_subscribers";
 pub const EVENTS_PUBLISHED: &str = "ttgw_events_published_total";
 pub const EVENTS_DELIVERED: &str = "ttgw_events_delivered_total";
 pub const SLOW_CONSUMER_CUTS: &str = "ttgw_slow_consumer_cuts_total";
+pub const LAGGING_CUTS: &str = "ttgw_lagging_subscriber_cuts_total";
 pub const STREAM_STARTS: &str = "ttgw_stream_starts_total";
 pub const UPSTREAM_RECONNECTS: &str = "ttgw_upstream_reconnects_total";
 pub const RESYNC_EVENTS: &str = "ttgw_resync_events_total";
@@ -75,11 +76,12 @@ pub const HTTP_DURATION: &str = "ttgw_http_request_duration_seconds";
 pub const BUILD_INFO: &str = "ttgw_build_info";
 
 /// Every family the gateway emits (besides the `process_*` ones of `metrics-process`).
-pub const FAMILIES: [&str; 15] = [
+pub const FAMILIES: [&str; 16] = [
     SUBSCRIBERS,
     EVENTS_PUBLISHED,
     EVENTS_DELIVERED,
     SLOW_CONSUMER_CUTS,
+    LAGGING_CUTS,
     STREAM_STARTS,
     UPSTREAM_RECONNECTS,
     RESYNC_EVENTS,
@@ -126,6 +128,10 @@ fn describe_all() {
     describe_counter!(
         SLOW_CONSUMER_CUTS,
         "Subscribers cut for falling too far behind"
+    );
+    describe_counter!(
+        LAGGING_CUTS,
+        "Subscribers cut because their oldest undelivered event got older than --max-lag-ms"
     );
     describe_counter!(
         STREAM_STARTS,
@@ -178,6 +184,7 @@ fn zero_process_wide() {
     for transport in TRANSPORTS {
         gauge!(SUBSCRIBERS, "transport" => transport).increment(0.0);
         counter!(SLOW_CONSUMER_CUTS, "transport" => transport).increment(0);
+        counter!(LAGGING_CUTS, "transport" => transport).increment(0);
         let _ = histogram!(EVENT_LAG, "transport" => transport);
         for start in ["snapshot", "replay", "reset"] {
             counter!(STREAM_STARTS, "transport" => transport, "start" => start).increment(0);
@@ -287,6 +294,10 @@ impl Deliveries {
 
 pub fn slow_consumer(transport: &'static str) {
     counter!(SLOW_CONSUMER_CUTS, "transport" => transport).increment(1);
+}
+
+pub fn lagging_subscriber(transport: &'static str) {
+    counter!(LAGGING_CUTS, "transport" => transport).increment(1);
 }
 
 /// How a stream started: `snapshot`, `replay` (a resume served from the history) or `reset`.

@@ -27,6 +27,11 @@ pub enum Item {
     Event(Arc<Published>),
     /// The subscriber fell too far behind; the feed ends after this.
     SlowConsumer,
+    /// The subscriber's oldest undelivered event waited longer than `--max-lag-ms`: late
+    /// data is not passed off as live; the feed ends after this.
+    Lagging {
+        behind: Duration,
+    },
     /// The gateway is shutting down; the feed ends after this.
     ShuttingDown,
     /// The token the feed was opened with expired; the feed ends after this.
@@ -74,6 +79,8 @@ pub struct Feed {
     last_sent: Instant,
     /// When the token the feed was opened with expires (`expiry`), if it was.
     expires: Option<Pin<Box<Sleep>>>,
+    /// How long a live event may wait for this subscriber (`--max-lag-ms`).
+    max_lag: Duration,
 }
 
 /// A resume position per account: `public id -> position`.
@@ -122,7 +129,14 @@ impl Feed {
             idle: None,
             last_sent: Instant::now(),
             expires: None,
+            max_lag: Duration::MAX,
         }
+    }
+
+    /// Cuts the feed with [`Item::Lagging`] when a live event reaches it older than `max_lag`.
+    pub fn max_lag(mut self, max_lag: Duration) -> Self {
+        self.max_lag = max_lag;
+        self
     }
 
     /// Ends the feed at `deadline` (a token's expiry) with [`Item::TokenExpired`].
@@ -205,9 +219,18 @@ impl Feed {
                 }
                 received = self.live.next() => match received {
                     Ok(event) => {
+                        // The oldest undelivered event is the one just taken: the check
+                        // costs one subtraction beside the clock read a delivery makes.
+                        let now = Instant::now();
+                        let behind = now.saturating_duration_since(event.at);
+                        if behind > self.max_lag {
+                            crate::metrics::lagging_subscriber(self.transport);
+                            self.ended = true;
+                            return Some(Item::Lagging { behind });
+                        }
                         if self.advance(&event.account, event.seq) && self.wanted(&event) {
                             self.deliveries.record(&event.kind, event.upstream_ms);
-                            self.last_sent = Instant::now();
+                            self.last_sent = now;
                             return Some(Item::Event(event));
                         }
                     }

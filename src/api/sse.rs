@@ -101,6 +101,10 @@ fn sse_response(feed: Feed, ids: Ids, app: &AppState, permit: StreamPermit) -> R
             Item::SlowConsumer => vec![Bytes::from_static(
                 b": slow consumer; reconnect with Last-Event-ID\n\n",
             )],
+            Item::Lagging { behind } => vec![Bytes::from(format!(
+                ": lagging; the oldest undelivered event waited {} ms; reconnect with Last-Event-ID\n\n",
+                behind.as_millis()
+            ))],
             Item::ShuttingDown => vec![Bytes::from_static(b": gateway shutting down\n\n")],
             Item::TokenExpired => vec![Bytes::from_static(
                 b": token expired; reconnect with a fresh token and Last-Event-ID\n\n",
@@ -170,6 +174,7 @@ pub async fn account_events(
         types_filter(&query),
         app.shutdown.clone(),
     )
+    .max_lag(app.max_lag)
     .until(token_deadline(&caller));
     Ok(sse_response(feed, Ids::Single, &app, permit))
 }
@@ -206,6 +211,7 @@ pub async fn all_events(
         types_filter(&query),
         app.shutdown.clone(),
     )
+    .max_lag(app.max_lag)
     .until(token_deadline(&caller));
     Ok(sse_response(feed, Ids::Combined, &app, permit))
 }

@@ -25,6 +25,8 @@ pub struct AppState {
     pub jwt: Option<Arc<super::jwt::Verifier>>,
     /// How long a stream may stay silent before a keep-alive.
     pub keep_alive: Duration,
+    /// How old a subscriber's oldest undelivered event may get before it is cut.
+    pub max_lag: Duration,
     /// Origins allowed to call from browsers (CORS, and the WebSocket `Origin` check).
     pub cors_origins: Arc<Vec<axum::http::HeaderValue>>,
     /// Renders `/metrics`; `None` when no recorder could be installed.

@@ -39,7 +39,8 @@ use super::state::AppState;
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// WebSocket-level pings keep proxies and dead peers in check.
 const PING_EVERY: Duration = Duration::from_secs(30);
-/// Close code for a client that fell too far behind.
+/// Close code for a client that fell too far behind, or whose oldest undelivered event
+/// got older than `--max-lag-ms`.
 pub const CLOSE_SLOW_CONSUMER: u16 = 4008;
 /// Close code for a frame or message over [`MAX_MESSAGE`] (RFC 6455 "message too big").
 pub const CLOSE_TOO_BIG: u16 = 1009;
@@ -276,7 +277,8 @@ fn subscribe(
         &positions,
         types,
         app.shutdown.clone(),
-    );
+    )
+    .max_lag(app.max_lag);
     let names = names.into_iter().map(str::to_string).collect();
     Ok((feed, ack, names))
 }
@@ -409,6 +411,7 @@ async fn session(app: AppState, mut caller: Caller, socket: WebSocket) {
                 Some(Item::Event(event)) => Utf8Bytes::try_from(event.json.clone()).ok().map(Message::Text),
                 Some(Item::Idle) => None,
                 Some(Item::SlowConsumer) => break Some(CloseFrame { code: CLOSE_SLOW_CONSUMER, reason: Utf8Bytes::from_static("slow consumer; resubscribe with resume positions") }),
+                Some(Item::Lagging { .. }) => break Some(CloseFrame { code: CLOSE_SLOW_CONSUMER, reason: Utf8Bytes::from_static("lagging (--max-lag-ms); resubscribe with resume positions") }),
                 Some(Item::ShuttingDown) => break Some(CloseFrame { code: 1001, reason: Utf8Bytes::from_static("gateway shutting down") }),
                 Some(Item::TokenExpired) => break Some(token_expired()),
             },

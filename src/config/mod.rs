@@ -204,6 +204,11 @@ pub struct ServeArgs {
     /// Seconds a stream may stay silent before a keep-alive comment (SSE) (1-15).
     #[arg(long, env = "TTGW_SSE_KEEPALIVE_SECS", default_value_t = 15)]
     pub sse_keepalive_secs: u64,
+    /// Milliseconds the oldest event not yet delivered to a subscriber may wait before the
+    /// subscriber is cut as lagging (SSE comment + end, WebSocket close 4008); it resumes
+    /// with its id (100-600000).
+    #[arg(long, env = "TTGW_MAX_LAG_MS", default_value_t = 5000)]
+    pub max_lag_ms: u64,
     /// Seconds an event stays in the resume ring at most.
     #[arg(long, env = "TTGW_RING_MAX_AGE_SECS", default_value_t = 3600)]
     pub ring_max_age_secs: u64,
@@ -293,6 +298,8 @@ pub struct Config {
     pub cors_origins: Vec<axum::http::HeaderValue>,
     pub tls: Option<TlsFiles>,
     pub sse_keepalive: Duration,
+    /// How old the oldest undelivered event of a subscriber may get (`--max-lag-ms`).
+    pub max_lag: Duration,
     pub log_format: LogFormat,
     pub sim_rate: f64,
     pub sim_seed: u64,
@@ -407,6 +414,7 @@ impl Config {
             api_keys,
             jwt,
             sse_keepalive: Duration::from_secs(args.sse_keepalive_secs),
+            max_lag: Duration::from_millis(args.max_lag_ms),
             log_format: args.log_format,
             sim_rate: args.sim_rate,
             sim_seed: args.sim_seed,
@@ -418,7 +426,7 @@ impl Config {
 
 /// Every numeric setting within its range.
 fn check_ranges(args: &ServeArgs) -> Result<(), ConfigError> {
-    let ranges: [(&'static str, u64, u64, u64); 13] = [
+    let ranges: [(&'static str, u64, u64, u64); 14] = [
         (
             "token-refresh-margin-secs",
             args.token_refresh_margin_secs,
@@ -460,6 +468,7 @@ fn check_ranges(args: &ServeArgs) -> Result<(), ConfigError> {
             64 << 30,
         ),
         ("sse-keepalive-secs", args.sse_keepalive_secs, 1, 15),
+        ("max-lag-ms", args.max_lag_ms, 100, 600_000),
         ("ring-max-age-secs", args.ring_max_age_secs, 1, 7 * 86_400),
         (
             "subscriber-queue",

@@ -22,60 +22,44 @@ fn string_or(number: Type, description: &str, string_example: &str) -> RefOr<Sch
         .into()
 }
 
-/// Money, quantities and prices: a decimal string (`"220.5"`, `"NaN"` for none) or a JSON
-/// number. Read it with a decimal type, never a binary float.
-pub struct DecimalText;
+/// A schema type that is a string or a number form of one value.
+macro_rules! string_or_number {
+    ($(#[$doc:meta])* $name:ident: $number:expr, $description:literal, $example:literal) => {
+        $(#[$doc])*
+        pub struct $name;
 
-impl PartialSchema for DecimalText {
-    fn schema() -> RefOr<Schema> {
-        string_or(
-            Type::Number,
-            "A decimal as tastytrade sends it: a string (`\"220.5\"`, `\"NaN\"` for none) or a JSON number. Parse it as a decimal, never as a binary float.",
-            "220.5",
-        )
-    }
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                string_or($number, $description, $example)
+            }
+        }
+
+        impl ToSchema for $name {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed(stringify!($name))
+            }
+        }
+    };
 }
 
-impl ToSchema for DecimalText {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("DecimalText")
-    }
-}
+string_or_number!(
+    /// Money, quantities and prices: a decimal string (`"220.5"`, `"NaN"` for none) or a
+    /// JSON number. Read it with a decimal type, never a binary float.
+    DecimalText: Type::Number,
+    "A decimal as tastytrade sends it: a string (`\"220.5\"`, `\"NaN\"` for none) or a JSON number. Parse it as a decimal, never as a binary float.",
+    "220.5"
+);
 
-/// Ids: a string or an integer for the same object (compare them as text).
-pub struct IdText;
+string_or_number!(
+    /// Ids: a string or an integer for the same object (compare them as text).
+    IdText: Type::Integer,
+    "An id as tastytrade sends it: an integer or a string for the same object (`301001` and `\"301001\"` are one id). Compare ids as text.",
+    "301001"
+);
 
-impl PartialSchema for IdText {
-    fn schema() -> RefOr<Schema> {
-        string_or(
-            Type::Integer,
-            "An id as tastytrade sends it: an integer or a string for the same object (`301001` and `\"301001\"` are one id). Compare ids as text.",
-            "301001",
-        )
-    }
-}
-
-impl ToSchema for IdText {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("IdText")
-    }
-}
-
-/// Times: an RFC 3339 string or epoch milliseconds.
-pub struct WireTime;
-
-impl PartialSchema for WireTime {
-    fn schema() -> RefOr<Schema> {
-        string_or(
-            Type::Integer,
-            "A time as tastytrade sends it: an RFC 3339 string or epoch milliseconds.",
-            "2026-12-01T14:30:00.000+00:00",
-        )
-    }
-}
-
-impl ToSchema for WireTime {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("WireTime")
-    }
-}
+string_or_number!(
+    /// Times: an RFC 3339 string or epoch milliseconds.
+    WireTime: Type::Integer,
+    "A time as tastytrade sends it: an RFC 3339 string or epoch milliseconds.",
+    "2026-12-01T14:30:00.000+00:00"
+);

@@ -118,6 +118,7 @@ pub async fn start(config: Config) -> Result<Gateway, StartError> {
         keys: Arc::new(config.api_keys.clone()),
         jwt,
         keep_alive: config.sse_keepalive,
+        max_lag: config.max_lag,
         cors_origins: Arc::new(config.cors_origins.clone()),
         metrics,
         registry: registry.clone(),

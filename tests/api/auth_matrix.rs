@@ -237,7 +237,9 @@ async fn every_route_answers_every_kind_of_key_exactly() {
             let snapshots = if key.sees_roth() { 2 } else { 1 };
             let frames = raw.read_frames(snapshots, 5 * SECOND).await;
             let accounts: Vec<Value> = frames.iter().map(|f| f.json()["account"].clone()).collect();
-            let ids: Vec<String> = split_combined(frames[0].id().unwrap())
+            // The last starting snapshot's id names every account (earlier ones only those
+            // whose snapshot was sent).
+            let ids: Vec<String> = split_combined(frames[snapshots - 1].id().unwrap())
                 .1
                 .into_iter()
                 .map(|(id, _)| id)

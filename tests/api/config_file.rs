@@ -298,6 +298,7 @@ fn every_key(
         ("jwt-jwks-min-refetch-secs", "5".into(), Some(vec!["5"])),
         ("jwt-expiry-notice-secs", "10".into(), Some(vec!["10"])),
         ("sse-keepalive-secs", "5".into(), Some(vec!["5"])),
+        ("max-lag-ms", "2500".into(), Some(vec!["2500"])),
         ("ring-max-age-secs", "600".into(), Some(vec!["600"])),
         ("subscriber-queue", "128".into(), Some(vec!["128"])),
         ("ring-events", "500".into(), Some(vec!["500"])),

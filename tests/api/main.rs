@@ -33,6 +33,7 @@ mod parser_props;
 
 // What consumers see: REST, SSE, WebSocket.
 mod gateway_thin_path;
+mod streams_lagging;
 mod streams_slow;
 mod streams_sse;
 mod streams_storm;

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::helpers::gateway::TestGateway;
-use crate::helpers::streams::{LeakScan, RawHttp, padded_order, split_id, vm_rss_kib};
+use crate::helpers::streams::{
+    LeakScan, RawHttp, assert_resume_gives_the_rest, padded_order, split_id, vm_rss_kib,
+};
 use crate::helpers::ws::{self, scanned_json, send_json, ws_url};
 use crate::helpers::{INDIVIDUAL, SECOND};
 use eventsource_stream::Eventsource;
@@ -265,25 +267,8 @@ async fn a_stalled_sse_reader_is_cut_and_resumes_while_a_fast_one_gets_everythin
     );
 
     // Resuming from its last id gives exactly the rest.
-    let last_id = format!("{epoch}-{cut_at}");
-    let mut resumed = RawHttp::get(
-        gw.gateway.addr,
-        "/v1/accounts/individual/events",
-        &[("Last-Event-ID", &last_id)],
-        None,
-        Some(&scan),
-    )
-    .await;
-    let missing = (last_seq - cut_at) as usize;
-    let frames = resumed.read_frames(missing, 20 * SECOND).await;
-    for (n, frame) in frames.iter().enumerate() {
-        assert_eq!(
-            frame.id(),
-            Some(format!("{epoch}-{}", cut_at + 1 + n as u64).as_str())
-        );
-    }
+    assert_resume_gives_the_rest(gw.gateway.addr, &epoch, cut_at, last_seq, Some(&scan)).await;
     drop(slow);
-    drop(resumed);
 
     let rss_after = vm_rss_kib();
     eprintln!("SSE: VmRSS {rss_before} KiB -> {rss_after} KiB");

@@ -487,3 +487,31 @@ pub fn padded_order(id: u64, version: u64, pad: usize) -> Value {
         "padding": "x".repeat(pad),
     })
 }
+
+/// Resumes `/v1/accounts/individual/events` from `<epoch>-<cut_at>` and checks it gives
+/// exactly the events `cut_at + 1 ..= last_seq`, in order (what a cut subscriber must get).
+pub async fn assert_resume_gives_the_rest(
+    addr: SocketAddr,
+    epoch: &str,
+    cut_at: u64,
+    last_seq: u64,
+    scan: Option<&Arc<LeakScan>>,
+) {
+    let last_id = format!("{epoch}-{cut_at}");
+    let mut resumed = RawHttp::get(
+        addr,
+        "/v1/accounts/individual/events",
+        &[("Last-Event-ID", &last_id)],
+        None,
+        scan,
+    )
+    .await;
+    let missing = (last_seq - cut_at) as usize;
+    let frames = resumed.read_frames(missing, Duration::from_secs(20)).await;
+    for (n, frame) in frames.iter().enumerate() {
+        assert_eq!(
+            frame.id(),
+            Some(format!("{epoch}-{}", cut_at + 1 + n as u64).as_str())
+        );
+    }
+}
