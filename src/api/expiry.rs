@@ -1,5 +1,6 @@
-//! When a stream opened with a token must end: at the token's `exp` plus the leeway, the
-//! moment the gateway would refuse the token on a new request. SSE ends its stream there
+//! When a stream opened with a token must end: at the token's `exp`. The leeway
+//! (`--jwt-leeway-secs`) is for clock skew when a token is presented; a stream never
+//! outlives its token by it. SSE ends its stream there
 //! (the feed's deadline, `feed`); a WebSocket is told `--jwt-expiry-notice-secs` before
 //! and closed there unless it sent a fresh token (`ws`). Converts the token's wall-clock
 //! `exp` into the runtime's clock once, when the stream opens or its token is replaced.
@@ -14,11 +15,13 @@ use super::jwt::now_secs;
 /// Close code of a WebSocket whose token expired (4000-4999: the application's own).
 pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
 
-/// The runtime instant `exp + leeway` falls on (now, if already past).
-pub fn deadline(expires_at: u64, leeway: Duration) -> Instant {
-    let left = expires_at
-        .saturating_add(leeway.as_secs())
-        .saturating_sub(now_secs());
+/// The furthest a stream's end is put, in seconds (a year): a token's `exp` may be any
+/// number up to 2^64, and the runtime's clock cannot count that far.
+const FURTHEST_SECS: u64 = 365 * 86_400;
+
+/// The runtime instant `exp` falls on (now, if already past; at most a year ahead).
+pub fn deadline(expires_at: u64) -> Instant {
+    let left = expires_at.saturating_sub(now_secs());
     // Seconds since the epoch have whole-second resolution: count from the top of the
     // current second so that a stream ends at `exp`, not up to a second after it.
     let into_second = std::time::SystemTime::now()
@@ -26,7 +29,7 @@ pub fn deadline(expires_at: u64, leeway: Duration) -> Instant {
         .map_or(Duration::ZERO, |d| {
             Duration::from_nanos(u64::from(d.subsec_nanos()))
         });
-    let left = Duration::from_secs(left).saturating_sub(into_second);
+    let left = Duration::from_secs(left.min(FURTHEST_SECS)).saturating_sub(into_second);
     Instant::now() + left
 }
 
@@ -46,8 +49,8 @@ pub enum Tick {
 }
 
 impl TokenClock {
-    pub fn new(expires_at: u64, leeway: Duration, notice: Duration) -> Self {
-        let end = deadline(expires_at, leeway);
+    pub fn new(expires_at: u64, notice: Duration) -> Self {
+        let end = deadline(expires_at);
         let notice_at = end.checked_sub(notice).unwrap_or(end).max(Instant::now());
         Self {
             expires_at,
@@ -56,8 +59,17 @@ impl TokenClock {
         }
     }
 
-    /// The next tick (cancel-safe); the notice comes once.
+    /// When the token expires, on the runtime's clock.
+    pub fn end(&self) -> Instant {
+        self.end.deadline()
+    }
+
+    /// The next tick (cancel-safe); the notice comes once. Checks the time itself first:
+    /// a timer may fire up to a millisecond late, and a busy stream must not use it.
     pub async fn tick(&mut self) -> Tick {
+        if Instant::now() >= self.end() {
+            return Tick::Expired;
+        }
         if let Some(notice) = self.notice.as_mut() {
             tokio::select! {
                 biased;

@@ -165,6 +165,18 @@ impl Feed {
     /// items, then one `select!` over live events, the keep-alive timer and shutdown, is the
     /// per-event hot path (bench `fanout`, `Feed::next`) and reads best at once.
     pub async fn next(&mut self, keep_alive: Duration) -> Option<Item> {
+        // A token past its expiry ends the feed before anything else goes out, the start
+        // items included (the timer below may fire up to a millisecond late).
+        if !self.ended
+            && self
+                .expires
+                .as_ref()
+                .is_some_and(|at| at.deadline() <= Instant::now())
+        {
+            self.ended = true;
+            self.initial.clear();
+            return Some(Item::TokenExpired);
+        }
         while let Some(item) = self.initial.pop_front() {
             match &item {
                 Item::Snapshot { snapshot, .. } => {

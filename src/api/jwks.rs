@@ -1,18 +1,21 @@
 //! The public keys RS256/ES256 tokens are checked against: a JSON Web Key Set read from a
-//! file or an http(s) URL (`--jwt-jwks`). Read at start (a set that cannot be read stops
+//! file or an https URL (`--jwt-jwks`; http only from a loopback host, no redirects). Read at start (a set that cannot be read stops
 //! the start), then every `--jwt-jwks-refresh-secs`, and again when a token names a key id
-//! the set lacks, at most once per `--jwt-jwks-min-refetch-secs`, so tokens with random
-//! ids cannot make the gateway hammer the key server. A failed re-read keeps the keys it
+//! the set lacks, at most once per `--jwt-jwks-min-refetch-secs` (1 s or more), so tokens
+//! with random ids cannot make the gateway hammer the key server; tokens that arrive during
+//! such a re-read wait for it rather than start their own. A failed re-read keeps the keys it
 //! had. `jwt` asks this set for the keys of a token; nothing else reads it.
 
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
-use tokio::sync::{Mutex, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 /// The largest key set read: a few keys are a few KiB.
@@ -20,7 +23,7 @@ const MAX_BYTES: usize = 256 * 1024;
 /// How long one fetch of a key set URL may take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Where the key set is: an http(s) URL, else a file path.
+/// Where the key set is: an https (or loopback http) URL, else a file path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum JwksSource {
     File(PathBuf),
@@ -28,13 +31,20 @@ pub enum JwksSource {
 }
 
 impl JwksSource {
-    /// `http://` and `https://` are URLs; anything else is a path.
+    /// `http://` and `https://` are URLs; anything else is a path. Keys decide who may read
+    /// what, so they come over https only; plain http only from a loopback host (a key
+    /// server on the same machine, or a test's).
     pub fn parse(text: &str) -> Result<Self, String> {
         let lower = text.to_ascii_lowercase();
         if lower.starts_with("http://") || lower.starts_with("https://") {
-            return reqwest::Url::parse(text)
-                .map(Self::Url)
-                .map_err(|e| format!("not a URL ({e})"));
+            let url = reqwest::Url::parse(text).map_err(|e| format!("not a URL ({e})"))?;
+            if url.scheme() == "http" && !loopback(&url) {
+                return Err(
+                    "a key set URL must be https (http only for a loopback host: 127.0.0.0/8, ::1, localhost)"
+                        .into(),
+                );
+            }
+            return Ok(Self::Url(url));
         }
         Ok(Self::File(PathBuf::from(text)))
     }
@@ -46,6 +56,18 @@ impl JwksSource {
             Self::Url(url) => format!("{}{}", url.origin().ascii_serialization(), url.path()),
         }
     }
+}
+
+/// Whether the URL's host is this machine: 127.0.0.0/8, ::1 or `localhost`.
+fn loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Why a key set could not be used. Names the source, never a key.
@@ -75,10 +97,17 @@ pub struct Jwks {
     source: JwksSource,
     http: reqwest::Client,
     keys: RwLock<Arc<Vec<Key>>>,
-    /// When the set was last read (or tried). Held while reading, so that many tokens with
-    /// an unknown id at once cause one read.
-    last_read: Mutex<Instant>,
+    /// When the set was last read (or tried), and the re-read under way, if one is. Held
+    /// only to decide, never across a fetch: tokens with an unknown id that arrive while
+    /// a re-read runs wait for that one (single flight).
+    refetch: Mutex<Refetch>,
     min_refetch: Duration,
+}
+
+/// The state of unknown-kid re-reads.
+struct Refetch {
+    last_read: Instant,
+    in_flight: Option<Shared<BoxFuture<'static, bool>>>,
 }
 
 impl Jwks {
@@ -93,31 +122,60 @@ impl Jwks {
             source,
             http,
             keys: RwLock::new(Arc::new(keys)),
-            last_read: Mutex::new(Instant::now()),
+            refetch: Mutex::new(Refetch {
+                last_read: Instant::now(),
+                in_flight: None,
+            }),
             min_refetch,
         }))
     }
 
     /// The keys that may have signed a token with `alg` and `kid`: the one with that id, or
-    /// with no id in the token, every key of the algorithm's family.
+    /// with no id in the token, the one key for the algorithm. A token without a `kid`
+    /// where the set holds several such keys gets none: it is not tried against each.
     pub fn candidates(&self, alg: Algorithm, kid: Option<&str>) -> Vec<DecodingKey> {
         let keys = self.keys.read().unwrap_or_else(|p| p.into_inner()).clone();
-        keys.iter()
+        let fitting: Vec<DecodingKey> = keys
+            .iter()
             .filter(|k| k.family == alg.family() && k.alg.is_none_or(|a| a == alg))
             .filter(|k| kid.is_none() || k.kid.as_deref() == kid)
             .map(|k| k.key.clone())
-            .collect()
+            .collect();
+        if kid.is_none() && fitting.len() > 1 {
+            return Vec::new();
+        }
+        fitting
     }
 
     /// Re-reads the set for a token whose key id it lacks, unless it was read less than
-    /// `--jwt-jwks-min-refetch-secs` ago; true when it was re-read.
-    pub async fn refetch_for_unknown_kid(&self) -> bool {
-        let mut last = self.last_read.lock().await;
-        if last.elapsed() < self.min_refetch {
-            return false;
-        }
-        *last = Instant::now();
-        self.reread("a token named a key id the set lacks").await
+    /// `--jwt-jwks-min-refetch-secs` ago; joins a re-read already under way. True when the
+    /// set was re-read.
+    pub async fn refetch_for_unknown_kid(self: &Arc<Self>) -> bool {
+        let flight = {
+            let mut state = self.refetch.lock().unwrap_or_else(|p| p.into_inner());
+            match &state.in_flight {
+                Some(flight) => flight.clone(),
+                None if state.last_read.elapsed() < self.min_refetch => return false,
+                None => {
+                    state.last_read = Instant::now();
+                    // Spawned: the fetch completes even if every request waiting on it
+                    // goes away, and the next one does not start it again.
+                    let jwks = self.clone();
+                    let task = tokio::spawn(async move {
+                        let read = jwks.reread("a token named a key id the set lacks").await;
+                        jwks.refetch
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .in_flight = None;
+                        read
+                    });
+                    let flight = task.map(|done| done.unwrap_or(false)).boxed().shared();
+                    state.in_flight = Some(flight.clone());
+                    flight
+                }
+            }
+        };
+        flight.await
     }
 
     /// Re-reads the set every `every` until shutdown.
@@ -129,8 +187,10 @@ impl Jwks {
                     _ = tokio::time::sleep(every) => {}
                     _ = crate::shutdown::signalled(&mut shutdown) => return,
                 }
-                let mut last = jwks.last_read.lock().await;
-                *last = Instant::now();
+                jwks.refetch
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .last_read = Instant::now();
                 jwks.reread("periodic refresh").await;
             }
         });
@@ -216,11 +276,17 @@ fn parse(source: &JwksSource, bytes: &[u8]) -> Result<Vec<Key>, JwksError> {
                 AlgorithmParameters::OctetKeyPair(_) => AlgorithmFamily::Ed,
                 _ => return None,
             };
-            let alg = jwk
-                .common
-                .key_algorithm
-                .and_then(|a| serde_json::to_value(a).ok())
-                .and_then(|v| v.as_str().and_then(|s| Algorithm::from_str(s).ok()));
+            // A key that names its algorithm is for that one only: an encryption algorithm
+            // (`RSA-OAEP`), one unknown, or one of another family makes it no signature key.
+            let alg = match jwk.common.key_algorithm {
+                None => None,
+                Some(named) => {
+                    let name = serde_json::to_value(named).ok()?;
+                    let alg = Algorithm::from_str(name.as_str()?).ok()?;
+                    (alg.family() == family).then_some(alg)?;
+                    Some(alg)
+                }
+            };
             let key = DecodingKey::from_jwk(jwk).ok()?;
             Some(Key {
                 kid: jwk.common.key_id.clone(),
@@ -248,6 +314,29 @@ mod tests {
         );
         let url = JwksSource::parse("https://id.example/keys?sig=abc").unwrap();
         assert_eq!(url.describe(), "https://id.example/keys");
+    }
+
+    #[test]
+    fn plain_http_only_from_a_loopback_host() {
+        for ok in [
+            "https://id.example/keys",
+            "http://127.0.0.1:8080/keys",
+            "http://127.9.9.9/keys",
+            "http://[::1]:9/keys",
+            "http://LOCALHOST/keys",
+        ] {
+            assert!(JwksSource::parse(ok).is_ok(), "{ok}");
+        }
+        for refused in [
+            "http://id.example/keys",
+            "http://10.0.0.1/keys",
+            "http://127.0.0.1.id.example/keys",
+            "http://localhost.id.example/keys",
+            "HTTP://[::ffff:7f00:1]/keys",
+        ] {
+            let error = JwksSource::parse(refused).unwrap_err();
+            assert!(error.contains("must be https"), "{refused}: {error}");
+        }
     }
 
     #[test]

@@ -124,8 +124,11 @@ impl Verifier {
     ) -> Result<Arc<Self>, JwksError> {
         let jwks = match &settings.jwks {
             Some(source) => {
+                // No redirects: one could lead from the configured https URL to plain http,
+                // or to a host nobody configured.
                 let http = reqwest::Client::builder()
                     .connect_timeout(Duration::from_secs(5))
+                    .redirect(reqwest::redirect::Policy::none())
                     .build()
                     .map_err(|e| JwksError::Read("client".into(), e.to_string()))?;
                 let jwks = Jwks::load(source.clone(), http, settings.jwks_min_refetch).await?;
@@ -152,11 +155,6 @@ impl Verifier {
             cookie: settings.cookie.clone(),
             expiry_notice: settings.expiry_notice,
         }
-    }
-
-    /// The leeway granted on `exp`, `nbf` and `iat`.
-    pub fn leeway(&self) -> Duration {
-        Duration::from_secs(self.leeway)
     }
 
     /// Verifies `token`: its algorithm is one configured, its signature one of our keys',
@@ -205,14 +203,21 @@ impl Verifier {
         validation.leeway = self.leeway;
         validation.validate_exp = true;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp"]);
+        // jsonwebtoken checks `aud` and `iss` only when the token has them: a configured
+        // audience or issuer must also be required, or a token without the claim passes.
+        let mut required = vec!["exp"];
         match &self.audience {
-            Some(audience) => validation.set_audience(&[audience]),
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                required.push("aud");
+            }
             None => validation.validate_aud = false,
         }
         if let Some(issuer) = &self.issuer {
             validation.set_issuer(&[issuer]);
+            required.push("iss");
         }
+        validation.set_required_spec_claims(&required);
         validation
     }
 
@@ -262,8 +267,16 @@ fn refusal(error: jsonwebtoken::errors::Error) -> TokenError {
         ErrorKind::ImmatureSignature => TokenError::NotYetValid,
         ErrorKind::InvalidAudience => TokenError::AudienceRefused,
         ErrorKind::InvalidIssuer => TokenError::IssuerRefused,
-        ErrorKind::MissingRequiredClaim(claim) if claim == "aud" => TokenError::AudienceRefused,
-        ErrorKind::MissingRequiredClaim(claim) if claim == "iss" => TokenError::IssuerRefused,
+        ErrorKind::MissingRequiredClaim(claim) | ErrorKind::InvalidClaimFormat(claim)
+            if claim == "aud" =>
+        {
+            TokenError::AudienceRefused
+        }
+        ErrorKind::MissingRequiredClaim(claim) | ErrorKind::InvalidClaimFormat(claim)
+            if claim == "iss" =>
+        {
+            TokenError::IssuerRefused
+        }
         ErrorKind::InvalidAlgorithm => TokenError::AlgorithmRefused,
         _ => TokenError::Invalid,
     }

@@ -135,11 +135,8 @@ fn sse_response(feed: Feed, ids: Ids, app: &AppState, permit: StreamPermit) -> R
 }
 
 /// Where a stream opened with a token ends (`expiry`); none for API keys.
-fn token_deadline(app: &AppState, caller: &Caller) -> Option<tokio::time::Instant> {
-    let leeway = app.jwt.as_ref().map(|jwt| jwt.leeway()).unwrap_or_default();
-    caller
-        .expires_at
-        .map(|exp| super::expiry::deadline(exp, leeway))
+fn token_deadline(caller: &Caller) -> Option<tokio::time::Instant> {
+    caller.expires_at.map(super::expiry::deadline)
 }
 
 /// Live events of one account over SSE, resumable.
@@ -178,7 +175,7 @@ pub async fn account_events(
         app.shutdown.clone(),
     )
     .max_lag(app.max_lag)
-    .until(token_deadline(&app, &caller));
+    .until(token_deadline(&caller));
     Ok(sse_response(feed, Ids::Single, &app, permit))
 }
 
@@ -215,6 +212,6 @@ pub async fn all_events(
         app.shutdown.clone(),
     )
     .max_lag(app.max_lag)
-    .until(token_deadline(&app, &caller));
+    .until(token_deadline(&caller));
     Ok(sse_response(feed, Ids::Combined, &app, permit))
 }

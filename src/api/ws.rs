@@ -187,11 +187,19 @@ async fn next_item(feed: &mut Option<Feed>, keep_alive: Duration) -> Option<Item
     }
 }
 
+/// `work`'s outcome, or `None` if the token expires first (no end: it runs to completion).
+async fn until<T>(end: Option<tokio::time::Instant>, work: impl Future<Output = T>) -> Option<T> {
+    match end {
+        Some(end) => tokio::time::timeout_at(end, work).await.ok(),
+        None => Some(work.await),
+    }
+}
+
 /// The clock of a socket opened with a token (`expiry`); none for API keys.
 fn token_clock(app: &AppState, caller: &Caller) -> Option<TokenClock> {
     let jwt = app.jwt.as_ref()?;
     let expires_at = caller.expires_at?;
-    Some(TokenClock::new(expires_at, jwt.leeway(), jwt.expiry_notice))
+    Some(TokenClock::new(expires_at, jwt.expiry_notice))
 }
 
 fn token_expired() -> CloseFrame {
@@ -336,7 +344,7 @@ fn resume_positions(
 }
 
 /// One socket's session. Longer than most functions on purpose: one `select!` over the
-/// client's messages, the feed, the token clock and the ping timer, read at once, shows
+/// token clock (first), the client's messages, the feed and the ping timer, read at once, shows
 /// every way a session ends (client close, too big, slow consumer, shutdown, token expiry,
 /// a stalled send).
 async fn session(app: AppState, mut caller: Caller, socket: WebSocket) {
@@ -347,7 +355,16 @@ async fn session(app: AppState, mut caller: Caller, socket: WebSocket) {
     let mut clock = token_clock(&app, &caller);
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     let close: Option<CloseFrame> = loop {
+        // When the token expires (none for API keys): nothing may hold the socket open past
+        // it, not a busy feed, a slow key server during a refresh, nor a stalled send.
+        let token_end = clock.as_ref().map(TokenClock::end);
         let outgoing: Option<Message> = tokio::select! {
+            // The token clock first: a busy feed is always ready and must not win over it.
+            biased;
+            tick = next_tick(&mut clock) => match tick {
+                Tick::Expiring => Some(text(json!({"type": "token_expiring", "expires_at": caller.expires_at}))),
+                Tick::Expired => break Some(token_expired()),
+            },
             message = incoming.next() => match message {
                 Some(Err(e)) if too_big(&e) => break Some(CloseFrame {
                     code: CLOSE_TOO_BIG,
@@ -370,14 +387,15 @@ async fn session(app: AppState, mut caller: Caller, socket: WebSocket) {
                         text(json!({"type": "ack", "id": id, "op": "unsubscribe"}))
                     }
                     Ok(ClientMessage::Ping { id }) => text(json!({"type": "pong", "id": id})),
-                    Ok(ClientMessage::Refresh { id, token }) => match refresh(&app, &caller, &subscribed, &id, secrecy::ExposeSecret::expose_secret(&token)).await {
-                        Ok(fresh) => {
+                    Ok(ClientMessage::Refresh { id, token }) => match until(token_end, refresh(&app, &caller, &subscribed, &id, secrecy::ExposeSecret::expose_secret(&token))).await {
+                        None => break Some(token_expired()),
+                        Some(Ok(fresh)) => {
                             let ack = text(json!({"type": "ack", "id": id, "op": "refresh", "expires_at": fresh.expires_at}));
                             caller = fresh;
                             clock = token_clock(&app, &caller);
                             ack
                         }
-                        Err(refusal) => refusal,
+                        Some(Err(refusal)) => refusal,
                     },
                     Err(_) => error(&None, "bad_message", "expected a JSON object with \"op\": \"subscribe\", \"unsubscribe\" or \"ping\" (see /docs)"),
                 }),
@@ -397,17 +415,19 @@ async fn session(app: AppState, mut caller: Caller, socket: WebSocket) {
                 Some(Item::ShuttingDown) => break Some(CloseFrame { code: 1001, reason: Utf8Bytes::from_static("gateway shutting down") }),
                 Some(Item::TokenExpired) => break Some(token_expired()),
             },
-            tick = next_tick(&mut clock) => match tick {
-                Tick::Expiring => Some(text(json!({"type": "token_expiring", "expires_at": caller.expires_at}))),
-                Tick::Expired => break Some(token_expired()),
-            },
             _ = ping.tick() => Some(Message::Ping(Default::default())),
         };
         if let Some(message) = outgoing {
-            match tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => return,
-                Err(_) => {
+            match until(
+                token_end,
+                tokio::time::timeout(SEND_TIMEOUT, sink.send(message)),
+            )
+            .await
+            {
+                None => break Some(token_expired()),
+                Some(Ok(Ok(()))) => {}
+                Some(Ok(Err(_))) => return,
+                Some(Err(_)) => {
                     break Some(CloseFrame {
                         code: CLOSE_SLOW_CONSUMER,
                         reason: Utf8Bytes::from_static("slow consumer: a send stalled"),

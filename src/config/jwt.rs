@@ -1,5 +1,5 @@
 //! The token settings (`--jwt-*`) checked into [`JwtSettings`]: a secret long enough for
-//! HS256, a key set that is a readable file or an http(s) URL, algorithms that each have
+//! HS256, a key set that is a readable file or an https URL (http from loopback only), algorithms that each have
 //! their key (HS* the secret, the others the key set) and never `none`, a cookie name a
 //! browser can send, and every limit within its range. The secret is never echoed.
 
@@ -51,7 +51,7 @@ pub fn settings(args: &ServeArgs) -> Result<Option<JwtSettings>, ConfigError> {
         (
             "jwt-jwks-min-refetch-secs",
             args.jwt_jwks_min_refetch_secs,
-            0,
+            1,
             3600,
         ),
         (

@@ -162,7 +162,7 @@ pub struct ServeArgs {
     #[arg(long, env = "TTGW_JWT_SECRET", hide_env_values = true, value_parser = secret)]
     pub jwt_secret: Option<SecretString>,
     /// Accept tokens (JWT, RS256/ES256) signed by the keys of this JSON Web Key Set: a file
-    /// path or an http(s) URL.
+    /// path or an https URL (plain http only from a loopback host; redirects not followed).
     #[arg(long, env = "TTGW_JWT_JWKS")]
     pub jwt_jwks: Option<String>,
     /// Token algorithms accepted, comma-separated (default: HS256 with --jwt-secret, RS256
@@ -170,8 +170,8 @@ pub struct ServeArgs {
     #[arg(long, env = "TTGW_JWT_ALGORITHMS", value_delimiter = ',')]
     #[serde(default)]
     pub jwt_algorithms: Vec<String>,
-    /// Seconds of clock skew allowed on a token's `exp`, `nbf` and `iat`; streams opened
-    /// with a token end at `exp` plus this.
+    /// Seconds of clock skew allowed on a token's `exp`, `nbf` and `iat` when it is
+    /// presented; streams opened with a token still end at `exp`.
     #[arg(long, env = "TTGW_JWT_LEEWAY_SECS", default_value_t = 30)]
     pub jwt_leeway_secs: u64,
     /// The `aud` a token must name (not checked when unset).
@@ -188,7 +188,7 @@ pub struct ServeArgs {
     #[arg(long, env = "TTGW_JWT_JWKS_REFRESH_SECS", default_value_t = 300)]
     pub jwt_jwks_refresh_secs: u64,
     /// A token with a key id the key set lacks re-reads --jwt-jwks at most this often, in
-    /// seconds.
+    /// seconds (1-3600); tokens arriving during a re-read share it.
     #[arg(long, env = "TTGW_JWT_JWKS_MIN_REFETCH_SECS", default_value_t = 30)]
     pub jwt_jwks_min_refetch_secs: u64,
     /// A WebSocket opened with a token gets `token_expiring` this many seconds before it

@@ -115,6 +115,17 @@ async fn assert_cors(gw: &TestGateway, token: &str, allowed: &str, other: &str) 
             .get("access-control-allow-credentials")
             .map(|v| v.to_str().unwrap());
         assert_eq!(credentials, expected.map(|_| "true"), "{origin}");
+        // The answer depends on Origin: a shared cache must not hand one origin's to another.
+        let vary = headers
+            .get_all("vary")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_ascii_lowercase())
+            .collect::<Vec<_>>()
+            .join(",");
+        assert!(
+            vary.split(',').any(|name| name.trim() == "origin"),
+            "{origin}: Vary: {vary}"
+        );
         scan.scan("body", &response.bytes().await.unwrap());
     }
     scan.assert_clean(100);

@@ -4,6 +4,8 @@
 //! before `exp`, goes on after a `refresh` with a fresh token (a narrower one is refused),
 //! and without one is closed with 4001 at `exp`. Nothing received holds a token.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -13,6 +15,7 @@ use crate::helpers::streams::{LeakScan, split_id};
 use crate::helpers::tokens::{SECRET, balance, claims, claims_until, hs256, now, now_f64};
 use crate::helpers::ws::{self, Ws, scanned_close, scanned_json, send_json, ws_url};
 use crate::helpers::{FIVE_SECONDS, INDIVIDUAL, wait_until};
+use tokio_tungstenite::tungstenite::Message;
 
 /// A gateway with tokens (no leeway, a 2 s WebSocket notice) and the key `t0ken` for the
 /// helpers.
@@ -122,6 +125,25 @@ async fn an_sse_stream_ends_at_exp_and_resumes_with_a_fresh_token_losing_nothing
     gw.stop().await;
 }
 
+#[tokio::test]
+async fn with_the_default_leeway_an_sse_stream_still_ends_within_a_second_of_exp() {
+    // The leeway (30 s by default) is for accepting a token at request time, not for how
+    // long a stream may outlive it.
+    let flags = ["--api-key", "ops:t0ken:*", "--jwt-secret", SECRET];
+    let gw = TestGateway::start_as(&flags, Some("t0ken")).await;
+    let exp = now() + 3;
+    let token = hs256(&claims_until(&["individual"], exp));
+    let mut sse = open_sse(&gw, &token, None).await;
+    assert_eq!(sse.next(FIVE_SECONDS).await.event, "snapshot");
+    // Reads until the stream ends, or 6 s of silence (which fails below).
+    while sse.try_next(Duration::from_secs(6)).await.is_some() {}
+    let late = now_f64() - exp as f64;
+    assert!((-0.05..=1.0).contains(&late), "ended {late:.3} s after exp");
+    let raw = String::from_utf8_lossy(&gw.received.lock().unwrap()).to_string();
+    assert!(raw.contains("\n: token expired; reconnect with a fresh token and Last-Event-ID\n\n"));
+    gw.stop().await;
+}
+
 /// The next message of `kind`, skipping others (events, keep-alives), scanned for leaks.
 async fn next_of(socket: &mut Ws, kind: &str, limit: Duration, scan: &LeakScan) -> Value {
     let deadline = tokio::time::Instant::now() + limit;
@@ -225,5 +247,154 @@ async fn a_websocket_is_told_before_exp_goes_on_after_refresh_and_closes_with_40
         "closed {late:.3} s after exp"
     );
     scan.assert_clean(1_000);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_busy_websocket_is_closed_at_exp_and_sends_no_event_after_it() {
+    // The default leeway, and a simulator stepping 200 times a second: the feed is always
+    // ready, and must not win over the token's expiry.
+    let flags = [
+        "--api-key",
+        "ops:t0ken:*",
+        "--jwt-secret",
+        SECRET,
+        "--sim-rate",
+        "200",
+    ];
+    let gw = TestGateway::start_as(&flags, Some("t0ken")).await;
+    let exp = now() + 3;
+    let token = hs256(&claims_until(&["*"], exp));
+    let scan = LeakScan::new(&[&token, SECRET]);
+    let mut socket = ws::connect(&ws_url(&gw.url, ""), Some(&token)).await;
+    send_json(&mut socket, json!({"op": "subscribe", "id": 1})).await;
+    // Every message with the time it arrived, until the close.
+    let mut events = Vec::new();
+    let closed = loop {
+        match ws::next_frame(&mut socket, Duration::from_secs(8)).await {
+            Message::Text(text) => {
+                let at = now_f64();
+                scan.scan("a WebSocket message", text.as_bytes());
+                let message: Value = serde_json::from_str(&text).unwrap();
+                if message.get("received_at").is_some() {
+                    events.push((at, message));
+                }
+            }
+            Message::Close(frame) => break (now_f64(), frame),
+            _ => {}
+        }
+    };
+    let (at, frame) = closed;
+    let frame = frame.expect("a close code");
+    assert_eq!(u16::from(frame.code), 4001, "{}", frame.reason);
+    let late = at - exp as f64;
+    assert!(
+        (-0.05..=1.0).contains(&late),
+        "closed {late:.3} s after exp"
+    );
+    let busy = events
+        .iter()
+        .filter(|(at, _)| *at > exp as f64 - 1.0)
+        .count();
+    assert!(
+        busy >= 20,
+        "the feed was busy to the end ({busy} events in the last second)"
+    );
+    for (arrived, event) in &events {
+        let received = chrono::DateTime::parse_from_rfc3339(event["received_at"].as_str().unwrap())
+            .unwrap()
+            .timestamp_micros() as f64
+            / 1e6;
+        // The gateway took it in before exp; the socket carried it a moment later at most.
+        assert!(
+            received <= exp as f64 + 0.005,
+            "an event the gateway took in {:.3} s after exp went out",
+            received - exp as f64
+        );
+        assert!(
+            *arrived <= exp as f64 + 0.25,
+            "an event arrived {:.3} s after exp",
+            arrived - exp as f64
+        );
+    }
+    scan.assert_clean(1_000);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_refresh_waiting_on_a_slow_key_server_does_not_keep_a_websocket_past_exp() {
+    use crate::helpers::tokens::{jwks, mint, rsa};
+    use jsonwebtoken::Algorithm::RS256;
+    let set = jwks(&[(&rsa(1), RS256, "rsa-1")]);
+    let slow = Arc::new(AtomicBool::new(false));
+    let stalled = slow.clone();
+    let router = axum::Router::new().route(
+        "/jwks.json",
+        axum::routing::get(move || {
+            let (set, stalled) = (set.clone(), stalled.load(Ordering::SeqCst));
+            async move {
+                if stalled {
+                    // A key server that hangs (the gateway's fetch timeout is 10 s).
+                    tokio::time::sleep(Duration::from_secs(9)).await;
+                }
+                set
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let flags = [
+        "--api-key",
+        "ops:t0ken:*",
+        "--jwt-jwks",
+        &url,
+        "--jwt-jwks-min-refetch-secs",
+        "1",
+    ];
+    let gw = TestGateway::start_as(&flags, Some("t0ken")).await;
+    let exp = now() + 3;
+    let token = mint(RS256, &rsa(1), Some("rsa-1"), &claims_until(&["*"], exp));
+    // Signed by a key the server would serve under a new id: the refresh re-reads the set.
+    let fresh = mint(RS256, &rsa(1), Some("rsa-new"), &claims(&["*"], 60));
+    let scan = LeakScan::new(&[&token, &fresh]);
+    let mut socket = ws::connect(&ws_url(&gw.url, ""), Some(&token)).await;
+    send_json(&mut socket, json!({"op": "subscribe", "id": 1})).await;
+    next_of(&mut socket, "ack", FIVE_SECONDS, &scan).await;
+    wait_until("the set may be re-read", FIVE_SECONDS, || async {
+        now_f64() > exp as f64 - 1.5
+    })
+    .await;
+    slow.store(true, Ordering::SeqCst);
+    send_json(
+        &mut socket,
+        json!({"op": "refresh", "id": 2, "token": fresh}),
+    )
+    .await;
+    let (code, reason, _) = scanned_close(&mut socket, Duration::from_secs(12), &scan).await;
+    let late = now_f64() - exp as f64;
+    assert_eq!(code, 4001, "{reason}");
+    assert!(
+        (-0.05..=1.0).contains(&late),
+        "closed {late:.3} s after exp"
+    );
+    scan.assert_clean(1_000);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_token_that_expires_in_the_far_future_opens_streams() {
+    // `exp` may be any number: one the runtime's clock cannot reach must not crash a stream.
+    let gw = gateway().await;
+    let token = hs256(&claims_until(&["individual"], u64::MAX));
+    let scan = LeakScan::new(&[&token, SECRET]);
+    let mut sse = open_sse(&gw, &token, None).await;
+    assert_eq!(sse.next(FIVE_SECONDS).await.event, "snapshot");
+    drop(sse);
+    let mut socket = ws::connect(&ws_url(&gw.url, ""), Some(&token)).await;
+    send_json(&mut socket, json!({"op": "subscribe", "id": 1})).await;
+    next_of(&mut socket, "ack", FIVE_SECONDS, &scan).await;
+    next_of(&mut socket, "snapshot", FIVE_SECONDS, &scan).await;
+    scan.assert_clean(100);
     gw.stop().await;
 }

@@ -273,24 +273,83 @@ fn bad_tokens() -> Vec<(&'static str, String, &'static str)> {
     ]
 }
 
+#[tokio::test]
+async fn a_configured_audience_and_issuer_are_required_not_only_checked_when_present() {
+    const ISSUER: &str = "https://id.example";
+    let flags = [
+        "--api-key",
+        "ops:t0ken:*",
+        "--jwt-secret",
+        SECRET,
+        "--jwt-audience",
+        AUDIENCE,
+        "--jwt-issuer",
+        ISSUER,
+    ];
+    let gw = TestGateway::start_as(&flags, Some("t0ken")).await;
+    let mut good = claims(&["*"], 300);
+    good["iss"] = json!(ISSUER);
+    let without = |claim: &str| {
+        let mut c = good.clone();
+        c.as_object_mut().unwrap().remove(claim);
+        hs256(&c)
+    };
+    let mut elsewhere = good.clone();
+    elsewhere["iss"] = json!("https://evil.example");
+    let mut aud_not_a_string = good.clone();
+    aud_not_a_string["aud"] = json!(7);
+    let valid = hs256(&good);
+    let bad = [
+        ("no aud", without("aud"), "token_audience_refused"),
+        (
+            "aud of the wrong type",
+            hs256(&aud_not_a_string),
+            "token_audience_refused",
+        ),
+        ("no iss", without("iss"), "token_issuer_refused"),
+        ("wrong iss", hs256(&elsewhere), "token_issuer_refused"),
+    ];
+    let mut needles = vec![valid.as_str(), SECRET];
+    needles.extend(bad.iter().map(|(_, token, _)| token.as_str()));
+    let scan = LeakScan::new(&needles);
+    assert_eq!(
+        call(&gw, &scan, "/v1/accounts", Carrier::Bearer(&valid))
+            .await
+            .0,
+        200
+    );
+    for (what, token, code) in &bad {
+        refused(&gw, &scan, token, code, what).await;
+    }
+    scan.assert_clean(100);
+    gw.stop().await;
+}
+
 /// Serves a key set over HTTP, counting the fetches.
 struct KeyServer {
     url: String,
     set: Arc<Mutex<String>>,
     hits: Arc<AtomicU64>,
+    /// How long each answer takes, in milliseconds (a slow key server).
+    delay_ms: Arc<AtomicU64>,
 }
 
 impl KeyServer {
     async fn start(initial: String) -> Self {
         let set = Arc::new(Mutex::new(initial));
         let hits = Arc::new(AtomicU64::new(0));
-        let (served, counted) = (set.clone(), hits.clone());
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let (served, counted, delay) = (set.clone(), hits.clone(), delay_ms.clone());
         let router = axum::Router::new().route(
             "/.well-known/jwks.json",
             axum::routing::get(move || {
                 counted.fetch_add(1, Ordering::SeqCst);
                 let body = served.lock().unwrap().clone();
-                async move { ([("content-type", "application/json")], body) }
+                let delay = Duration::from_millis(delay.load(Ordering::SeqCst));
+                async move {
+                    tokio::time::sleep(delay).await;
+                    ([("content-type", "application/json")], body)
+                }
             }),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -299,7 +358,12 @@ impl KeyServer {
             listener.local_addr().unwrap()
         );
         tokio::spawn(async move { axum::serve(listener, router).await });
-        Self { url, set, hits }
+        Self {
+            url,
+            set,
+            hits,
+            delay_ms,
+        }
     }
 
     fn hits(&self) -> u64 {
@@ -392,6 +456,261 @@ async fn a_key_set_url_rotates_without_restart_and_random_kids_do_not_hammer_it(
     );
     scan.assert_clean(1_000);
     gw.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_kids_at_once_share_one_fetch_and_the_refetch_minimum_is_a_second() {
+    let rs256 = Algorithm::RS256;
+    let server = KeyServer::start(jwks(&[(&rsa(1), rs256, "rsa-1")])).await;
+    let flags = [
+        "--api-key",
+        "ops:t0ken:*",
+        "--jwt-jwks",
+        &server.url,
+        "--jwt-jwks-min-refetch-secs",
+        "1",
+    ];
+    let gw = TestGateway::start_as(&flags, Some("t0ken")).await;
+    // Time passing is the thing here: past the minimum since the read at start.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    server.delay_ms.store(1_500, Ordering::SeqCst);
+    let tokens: Vec<String> = (0..10)
+        .map(|i| {
+            let kid = format!("random-{i}-{}", rand_suffix(i));
+            mint(rs256, &rsa(2), Some(&kid), &claims(&["*"], 300))
+        })
+        .collect();
+    let needles: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    let scan = LeakScan::new(&needles);
+    let before = server.hits();
+    let started = tokio::time::Instant::now();
+    futures::future::join_all(
+        tokens
+            .iter()
+            .map(|token| refused(&gw, &scan, token, "token_invalid", "a random kid")),
+    )
+    .await;
+    let took = started.elapsed();
+    assert_eq!(
+        server.hits() - before,
+        1,
+        "one fetch for ten unknown kids at once"
+    );
+    assert!(
+        took < Duration::from_millis(3_500),
+        "the requests waited on each other's fetches: {took:?}"
+    );
+    scan.assert_clean(100);
+    gw.stop().await;
+
+    let (code, message) = start_fails(
+        &[
+            "--jwt-jwks",
+            &server.url,
+            "--jwt-jwks-min-refetch-secs",
+            "0",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code, Some(2), "{message}");
+    assert!(
+        message.contains("invalid setting jwt-jwks-min-refetch-secs"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn key_sets_come_over_https_or_from_loopback_and_redirects_are_not_followed() {
+    let (code, message) = start_fails(&["--jwt-jwks", "http://id.example/jwks.json"], &[]).await;
+    assert_eq!(code, Some(2), "{message}");
+    assert!(
+        message.contains("invalid setting jwt-jwks: a key set URL must be https"),
+        "{message}"
+    );
+    // A key server that redirects (here to itself: a redirect could as well lead from https
+    // to http, or to another host): the gateway does not follow, so the set cannot be read.
+    let server = KeyServer::start(jwks(&[(&rsa(1), Algorithm::RS256, "rsa-1")])).await;
+    let target = server.url.clone();
+    let router = axum::Router::new().route(
+        "/jwks.json",
+        axum::routing::get(move || {
+            let target = target.clone();
+            async move { axum::response::Redirect::temporary(&target) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let redirecting = format!(
+        "http://localhost:{}/jwks.json",
+        listener.local_addr().unwrap().port()
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let (code, message) = start_fails(&["--jwt-jwks", &redirecting], &[]).await;
+    assert_eq!(code, Some(1), "{message}");
+    assert!(message.contains("HTTP 307"), "{message}");
+    assert_eq!(server.hits(), 0, "the redirect was followed");
+}
+
+#[tokio::test]
+async fn a_key_set_entry_for_encryption_or_an_unknown_algorithm_verifies_nothing() {
+    let dir = temp_dir("enc-keys");
+    let key_set = dir.join("jwks.json");
+    let rs256 = Algorithm::RS256;
+    let mut set: serde_json::Value = serde_json::from_str(&jwks(&[
+        (&rsa(1), rs256, "enc-1"),
+        (&rsa(2), rs256, "odd-2"),
+        (&ec(), Algorithm::ES256, "ec-1"),
+    ]))
+    .unwrap();
+    set["keys"][0]["alg"] = json!("RSA-OAEP");
+    set["keys"][1]["alg"] = json!("XS999");
+    std::fs::write(&key_set, set.to_string()).unwrap();
+    let flags = [
+        "--api-key",
+        "ops:t0ken:*",
+        "--jwt-jwks",
+        key_set.to_str().unwrap(),
+    ];
+    let gw = TestGateway::start_as(&flags, Some("t0ken")).await;
+    let tokens = [
+        mint(rs256, &rsa(1), Some("enc-1"), &claims(&["*"], 300)),
+        mint(rs256, &rsa(2), Some("odd-2"), &claims(&["*"], 300)),
+        mint(rs256, &rsa(1), None, &claims(&["*"], 300)),
+    ];
+    let valid = mint(Algorithm::ES256, &ec(), Some("ec-1"), &claims(&["*"], 300));
+    let mut needles: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    needles.push(&valid);
+    let scan = LeakScan::new(&needles);
+    assert_eq!(
+        call(&gw, &scan, "/v1/accounts", Carrier::Bearer(&valid))
+            .await
+            .0,
+        200
+    );
+    for token in &tokens {
+        refused(&gw, &scan, token, "token_invalid", "a key not for signing").await;
+    }
+    scan.assert_clean(100);
+    gw.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn hs256_signed_with_the_published_rsa_key_is_refused_where_both_families_are_accepted() {
+    // Algorithm confusion: a gateway that accepts HS256 (its secret) and RS256 (a key set)
+    // must never take the RSA public key, which anyone may hold, as an HMAC secret.
+    let dir = temp_dir("confusion");
+    let key_set = dir.join("jwks.json");
+    std::fs::write(&key_set, jwks(&[(&rsa(1), Algorithm::RS256, "rsa-1")])).unwrap();
+    let flags = [
+        "--api-key",
+        "ops:t0ken:*",
+        "--jwt-secret",
+        SECRET,
+        "--jwt-jwks",
+        key_set.to_str().unwrap(),
+        "--jwt-algorithms",
+        "HS256,RS256",
+    ];
+    let gw = TestGateway::start_as(&flags, Some("t0ken")).await;
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/jwt-test-only");
+    let pem = std::fs::read(fixtures.join("rsa-1.pub.pem")).unwrap();
+    let der = std::fs::read(fixtures.join("rsa-1.pub.der")).unwrap();
+    let trimmed = String::from_utf8(pem.clone()).unwrap().trim().to_string();
+    let mut confused = Vec::new();
+    for secret in [pem.as_slice(), trimmed.as_bytes(), der.as_slice()] {
+        let key = jsonwebtoken::EncodingKey::from_secret(secret).expect("HMAC key");
+        for kid in [Some("rsa-1"), None] {
+            confused.push(mint(Algorithm::HS256, &key, kid, &claims(&["*"], 300)));
+        }
+    }
+    let both = [
+        hs256(&claims(&["*"], 300)),
+        mint(
+            Algorithm::RS256,
+            &rsa(1),
+            Some("rsa-1"),
+            &claims(&["*"], 300),
+        ),
+    ];
+    let mut needles: Vec<&str> = confused.iter().chain(&both).map(String::as_str).collect();
+    needles.push(SECRET);
+    let scan = LeakScan::new(&needles);
+    for token in &both {
+        assert_eq!(
+            call(&gw, &scan, "/v1/accounts", Carrier::Bearer(token))
+                .await
+                .0,
+            200
+        );
+    }
+    for token in &confused {
+        refused(
+            &gw,
+            &scan,
+            token,
+            "token_invalid",
+            "HS256 keyed with the RSA public key",
+        )
+        .await;
+    }
+    scan.assert_clean(100);
+    gw.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_token_without_kid_needs_a_key_set_with_one_key_for_its_algorithm() {
+    let dir = temp_dir("kidless");
+    let key_set = dir.join("jwks.json");
+    let rs256 = Algorithm::RS256;
+    std::fs::write(
+        &key_set,
+        jwks(&[(&rsa(1), rs256, "rsa-1"), (&ec(), Algorithm::ES256, "ec-1")]),
+    )
+    .unwrap();
+    let flags = [
+        "--api-key",
+        "ops:t0ken:*",
+        "--jwt-jwks",
+        key_set.to_str().unwrap(),
+        "--jwt-jwks-min-refetch-secs",
+        "1",
+    ];
+    let gw = TestGateway::start_as(&flags, Some("t0ken")).await;
+    let (one, two) = (
+        mint(rs256, &rsa(1), None, &claims(&["*"], 300)),
+        mint(rs256, &rsa(2), None, &claims(&["*"], 300)),
+    );
+    let scan = LeakScan::new(&[&one, &two]);
+    // One RSA key: a kid-less RS256 token is checked against it.
+    assert_eq!(
+        call(&gw, &scan, "/v1/accounts", Carrier::Bearer(&one))
+            .await
+            .0,
+        200
+    );
+    // Two RSA keys: a kid-less token is not tried against each (valid or not).
+    std::fs::write(
+        &key_set,
+        jwks(&[(&rsa(1), rs256, "rsa-1"), (&rsa(2), rs256, "rsa-2")]),
+    )
+    .unwrap();
+    let with_kid = mint(rs256, &rsa(2), Some("rsa-2"), &claims(&["*"], 300));
+    wait_until("the second key is read", FIVE_SECONDS, || async {
+        call(&gw, &scan, "/v1/accounts", Carrier::Bearer(&with_kid))
+            .await
+            .0
+            == 200
+    })
+    .await;
+    for token in [&one, &two] {
+        refused(&gw, &scan, token, "token_invalid", "no kid among two keys").await;
+    }
+    scan.assert_clean(100);
+    gw.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 fn rand_suffix(i: u64) -> u64 {

@@ -1,12 +1,12 @@
 //! Leak scan: every byte the tests receive (headers, bodies, SSE, WebSocket messages and
 //! close reasons) and every log line of the run is scanned for the full account numbers,
 //! the simulator's tokens, its demo credentials, the API-key secrets, the JWT secret and
-//! every token (JWT) presented: 0 hits. Logs are
+//! every token (JWT) presented, and each segment of each: 0 hits. Logs are
 //! captured by a tracing subscriber at the gateway's levels (`info,tower_http=info`)
 //! plus `debug` for `tastytrade_gateway`, in both log formats, while a workload with upstream
 //! faults (drop, expire-tokens, rest-errors, malformed), REST calls (including a 404 for a
 //! full account number), SSE with `access_token=` (a key and a token), a token cookie,
-//! refused tokens and WebSocket runs.
+//! refused tokens, WebSocket runs and token refreshes on a WebSocket (accepted and refused).
 
 use std::cell::Cell;
 use std::io::Write;
@@ -170,7 +170,21 @@ async fn workload(logs: &Mutex<Vec<u8>>) {
     let token = tokens::hs256(&tokens::claims(&["individual"], 300));
     // Past the default leeway (30 s).
     let expired = tokens::hs256(&tokens::claims(&["individual"], -120));
-    let needles = ["t0ken", "s3cret", tokens::SECRET, &token, &expired];
+    let fresh = tokens::hs256(&tokens::claims(&["individual"], 600));
+    let forged = tokens::mint(
+        jsonwebtoken::Algorithm::HS256,
+        &tokens::hmac("another-secret-also-32-bytes-long!!"),
+        None,
+        &tokens::claims(&["*"], 600),
+    );
+    // Each token whole and each of its segments (header, claims, signature): a log line or
+    // an answer holding any one part of a token gives part of it away.
+    let presented = [&token, &expired, &fresh, &forged];
+    let mut needles: Vec<&str> = vec!["t0ken", "s3cret", tokens::SECRET];
+    for token in presented {
+        needles.push(token);
+        needles.extend(token.split('.').filter(|segment| !segment.is_empty()));
+    }
     let scan = LeakScan::new(&needles);
 
     // Streams: SSE with the key in the query (as EventSource must), SSE with the header, WS.
@@ -217,6 +231,33 @@ async fn workload(logs: &Mutex<Vec<u8>>) {
         scanned_json(&mut ws, 5 * SECOND, &scan).await["type"],
         "ack"
     );
+    // A WebSocket opened with a token: one refresh accepted, two refused.
+    let mut ws_token = ws::connect(&ws_url(&gw.url, ""), Some(&token)).await;
+    send_json(
+        &mut ws_token,
+        json!({"op": "subscribe", "accounts": ["individual"]}),
+    )
+    .await;
+    for (refresh, answer) in [
+        (&fresh, "ack"),
+        (&expired, "token_expired"),
+        (&forged, "token_invalid"),
+    ] {
+        send_json(
+            &mut ws_token,
+            json!({"op": "refresh", "id": 7, "token": refresh}),
+        )
+        .await;
+        let deadline = tokio::time::Instant::now() + 5 * SECOND;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let message = scanned_json(&mut ws_token, left, &scan).await;
+            if message["id"] == 7 && (message["type"] == answer || message["code"] == answer) {
+                break;
+            }
+        }
+    }
+    drop(ws_token);
     let ws_reader = tokio::spawn({
         let scan = scan.clone();
         async move {
