@@ -145,6 +145,11 @@ impl Feed {
         self
     }
 
+    /// Whether the token the feed was opened with has expired by `now`.
+    fn token_expired_at(&self, now: Instant) -> bool {
+        self.expires.as_ref().is_some_and(|at| at.deadline() <= now)
+    }
+
     fn wanted(&self, event: &Published) -> bool {
         self.types.as_ref().is_none_or(|t| t.contains(&event.kind))
     }
@@ -165,14 +170,10 @@ impl Feed {
     /// items, then one `select!` over live events, the keep-alive timer and shutdown, is the
     /// per-event hot path (bench `fanout`, `Feed::next`) and reads best at once.
     pub async fn next(&mut self, keep_alive: Duration) -> Option<Item> {
-        // A token past its expiry ends the feed before anything else goes out, the start
-        // items included (the timer below may fire up to a millisecond late).
-        if !self.ended
-            && self
-                .expires
-                .as_ref()
-                .is_some_and(|at| at.deadline() <= Instant::now())
-        {
+        // A token past its expiry ends the feed before anything else goes out: the start
+        // items here, live events in their arm below (the timer may fire up to a millisecond
+        // late), each with the one clock read that path makes anyway.
+        if !self.ended && !self.initial.is_empty() && self.token_expired_at(Instant::now()) {
             self.ended = true;
             self.initial.clear();
             return Some(Item::TokenExpired);
@@ -222,6 +223,10 @@ impl Feed {
                         // The oldest undelivered event is the one just taken: the check
                         // costs one subtraction beside the clock read a delivery makes.
                         let now = Instant::now();
+                        if self.token_expired_at(now) {
+                            self.ended = true;
+                            return Some(Item::TokenExpired);
+                        }
                         let behind = now.saturating_duration_since(event.at);
                         if behind > self.max_lag {
                             crate::metrics::lagging_subscriber(self.transport);
