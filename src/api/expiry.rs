@@ -10,8 +10,6 @@ use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
 
-use super::jwt::now_secs;
-
 /// Close code of a WebSocket whose token expired (4000-4999: the application's own).
 pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
 
@@ -21,14 +19,14 @@ const FURTHEST_SECS: u64 = 365 * 86_400;
 
 /// The runtime instant `exp` falls on (now, if already past; at most a year ahead).
 pub fn deadline(expires_at: u64) -> Instant {
-    let left = expires_at.saturating_sub(now_secs());
-    // Seconds since the epoch have whole-second resolution: count from the top of the
-    // current second so that a stream ends at `exp`, not up to a second after it.
-    let into_second = std::time::SystemTime::now()
+    // One reading of the wall clock: `exp` has whole-second resolution, so the stream ends
+    // at `exp` counted from this very instant, not up to a second after it (two readings
+    // could straddle a second boundary).
+    let since_epoch = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(Duration::ZERO, |d| {
-            Duration::from_nanos(u64::from(d.subsec_nanos()))
-        });
+        .unwrap_or(Duration::ZERO);
+    let left = expires_at.saturating_sub(since_epoch.as_secs());
+    let into_second = Duration::from_nanos(u64::from(since_epoch.subsec_nanos()));
     let left = Duration::from_secs(left.min(FURTHEST_SECS)).saturating_sub(into_second);
     Instant::now() + left
 }

@@ -397,7 +397,7 @@ async fn session(app: AppState, mut caller: Caller, socket: WebSocket) {
                         }
                         Some(Err(refusal)) => refusal,
                     },
-                    Err(_) => error(&None, "bad_message", "expected a JSON object with \"op\": \"subscribe\", \"unsubscribe\" or \"ping\" (see /docs)"),
+                    Err(_) => error(&None, "bad_message", "expected a JSON object with \"op\": \"subscribe\", \"unsubscribe\", \"ping\" or \"refresh\" (see /docs)"),
                 }),
                 Some(Ok(Message::Binary(_))) => Some(error(&None, "bad_message", "binary messages are not supported; send JSON text")),
                 Some(Ok(_)) => None,

@@ -15,8 +15,7 @@ use futures::SinkExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-const BAD_MESSAGE: &str =
-    "expected a JSON object with \"op\": \"subscribe\", \"unsubscribe\" or \"ping\" (see /docs)";
+const BAD_MESSAGE: &str = "expected a JSON object with \"op\": \"subscribe\", \"unsubscribe\", \"ping\" or \"refresh\" (see /docs)";
 
 async fn open(gw: &TestGateway) -> Ws {
     ws::connect(&ws_url(&gw.url, ""), None).await
