@@ -85,8 +85,7 @@ async fn an_sse_stream_ends_at_exp_and_resumes_with_a_fresh_token_losing_nothing
         last_id = event.id.clone();
     }
     let ended = now_f64();
-    let late = ended - exp as f64;
-    assert!((-0.05..=1.0).contains(&late), "ended {late:.3} s after exp");
+    assert_ended_at_exp(ended, exp, "ended");
     let raw = String::from_utf8_lossy(&gw.received.lock().unwrap()).to_string();
     assert!(raw.contains("\n: token expired; reconnect with a fresh token and Last-Event-ID\n\n"));
 
@@ -142,11 +141,27 @@ async fn with_the_default_leeway_an_sse_stream_still_ends_within_a_second_of_exp
     assert_eq!(sse.next(FIVE_SECONDS).await.event, "snapshot");
     // Reads until the stream ends, or 6 s of silence (which fails below).
     while sse.try_next(Duration::from_secs(6)).await.is_some() {}
-    let late = now_f64() - exp as f64;
-    assert!((-0.05..=1.0).contains(&late), "ended {late:.3} s after exp");
+    assert_ended_at_exp(now_f64(), exp, "ended");
     let raw = String::from_utf8_lossy(&gw.received.lock().unwrap()).to_string();
     assert!(raw.contains("\n: token expired; reconnect with a fresh token and Last-Event-ID\n\n"));
     gw.stop().await;
+}
+
+/// A stream must end at its token's `exp`: not before, and within a second after.
+fn assert_ended_at_exp(at: f64, exp: u64, what: &str) {
+    let late = at - exp as f64;
+    assert!(
+        (-0.05..=1.0).contains(&late),
+        "{what} {late:.3} s after exp"
+    );
+}
+
+/// Waits (at most `limit`) for the socket to close, and checks it was closed with 4001 at
+/// `exp`.
+async fn assert_closed_at_exp(socket: &mut Ws, exp: u64, limit: Duration, scan: &LeakScan) {
+    let (code, reason, _) = scanned_close(socket, limit, scan).await;
+    assert_eq!(code, 4001, "{reason}");
+    assert_ended_at_exp(now_f64(), exp, "closed");
 }
 
 /// The next message of `kind`, skipping others (events, keep-alives), scanned for leaks.
@@ -246,13 +261,7 @@ async fn a_websocket_is_told_before_exp_goes_on_after_refresh_and_closes_with_40
     // No refresh this time: notice, then 4001 at exp.
     let notice = next_of(&mut socket, "token_expiring", FIVE_SECONDS, &scan).await;
     assert_eq!(notice["expires_at"], exp_b);
-    let (code, reason, _) = scanned_close(&mut socket, 2 * FIVE_SECONDS, &scan).await;
-    let late = now_f64() - exp_b as f64;
-    assert_eq!(code, 4001, "{reason}");
-    assert!(
-        (-0.05..=1.0).contains(&late),
-        "closed {late:.3} s after exp"
-    );
+    assert_closed_at_exp(&mut socket, exp_b, 2 * FIVE_SECONDS, &scan).await;
     scan.assert_clean(1_000);
     gw.stop().await;
 }
@@ -294,11 +303,7 @@ async fn a_busy_websocket_is_closed_at_exp_and_sends_no_event_after_it() {
     let (at, frame) = closed;
     let frame = frame.expect("a close code");
     assert_eq!(u16::from(frame.code), 4001, "{}", frame.reason);
-    let late = at - exp as f64;
-    assert!(
-        (-0.05..=1.0).contains(&late),
-        "closed {late:.3} s after exp"
-    );
+    assert_ended_at_exp(at, exp, "closed");
     let busy = events
         .iter()
         .filter(|(at, _)| *at > exp as f64 - 1.0)
@@ -378,13 +383,7 @@ async fn a_refresh_waiting_on_a_slow_key_server_does_not_keep_a_websocket_past_e
         json!({"op": "refresh", "id": 2, "token": fresh}),
     )
     .await;
-    let (code, reason, _) = scanned_close(&mut socket, Duration::from_secs(12), &scan).await;
-    let late = now_f64() - exp as f64;
-    assert_eq!(code, 4001, "{reason}");
-    assert!(
-        (-0.05..=1.0).contains(&late),
-        "closed {late:.3} s after exp"
-    );
+    assert_closed_at_exp(&mut socket, exp, Duration::from_secs(12), &scan).await;
     scan.assert_clean(1_000);
     gw.stop().await;
 }

@@ -15,8 +15,8 @@ use serde_json::json;
 use crate::helpers::gateway::TestGateway;
 use crate::helpers::streams::{LeakScan, split_combined};
 use crate::helpers::tokens::{
-    AUDIENCE, Carrier, SECRET, call, claims, ec, hmac, hs256, jwks, mint, now, rsa, temp_dir,
-    unsigned, visible,
+    AUDIENCE, Carrier, SECRET, call, claims, ec, fixture, hmac, hs256, jwks, mint, now, rsa,
+    temp_dir, unsigned, visible,
 };
 use crate::helpers::{FIVE_SECONDS, wait_until};
 
@@ -613,10 +613,8 @@ async fn hs256_signed_with_the_published_rsa_key_is_refused_where_both_families_
         "HS256,RS256",
     ];
     let gw = TestGateway::start_as(&flags, Some("t0ken")).await;
-    let fixtures =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/jwt-test-only");
-    let pem = std::fs::read(fixtures.join("rsa-1.pub.pem")).unwrap();
-    let der = std::fs::read(fixtures.join("rsa-1.pub.der")).unwrap();
+    let pem = fixture("rsa-1.pub.pem");
+    let der = fixture("rsa-1.pub.der");
     let trimmed = String::from_utf8(pem.clone()).unwrap().trim().to_string();
     let mut confused = Vec::new();
     for secret in [pem.as_slice(), trimmed.as_bytes(), der.as_slice()] {

@@ -28,13 +28,11 @@ pub fn now() -> u64 {
 
 /// Seconds since the epoch, with the fraction.
 pub fn now_f64() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
+    super::now_ms() as f64 / 1000.0
 }
 
-fn fixture(name: &str) -> Vec<u8> {
+/// A test-only key file of tests/fixtures/jwt-test-only.
+pub fn fixture(name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/jwt-test-only")
         .join(name);
