@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use tastytrade_gateway::config::{self, Config, Endpoints, LogFormat, ServeArgs};
 use tastytrade_gateway::sim::{self, SimConfig};
 use tastytrade_gateway::{api, startup, telemetry};
@@ -203,25 +203,21 @@ async fn simulate(args: SimulateArgs) -> ExitCode {
 /// Parses the command line; for `serve`, merges its settings from every layer (defaults,
 /// `--config FILE`, `*_FILE` secrets and `PORT`, flags and `TTGW_*` variables).
 fn parse_cli() -> Result<Cli, String> {
-    let mut cli = Cli::parse();
-    let subcommand = match &cli.command {
-        None => false,
-        Some(Command::Serve(_)) => true,
-        _ => return Ok(cli),
-    };
     let command = Cli::command();
     let matches = command.clone().get_matches();
-    let (serve_command, serve_matches) = if subcommand {
-        let found = command.find_subcommand("serve").cloned();
-        let found_matches = matches.subcommand_matches("serve");
-        match (found, found_matches) {
-            (Some(c), Some(m)) => (c, m.clone()),
-            _ => (command.clone(), matches.clone()),
-        }
-    } else {
-        (command.clone(), matches.clone())
+    let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+    let (serve_command, serve_matches) = match &cli.command {
+        None => (&command, &matches),
+        Some(Command::Serve(_)) => match (
+            command.find_subcommand("serve"),
+            matches.subcommand_matches("serve"),
+        ) {
+            (Some(c), Some(m)) => (c, m),
+            _ => (&command, &matches),
+        },
+        _ => return Ok(cli),
     };
-    let args = config::Layered::read(&serve_command, &serve_matches)
+    let args = config::Layered::read(serve_command, serve_matches)
         .and_then(|layered| layered.extract())
         .map_err(|e| format!("invalid setting {e}"))?;
     match &mut cli.command {

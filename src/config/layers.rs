@@ -174,19 +174,14 @@ fn file_layer(path: &Path, command: &Command) -> Result<Layer, ConfigError> {
                 ),
             ));
         };
-        let switch = command
-            .get_arguments()
-            .find(|a| a.get_id() == id.as_str())
-            .is_some_and(|a| matches!(a.get_action(), ArgAction::SetTrue));
+        let arg = command.get_arguments().find(|a| a.get_id() == id.as_str());
+        let switch = arg.is_some_and(|a| matches!(a.get_action(), ArgAction::SetTrue));
         if switch && !value.is_bool() {
             return Err(bad("config", format!("`{key}` is a switch: true or false")));
         }
         let value = match value {
             toml::Value::String(s) if *list => {
-                let delimiter = command
-                    .get_arguments()
-                    .find(|a| a.get_id() == id.as_str())
-                    .and_then(|a| a.get_value_delimiter());
+                let delimiter = arg.and_then(|a| a.get_value_delimiter());
                 let parts = match delimiter {
                     Some(d) => s.split(d).map(str::to_string).collect(),
                     None => vec![s],
