@@ -260,3 +260,28 @@ pub fn add(components: &mut Components) {
         components.schemas.entry(name).or_insert(schema);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::TYPED_EVENTS;
+    use crate::model::EventKind;
+
+    /// The typed envelopes name kinds the model knows; every named kind has one but
+    /// `UserMessage`, whose shape tastytrade does not document (it stays an `OtherEvent`).
+    #[test]
+    fn typed_events_cover_the_models_named_kinds() {
+        let typed: Vec<&str> = TYPED_EVENTS.iter().map(|(kind, _, _)| *kind).collect();
+        for kind in &typed {
+            assert!(
+                EventKind::NAMES.contains(kind),
+                "{kind} is not a named kind"
+            );
+        }
+        let untyped: Vec<&str> = EventKind::NAMES
+            .iter()
+            .copied()
+            .filter(|name| !typed.contains(name))
+            .collect();
+        assert_eq!(untyped, vec!["UserMessage"]);
+    }
+}
