@@ -26,6 +26,7 @@
 
 pub mod account;
 pub mod api;
+pub mod cluster;
 pub mod config;
 pub mod log;
 pub mod mask;

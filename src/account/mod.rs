@@ -98,7 +98,7 @@ impl Account {
         for order in baseline.orders.values_mut() {
             state::normalize(&EventKind::Order, order);
         }
-        let current = AccountState::from_snapshot(self.log.snapshot(&self.info.public_id));
+        let current = self.log.writer_state(&self.info.public_id);
         let mut published = 0;
         for (kind, data) in current.diff(&baseline) {
             if self.append(kind, data, None, Source::Resync) == Applied::Changed {
@@ -136,8 +136,25 @@ impl Account {
         self.log.head(&self.info.public_id).seq
     }
 
+    /// The upstream status: this process's own, or, in a cluster, the one the holder of the
+    /// account's socket published last (with the holder's node).
     pub fn status(&self) -> UpstreamStatus {
-        self.lock_status().clone()
+        let local = self.lock_status().clone();
+        match self.log.holder(&self.info.public_id) {
+            None => local,
+            Some(holder) if holder.here => UpstreamStatus {
+                node: holder.node,
+                ..local
+            },
+            Some(holder) => {
+                let mut status = holder.status.unwrap_or_else(|| UpstreamStatus {
+                    state: crate::model::LinkState::Connecting,
+                    ..UpstreamStatus::default()
+                });
+                status.node = holder.node;
+                status
+            }
+        }
     }
 
     /// Updates the upstream status; error texts are masked on the way in. A change of link
@@ -165,7 +182,9 @@ impl Account {
         }
         if status.state != before.state {
             crate::metrics::upstream_state(id, status.state);
-            let data = serde_json::to_value(&*status).unwrap_or_default();
+            let mut shown = status.clone();
+            shown.node = self.log.holder(id).and_then(|holder| holder.node);
+            let data = serde_json::to_value(&shown).unwrap_or_default();
             // Appended under the status lock: status events keep the order of the changes.
             self.append(EventKind::Status, data, None, Source::Gateway);
         }

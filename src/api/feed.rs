@@ -86,6 +86,14 @@ pub struct Feed {
 /// A resume position per account: `public id -> position`.
 pub type Resume = HashMap<String, Position>;
 
+/// Lets this process's log catch up with resume positions another node may have handed
+/// out (a cluster replica a little behind), so they resume instead of resetting.
+pub async fn settle(log: &dyn EventLog, resume: &Resume) {
+    for (account, position) in resume {
+        log.catch_up(account, position).await;
+    }
+}
+
 impl Feed {
     /// Subscribes to `accounts` (public ids), each atomically with its appends.
     pub fn open(

@@ -70,12 +70,14 @@ pub async fn livez() -> Json<Health> {
 /// Always 200: `ok`, or `degraded` naming the accounts that are not live and why.
 #[utoipa::path(get, path = "/healthz", operation_id = "getHealth", tag = "health", responses((status = 200, description = "Always 200: `degraded` and `reasons` name the accounts that are not live, and why", body = Health)))]
 pub async fn healthz(State(app): State<AppState>) -> Json<Health> {
-    let (degraded, reasons) = degraded(&app);
-    let status = if degraded.is_empty() {
+    let (degraded, mut reasons) = degraded(&app);
+    let trouble = app.log.trouble();
+    let status = if degraded.is_empty() && trouble.is_none() {
         "ok"
     } else {
         "degraded"
     };
+    reasons.extend(trouble);
     Json(Health {
         status: status.into(),
         reasons,
@@ -89,12 +91,15 @@ pub async fn healthz(State(app): State<AppState>) -> Json<Health> {
     (status = 200, description = "Ready; `degraded` names accounts that are not live", body = Health),
     (status = 503, description = "Not ready: no account live (or, with --ready-requires all, some)", body = Health)))]
 pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Health>) {
-    let (degraded, reasons) = degraded(&app);
+    let (degraded, mut reasons) = degraded(&app);
     let total = app.registry.all().len();
-    let ready = match app.ready_requires {
-        ReadyRequires::Any => degraded.len() < total,
-        ReadyRequires::All => degraded.is_empty(),
-    };
+    let trouble = app.log.trouble();
+    let ready = trouble.is_none()
+        && match app.ready_requires {
+            ReadyRequires::Any => degraded.len() < total,
+            ReadyRequires::All => degraded.is_empty(),
+        };
+    reasons.extend(trouble);
     let (code, status) = match (ready, degraded.is_empty()) {
         (true, true) => (StatusCode::OK, "ok"),
         (true, false) => (StatusCode::OK, "degraded"),

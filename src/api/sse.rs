@@ -166,6 +166,7 @@ pub async fn account_events(
     if let Some(position) = resume_text(&headers, &query).and_then(|t| t.parse::<Position>().ok()) {
         resume.insert(id, position);
     }
+    super::feed::settle(app.log.as_ref(), &resume).await;
     let feed = Feed::open(
         "sse",
         app.log.as_ref(),
@@ -203,6 +204,7 @@ pub async fn all_events(
         .map(|t| resume_of(&t))
         .unwrap_or_default();
     let ids: Vec<&str> = accounts.iter().map(|a| a.info.public_id.as_str()).collect();
+    super::feed::settle(app.log.as_ref(), &resume).await;
     let feed = Feed::open(
         "sse",
         app.log.as_ref(),

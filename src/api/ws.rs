@@ -253,7 +253,7 @@ async fn refresh(
 
 /// Handles one subscribe request: checks the accounts, opens the feed, says `ack`; returns
 /// the accounts' public ids too.
-fn subscribe(
+async fn subscribe(
     app: &AppState,
     caller: &Caller,
     id: &Option<Value>,
@@ -270,6 +270,7 @@ fn subscribe(
     let ack = text(
         json!({"type": "ack", "id": id, "op": "subscribe", "accounts": names, "types": types}),
     );
+    crate::api::feed::settle(app.log.as_ref(), &positions).await;
     let feed = Feed::open(
         "ws",
         app.log.as_ref(),
@@ -373,7 +374,7 @@ async fn session(app: AppState, mut caller: Caller, socket: WebSocket) {
                 None | Some(Err(_)) => break None,
                 Some(Ok(Message::Close(_))) => break None,
                 Some(Ok(Message::Text(body))) => Some(match parse_client_message(body.as_str()) {
-                    Ok(ClientMessage::Subscribe { id, accounts, types, resume }) => match subscribe(&app, &caller, &id, accounts, types, resume) {
+                    Ok(ClientMessage::Subscribe { id, accounts, types, resume }) => match subscribe(&app, &caller, &id, accounts, types, resume).await {
                         Ok((opened, ack, names)) => {
                             feed = Some(opened);
                             subscribed = names;

@@ -9,6 +9,7 @@ use clap::{Args, ValueEnum};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+mod cluster;
 mod jwt;
 mod layers;
 pub use layers::Layered;
@@ -195,6 +196,44 @@ pub struct ServeArgs {
     /// expires (and is closed at expiry unless it sends `refresh`).
     #[arg(long, env = "TTGW_JWT_EXPIRY_NOTICE_SECS", default_value_t = 30)]
     pub jwt_expiry_notice_secs: u64,
+    /// Scale out on NATS JetStream: its `nats://` (or `tls://`) URLs, comma-separated. Every
+    /// node with the same --nats-prefix serves every account; one holds each upstream socket.
+    #[arg(long, env = "TTGW_NATS_URL", value_delimiter = ',')]
+    #[serde(default)]
+    pub nats_url: Vec<String>,
+    /// NATS user (with --nats-password).
+    #[arg(long, env = "TTGW_NATS_USER")]
+    pub nats_user: Option<String>,
+    /// NATS password (with --nats-user).
+    #[arg(long, env = "TTGW_NATS_PASSWORD", hide_env_values = true, value_parser = secret)]
+    pub nats_password: Option<SecretString>,
+    /// NATS token.
+    #[arg(long, env = "TTGW_NATS_TOKEN", hide_env_values = true, value_parser = secret)]
+    pub nats_token: Option<SecretString>,
+    /// A PEM CA bundle to verify the NATS servers with (TLS is then required).
+    #[arg(long, env = "TTGW_NATS_TLS_CA")]
+    pub nats_tls_ca: Option<std::path::PathBuf>,
+    /// Prefix of this gateway's stream, subjects and buckets in NATS (letters, digits, - and _),
+    /// so several gateways can share one NATS.
+    #[arg(long, env = "TTGW_NATS_PREFIX", default_value = "ttgw")]
+    pub nats_prefix: String,
+    /// Replicas of the journal and the buckets (1; 3 on a NATS cluster).
+    #[arg(long, env = "TTGW_NATS_REPLICAS", default_value_t = 1)]
+    pub nats_replicas: u64,
+    /// Journal messages kept per account: how far back a stream resumes, in events.
+    #[arg(long, env = "TTGW_NATS_HISTORY_EVENTS", default_value_t = 10_000)]
+    pub nats_history_events: u64,
+    /// Seconds journal messages are kept: how far back a stream resumes, in time.
+    #[arg(long, env = "TTGW_NATS_HISTORY_SECS", default_value_t = 86_400)]
+    pub nats_history_secs: u64,
+    /// Seconds an account's lease lasts without renewal (renewed every fifth of it): a
+    /// crashed node's accounts move after about this long.
+    #[arg(long, env = "TTGW_LEASE_TTL_SECS", default_value_t = 5)]
+    pub lease_ttl_secs: u64,
+    /// This node's name in the cluster (letters, digits, - and _); default: the host name
+    /// and a random suffix.
+    #[arg(long, env = "TTGW_NODE_ID")]
+    pub node_id: Option<String>,
     /// PEM certificate chain: serve HTTPS (HTTP/2 and HTTP/1.1) instead of HTTP (with --tls-key).
     #[arg(long, env = "TTGW_TLS_CERT")]
     pub tls_cert: Option<std::path::PathBuf>,
@@ -299,6 +338,8 @@ pub struct Config {
     pub api_keys: ApiKeys,
     /// Token checking, when --jwt-secret or --jwt-jwks is given.
     pub jwt: Option<JwtSettings>,
+    /// Scale-out on NATS JetStream, when --nats-url is given.
+    pub cluster: Option<crate::cluster::ClusterSettings>,
     pub cors_origins: Vec<axum::http::HeaderValue>,
     pub tls: Option<TlsFiles>,
     pub sse_keepalive: Duration,
@@ -379,6 +420,7 @@ impl Config {
         let endpoints = endpoints(&args)?;
         let credentials = credentials(&args, &endpoints)?;
         let jwt = jwt::settings(&args)?;
+        let cluster = cluster::settings(&args)?;
         let api_keys = api_keys(&args, &endpoints, jwt.is_some())?;
         let cors_origins = args
             .cors_origins
@@ -418,6 +460,7 @@ impl Config {
             subscriber_queue: args.subscriber_queue,
             api_keys,
             jwt,
+            cluster,
             sse_keepalive: Duration::from_secs(args.sse_keepalive_secs),
             max_lag: Duration::from_millis(args.max_lag_ms),
             log_format: args.log_format,

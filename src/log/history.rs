@@ -48,6 +48,12 @@ impl History {
         self.ring.push_back(event);
     }
 
+    /// Forgets every event: what comes next does not continue them.
+    pub fn clear(&mut self) {
+        self.ring.clear();
+        self.bytes = 0;
+    }
+
     /// The bytes the ring holds.
     #[cfg(test)]
     pub fn bytes(&self) -> usize {
@@ -63,8 +69,9 @@ impl History {
         if seq == current {
             return Some(Vec::new());
         }
-        let oldest = self.ring.front()?.seq;
-        if seq + 1 < oldest {
+        // Covered when the oldest event held follows `seq` or comes before it (seqs need
+        // not be dense: a JetStream stream counts every account's events together).
+        if seq < self.ring.front()?.prev {
             return None;
         }
         Some(self.ring.iter().filter(|e| e.seq > seq).cloned().collect())
@@ -83,6 +90,7 @@ mod tests {
         };
         Arc::new(Published::new(
             &position,
+            seq - 1,
             "main".into(),
             "Order".into(),
             b"{}".to_vec(),
@@ -103,6 +111,36 @@ mod tests {
         assert_eq!(seqs(history.since(5, 5)), Some(vec![]));
         assert_eq!(seqs(history.since(1, 5)), None);
         assert_eq!(seqs(history.since(6, 5)), None);
+    }
+
+    #[test]
+    fn sparse_seqs_are_covered_from_the_oldest_events_predecessor() {
+        let position = |seq| Position {
+            epoch: Epoch::new("e1").expect("an epoch"),
+            seq,
+        };
+        let mut history = History::new(2, Duration::from_secs(60), usize::MAX);
+        for (prev, seq) in [(3, 10), (10, 14), (14, 20)] {
+            let event = Published::new(
+                &position(seq),
+                prev,
+                "main".into(),
+                "Order".into(),
+                b"{}".to_vec(),
+                None,
+            );
+            history.push(Arc::new(event));
+        }
+        let seqs =
+            |v: Option<Vec<Arc<Published>>>| v.map(|v| v.iter().map(|e| e.seq).collect::<Vec<_>>());
+        assert_eq!(seqs(history.since(10, 20)), Some(vec![14, 20]));
+        assert_eq!(
+            seqs(history.since(12, 20)),
+            Some(vec![14, 20]),
+            "between two events"
+        );
+        assert_eq!(seqs(history.since(9, 20)), None, "event 10 left the ring");
+        assert_eq!(seqs(history.since(21, 20)), None, "from the future");
     }
 
     #[test]

@@ -5,10 +5,12 @@
 //! the position it is exact at, and the epoch positions count in.
 //!
 //! - [`ring`]: the in-process ring + broadcast, the embedded default.
-//! - `contract` (tests): the behaviour every implementation must show (a JetStream log, the
-//!   next backend, is to join it).
+//! - [`jetstream`]: NATS JetStream (`--nats-url`): the journal every node appends to (fenced,
+//!   one leader per account) and a node-local ring replica every node serves from.
+//! - `contract` (tests): the behaviour every implementation must show.
 
 mod history;
+pub mod jetstream;
 mod published;
 pub mod ring;
 
@@ -18,14 +20,15 @@ pub(crate) mod contract;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use futures::stream::{Stream, StreamExt};
 use serde_json::Value;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
-use crate::model::state::Applied;
-use crate::model::{Epoch, EventKind, Position, Snapshot, Source};
+use crate::model::state::{AccountState, Applied};
+use crate::model::{Epoch, EventKind, Position, Snapshot, Source, UpstreamStatus};
 pub use published::Published;
 pub use ring::{RingLimits, RingLog};
 
@@ -63,6 +66,42 @@ pub trait EventLog: Send + Sync + 'static {
 
     /// The account's latest position (cheaper than a snapshot).
     fn head(&self, account: &str) -> Position;
+
+    /// Waits, boundedly, until this process's copy of the log holds `position` when it
+    /// could be just behind it (a replica behind the node that handed the position out), so
+    /// a resume is not answered with a reset for a position that is about to arrive. The
+    /// ring is always current.
+    fn catch_up<'a>(&'a self, _account: &'a str, _position: &'a Position) -> BoxFuture<'a, ()> {
+        Box::pin(std::future::ready(()))
+    }
+
+    /// The state the account's writer appends onto (what a REST baseline is diffed against):
+    /// the snapshot's, unless appends are still on their way to a journal.
+    fn writer_state(&self, account: &str) -> AccountState {
+        AccountState::from_snapshot(self.snapshot(account))
+    }
+
+    /// Who holds the account's upstream socket when another process may (a cluster).
+    fn holder(&self, _account: &str) -> Option<Holder> {
+        None
+    }
+
+    /// Why this process cannot serve from the log now (its journal unreachable, its replica
+    /// not caught up), if it cannot.
+    fn trouble(&self) -> Option<String> {
+        None
+    }
+}
+
+/// The holder of an account's upstream socket, as a cluster node sees it.
+#[derive(Clone, Debug)]
+pub struct Holder {
+    /// The node holding it, if one does.
+    pub node: Option<String>,
+    /// Whether that node is this one.
+    pub here: bool,
+    /// The status the holder published last.
+    pub status: Option<UpstreamStatus>,
 }
 
 /// A subscription: where to start, then the live events.

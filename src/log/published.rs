@@ -15,6 +15,9 @@ pub struct Published {
     /// The account's public id.
     pub account: Arc<str>,
     pub seq: u64,
+    /// The seq of the account's event before this one: `seq - 1` in the dense ring; in a
+    /// JetStream log, whose seqs count the whole stream, whatever came before.
+    pub prev: u64,
     /// The event type (`Order`, `AccountBalance`, ...), safe for SSE `event:` lines.
     pub kind: String,
     /// The JSON envelope (what WebSocket clients get, and SSE `data:`): a view into `sse`.
@@ -33,6 +36,7 @@ pub struct Published {
 impl Published {
     pub fn new(
         position: &Position,
+        prev: u64,
         account: Arc<str>,
         kind: String,
         json: Vec<u8>,
@@ -51,6 +55,7 @@ impl Published {
         Self {
             account,
             seq,
+            prev,
             kind,
             json: sse.slice(json_at..json_at + json.len()),
             sse,
@@ -73,6 +78,7 @@ mod tests {
         };
         let e = Published::new(
             &position,
+            6,
             "main".into(),
             "Order".into(),
             br#"{"a":1}"#.to_vec(),

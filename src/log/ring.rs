@@ -7,13 +7,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 
 use super::history::History;
 use super::{Draft, EventLog, Events, Published, Start, Subscription};
 use crate::model::state::{AccountState, Applied};
-use crate::model::{Envelope, Epoch, Position, Snapshot};
+use crate::model::{Envelope, Epoch, EventKind, Position, Snapshot};
 
 /// Sizes of each account's history and live bus.
 #[derive(Clone, Copy, Debug)]
@@ -53,8 +53,44 @@ struct Stream {
 
 struct Inner {
     state: AccountState,
+    /// The seq of the account's latest event.
     seq: u64,
     history: History,
+    /// A replica's place in its journal: the seq of the account's latest message (events
+    /// and checkpoints), and whether `state` is exact (it follows every message from the
+    /// empty state or from a checkpoint). The ring is its own journal: always exact.
+    journal: u64,
+    exact: bool,
+    /// The latest `status` event's data a replica applied (the holder's upstream status).
+    status: Option<serde_json::Value>,
+}
+
+/// One message of a journal, as a replica applies it (see [`RingLog::replicate`]).
+pub enum Replicated {
+    /// An event the leader published at `seq`, after the account's message `prev_message`
+    /// and its event `prev_event`.
+    Event {
+        seq: u64,
+        prev_message: u64,
+        prev_event: u64,
+        draft: Draft,
+        received_at: DateTime<Utc>,
+    },
+    /// The leader's whole state of the account, exact at `seq`.
+    Checkpoint {
+        seq: u64,
+        prev_message: u64,
+        state: AccountState,
+    },
+}
+
+/// A replica's copy of one account, as a new leader takes it over.
+pub struct Held {
+    pub state: AccountState,
+    /// The account's latest message and event.
+    pub journal: u64,
+    pub seq: u64,
+    pub exact: bool,
 }
 
 impl RingLog {
@@ -101,6 +137,77 @@ impl RingLog {
             .unwrap_or_else(|| Arc::new(Stream::new(account.into(), &self.limits)))
     }
 
+    /// Applies one journal message to a replica of a registered account (others are not
+    /// kept). Events are published with the journal's seq whether or not the state is exact
+    /// (they are the journal's, and resumes replay them); a message that does not follow
+    /// the previous one makes the state inexact until the next checkpoint, and a break in
+    /// the event chain starts the history afresh (a resume from before it gets a reset).
+    pub fn replicate(&self, account: &str, message: Replicated) {
+        let Some(stream) = self.registered(account) else {
+            return;
+        };
+        let mut inner = stream.lock();
+        match message {
+            Replicated::Checkpoint {
+                seq,
+                prev_message: _,
+                state,
+            } if seq > inner.journal => {
+                inner.state = state;
+                inner.exact = true;
+                inner.journal = seq;
+            }
+            Replicated::Event {
+                seq,
+                prev_message,
+                prev_event,
+                draft,
+                received_at,
+            } if seq > inner.journal => {
+                if prev_message != inner.journal {
+                    inner.exact = false;
+                }
+                if inner.exact {
+                    inner.state.apply(&draft.kind, &draft.data);
+                }
+                if prev_event != inner.seq {
+                    inner.history.clear();
+                }
+                if draft.kind == EventKind::Status {
+                    inner.status = Some(draft.data.clone());
+                }
+                let event = publish(
+                    &stream.account,
+                    &self.position(seq),
+                    prev_event,
+                    &draft,
+                    received_at,
+                );
+                inner.push(&stream, seq, event);
+                crate::metrics::published(&stream.account, draft.kind.as_str());
+            }
+            // A message already applied (a consumer delivering again after a restart).
+            _ => {}
+        }
+    }
+
+    /// The data of the latest `status` event a replica applied for the account.
+    pub fn last_status(&self, account: &str) -> Option<serde_json::Value> {
+        self.registered(account)?.lock().status.clone()
+    }
+
+    /// The replica's copy of an account, for a leader taking it over.
+    pub fn held(&self, account: &str) -> Held {
+        let stream = self.read(account);
+        let inner = stream.lock();
+        Held {
+            state: inner.state.clone(),
+            journal: inner.journal,
+            seq: inner.seq,
+            exact: inner.exact,
+        }
+    }
+
     fn position(&self, seq: u64) -> Position {
         Position {
             epoch: self.epoch.clone(),
@@ -123,6 +230,9 @@ impl Stream {
                 state: AccountState::default(),
                 seq: 0,
                 history,
+                journal: 0,
+                exact: true,
+                status: None,
             }),
             bus,
         }
@@ -135,8 +245,24 @@ impl Stream {
     }
 }
 
+impl Inner {
+    /// Keeps `event` (the account's latest, at `seq`) and hands it to the live subscribers.
+    fn push(&mut self, stream: &Stream, seq: u64, event: Arc<Published>) {
+        self.seq = seq;
+        self.journal = self.journal.max(seq);
+        self.history.push(event.clone());
+        let _ = stream.bus.send(event);
+    }
+}
+
 /// Serialises the envelope once into the event every subscriber shares.
-fn publish(account: &Arc<str>, position: &Position, draft: &Draft) -> Arc<Published> {
+fn publish(
+    account: &Arc<str>,
+    position: &Position,
+    prev: u64,
+    draft: &Draft,
+    received_at: DateTime<Utc>,
+) -> Arc<Published> {
     let kind = draft.kind.as_str();
     let envelope = Envelope {
         id: position.to_string(),
@@ -145,12 +271,13 @@ fn publish(account: &Arc<str>, position: &Position, draft: &Draft) -> Arc<Publis
         kind,
         source: draft.source,
         timestamp: draft.timestamp,
-        received_at: Utc::now(),
+        received_at,
         data: &draft.data,
     };
     let bytes = serde_json::to_vec(&envelope).unwrap_or_default();
     Arc::new(Published::new(
         position,
+        prev,
         account.clone(),
         kind.to_string(),
         bytes,
@@ -172,11 +299,16 @@ impl EventLog for RingLog {
         let mut inner = stream.lock();
         let applied = inner.state.apply(&draft.kind, &draft.data);
         if matches!(applied, Applied::Changed | Applied::PassThrough) {
-            inner.seq += 1;
-            let event = publish(&stream.account, &self.position(inner.seq), &draft);
+            let (prev, seq) = (inner.seq, inner.seq + 1);
+            let event = publish(
+                &stream.account,
+                &self.position(seq),
+                prev,
+                &draft,
+                Utc::now(),
+            );
+            inner.push(&stream, seq, event);
             crate::metrics::published(&stream.account, draft.kind.as_str());
-            inner.history.push(event.clone());
-            let _ = stream.bus.send(event);
         }
         applied
     }

@@ -18,11 +18,11 @@ pub use position::{Epoch, Position, Positions};
 pub use snapshot::Snapshot;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// Where a published event came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     /// Pushed by tastytrade's Account Streamer.
@@ -34,7 +34,7 @@ pub enum Source {
 }
 
 /// The state of one account's upstream connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LinkState {
     Connecting,
@@ -45,7 +45,7 @@ pub enum LinkState {
 }
 
 /// How one account's upstream connection is doing; masked, safe to show.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct UpstreamStatus {
     pub state: LinkState,
     /// When `state` was entered.
@@ -64,6 +64,9 @@ pub struct UpstreamStatus {
     pub invalid_events: u64,
     /// Differences found by REST resyncs and published as events.
     pub resync_events: u64,
+    /// The gateway node holding the account's upstream socket (clusters only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 impl Default for UpstreamStatus {
@@ -78,6 +81,7 @@ impl Default for UpstreamStatus {
             unknown_events: 0,
             invalid_events: 0,
             resync_events: 0,
+            node: None,
         }
     }
 }

@@ -26,6 +26,11 @@ impl Epoch {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or_default();
+        Self::from_millis(millis)
+    }
+
+    /// The epoch of a history that began at `millis` (epoch ms), written as [`Epoch::now`].
+    pub fn from_millis(millis: u64) -> Self {
         Self(base36(millis).into())
     }
 

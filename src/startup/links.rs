@@ -3,6 +3,7 @@
 //! upstream/ never names an account, account/ never names upstream/).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::watch;
@@ -10,6 +11,8 @@ use tokio::task::JoinHandle;
 
 use super::accounts::Served;
 use crate::account::Account;
+use crate::cluster::lease::Leases;
+use crate::log::jetstream::JetStreamLog;
 use crate::model::state::{AccountState, Applied};
 use crate::model::{EventKind, Source, UpstreamStatus};
 use crate::upstream::pace::Pacer;
@@ -47,10 +50,19 @@ pub struct Upstream {
     pub pacer: Arc<Pacer>,
 }
 
-/// Spawns one streamer task per served account; each ends on `shutdown`.
+/// In a cluster: the leases that say where each account's socket runs, and the log that
+/// leads an account while its lease holds.
+pub struct Leading {
+    pub leases: Arc<Leases>,
+    pub log: Arc<JetStreamLog>,
+}
+
+/// Spawns one streamer task per served account; each ends on `shutdown`. In a cluster each
+/// runs only while this node holds the account's lease.
 pub fn spawn(
     served: &Served,
     upstream: &Upstream,
+    leading: Option<&Leading>,
     shutdown: &watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
     let user = served
@@ -67,17 +79,84 @@ pub fn spawn(
         .zip(&served.numbers)
         .enumerate()
         .map(|(index, (account, number))| {
-            let link = AccountLink {
-                account: Arc::new(Sink(account.clone())),
+            // One socket carries the account-independent subscriptions: the first one.
+            let user = if index == 0 { user.clone() } else { None };
+            let (sink, number) = (Arc::new(Sink(account.clone())), number.clone());
+            let (rest, tokens) = (upstream.rest.clone(), upstream.tokens.clone());
+            let (settings, pacer) = (upstream.settings.clone(), upstream.pacer.clone());
+            let link = move || AccountLink {
+                account: sink.clone(),
                 number: number.clone(),
-                rest: upstream.rest.clone(),
-                tokens: upstream.tokens.clone(),
-                settings: upstream.settings.clone(),
-                pacer: upstream.pacer.clone(),
-                // One socket carries the account-independent subscriptions: the first one.
-                user: if index == 0 { user.clone() } else { None },
+                rest: rest.clone(),
+                tokens: tokens.clone(),
+                settings: settings.clone(),
+                pacer: pacer.clone(),
+                user: user.clone(),
             };
-            tokio::spawn(streamer::run(link, shutdown.clone()))
+            match leading {
+                None => tokio::spawn(streamer::run(link(), shutdown.clone())),
+                Some(leading) => {
+                    let mut ids = vec![account.info.public_id.clone()];
+                    if index == 0
+                        && let Some((_, stream)) = &served.user
+                    {
+                        ids.push(stream.info.public_id.clone());
+                    }
+                    let link: Box<dyn Fn() -> AccountLink + Send> = Box::new(link);
+                    tokio::spawn(while_held(
+                        leading.leases.clone(),
+                        leading.log.clone(),
+                        ids,
+                        link,
+                        shutdown.clone(),
+                    ))
+                }
+            }
         })
         .collect()
+}
+
+/// How long a hand-over lets queued appends land before the lease is released.
+const HANDOVER_FLUSH: Duration = Duration::from_millis(500);
+
+/// Runs an account's streamer only while this node holds its lease: takes the lease,
+/// leads the account in the log, runs the socket until the lease ends or the gateway stops,
+/// then steps down and releases the lease (so the next node takes it at once).
+async fn while_held(
+    leases: Arc<Leases>,
+    log: Arc<JetStreamLog>,
+    ids: Vec<String>,
+    link: Box<dyn Fn() -> AccountLink + Send>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let account = ids[0];
+    loop {
+        let guard = tokio::select! {
+            guard = leases.acquire(account) => guard,
+            _ = crate::shutdown::signalled(&mut shutdown) => return,
+        };
+        if let Err(error) = log.lead(&ids, &guard).await {
+            tracing::warn!(%account, %error, "could not take the account over; releasing its lease");
+            log.step_down(&ids, Duration::ZERO).await;
+            guard.release().await;
+            continue;
+        }
+        tracing::info!(%account, term = guard.term, "leading the account");
+        let (stop, stop_rx) = watch::channel(false);
+        let mut ended = guard.ended();
+        let mut global = shutdown.clone();
+        let streamer = tokio::spawn(streamer::run(link(), stop_rx));
+        tokio::select! {
+            _ = ended.wait_for(Option::is_some) => {}
+            _ = crate::shutdown::signalled(&mut global) => {}
+        }
+        let _ = stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(3), streamer).await;
+        log.step_down(&ids, HANDOVER_FLUSH).await;
+        guard.release().await;
+        if *shutdown.borrow() {
+            return;
+        }
+    }
 }

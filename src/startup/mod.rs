@@ -4,6 +4,7 @@
 //! (`listen`). `main` and the tests start the very same thing, the tests on `127.0.0.1:0`.
 
 mod accounts;
+mod cluster;
 mod links;
 mod listen;
 
@@ -50,6 +51,8 @@ pub enum StartError {
     HttpClient(String),
     #[error("tokens: {0}")]
     Jwks(#[from] crate::api::jwks::JwksError),
+    #[error("cluster: {0}")]
+    Cluster(String),
 }
 
 /// A running gateway.
@@ -98,14 +101,25 @@ pub async fn start(config: Config) -> Result<Gateway, StartError> {
     let sim = start_simulator(&config).await?;
     let (api_url, streamer_url) = endpoints(&config, sim.as_ref());
     let upstream = upstream_clients(&config, &api_url, streamer_url)?;
-    let log: Arc<dyn EventLog> = Arc::new(RingLog::new(ring_limits(&config)));
+    let joined = match &config.cluster {
+        Some(settings) => Some(cluster::join(settings, ring_limits(&config)).await?),
+        None => None,
+    };
+    let log: Arc<dyn EventLog> = match &joined {
+        Some(joined) => joined.log.clone(),
+        None => Arc::new(RingLog::new(ring_limits(&config))),
+    };
     let served = accounts::build(&config, &upstream.rest, &log).await?;
     let (shutdown, shutdown_rx) = crate::shutdown::channel();
     let jwt = match &config.jwt {
         Some(settings) => Some(Verifier::start(settings, shutdown_rx.clone()).await?),
         None => None,
     };
-    let links = links::spawn(&served, &upstream, &shutdown_rx);
+    let leading = joined.as_ref().map(|joined| links::Leading {
+        leases: cluster::start(joined, &served, &shutdown_rx),
+        log: joined.log.clone(),
+    });
+    let links = links::spawn(&served, &upstream, leading.as_ref(), &shutdown_rx);
     let (listener, addr) = listen::bind(config.listen).await?;
     warn_about_keys(&config, &served, addr);
     let registry = served.registry;
