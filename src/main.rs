@@ -100,6 +100,9 @@ struct SimulateArgs {
     /// Seconds of silence after which a streamer socket is closed.
     #[arg(long, env = "TTGW_SIM_HEARTBEAT_WINDOW_SECS", default_value_t = 60)]
     heartbeat_window_secs: u64,
+    /// Generated accounts served beside the three demo accounts.
+    #[arg(long, env = "TTGW_SIM_ACCOUNTS", default_value_t = 0)]
+    accounts: usize,
 }
 
 async fn terminated() {
@@ -179,6 +182,7 @@ async fn simulate(args: SimulateArgs) -> ExitCode {
         seed: args.seed,
         token_ttl: Duration::from_secs(args.token_ttl_secs.max(1)),
         heartbeat_window: Duration::from_secs(args.heartbeat_window_secs.max(1)),
+        extra_accounts: args.accounts.min(100_000),
         ..SimConfig::default()
     };
     let handle = match sim::start(config).await {

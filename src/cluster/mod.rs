@@ -82,14 +82,26 @@ impl Cluster {
         settings: ClusterSettings,
         patience: Duration,
     ) -> Result<Self, ClusterError> {
+        let deadline = tokio::time::Instant::now() + patience;
         let client = connect_client(&settings, patience).await?;
         check_version(&client.server_info().version)?;
         let names = Names::new(&settings.prefix);
         let js = jetstream::new(client.clone());
-        let stream = journal_stream(&js, &names, &settings).await?;
-        let ttl = settings.lease_ttl;
-        let leases = bucket(&js, &names.lease_bucket, ttl, settings.replicas).await?;
-        let nodes = bucket(&js, &names.node_bucket, ttl, settings.replicas).await?;
+        // A cluster that has just started answers with timeouts until it has elected its
+        // JetStream leaders: every step retries until the deadline.
+        let (stream, leases, nodes) = loop {
+            match set_up(&js, &names, &settings).await {
+                Ok(made) => break made,
+                Err(error) if tokio::time::Instant::now() >= deadline => return Err(error),
+                Err(ClusterError::ServerTooOld { found }) => {
+                    return Err(ClusterError::ServerTooOld { found });
+                }
+                Err(error) => {
+                    tracing::info!(%error, "JetStream is not ready yet; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        };
         Ok(Self {
             settings,
             names,
@@ -111,6 +123,19 @@ impl Cluster {
             .map_err(|e| setup("stream info", e))?;
         Ok((info.created.unix_timestamp_nanos() / 1_000_000).max(0) as u64)
     }
+}
+
+/// The journal stream and the two buckets, created when missing.
+async fn set_up(
+    js: &jetstream::Context,
+    names: &Names,
+    settings: &ClusterSettings,
+) -> Result<(stream::Stream, kv::Store, kv::Store), ClusterError> {
+    let stream = journal_stream(js, names, settings).await?;
+    let ttl = settings.lease_ttl;
+    let leases = bucket(js, &names.lease_bucket, ttl, settings.replicas, true).await?;
+    let nodes = bucket(js, &names.node_bucket, ttl, settings.replicas, false).await?;
+    Ok((stream, leases, nodes))
 }
 
 fn setup(what: &str, error: impl std::fmt::Display) -> ClusterError {
@@ -195,11 +220,15 @@ async fn journal_stream(
     })
 }
 
+/// A KV bucket whose keys expire `ttl` after their last write; with `expiry_markers`, an
+/// expiry is written as a marker watchers see (nats-server >= 2.11, ADR-48), so a crashed
+/// holder's lease is taken over the moment it expires, not at the next poll.
 async fn bucket(
     js: &jetstream::Context,
     name: &str,
     ttl: Duration,
     replicas: usize,
+    expiry_markers: bool,
 ) -> Result<kv::Store, ClusterError> {
     if let Ok(store) = js.get_key_value(name).await {
         return Ok(store);
@@ -210,6 +239,7 @@ async fn bucket(
         max_age: ttl,
         num_replicas: replicas,
         storage: stream::StorageType::File,
+        limit_markers: expiry_markers.then_some(ttl),
         ..Default::default()
     })
     .await

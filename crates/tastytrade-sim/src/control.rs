@@ -27,6 +27,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/sim/faults", get(faults).delete(clear_faults))
         .route("/sim/faults/{name}", post(arm_fault))
         .route("/sim/stats", get(stats))
+        .route("/sim/sockets", get(sockets))
         .route("/sim/attempts", get(attempts))
         .route("/sim/day-roll", post(day_roll))
         .with_state(sim)
@@ -71,6 +72,7 @@ async fn index() -> Json<Value> {
             "POST /sim/day-roll": "a new trading day: terminal orders and complex orders leave /orders/live (no stream event, as on tastytrade)",
             "GET /sim/attempts": "[[ms, \"streamer\"|\"rest\"], ...]: when each streamer handshake and account REST call came (ms since start)",
             "GET /sim/stats": "counters (messages, heartbeats, expired-token messages, ...)",
+            "GET /sim/sockets": "open streamer sockets per account that connected it (a cluster must hold one each)",
         }
     }))
 }
@@ -373,4 +375,9 @@ async fn attempts(State(sim): State<Arc<Sim>>) -> Json<Value> {
 
 async fn stats(State(sim): State<Arc<Sim>>) -> Json<Value> {
     Json(sim.stats_json())
+}
+
+async fn sockets(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    let sockets = sim.sockets.lock().unwrap_or_else(|p| p.into_inner());
+    Json(json!(*sockets))
 }

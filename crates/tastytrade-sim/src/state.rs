@@ -212,6 +212,8 @@ pub struct SimStats {
     pub tokens_issued: AtomicU64,
     /// Account REST calls answered 429 by the rate limit (`rest_rate`).
     pub rest_rate_limited: AtomicU64,
+    /// `connect`s for an account another open socket already had: two holders at once.
+    pub account_socket_overlaps: AtomicU64,
 }
 
 impl SimStats {
@@ -229,6 +231,8 @@ pub struct Sim {
     /// When each streamer handshake and account REST call came (ms since the simulator
     /// started, and which), the latest 100,000: `GET /sim/attempts`.
     pub attempts: Mutex<std::collections::VecDeque<(u64, &'static str)>>,
+    /// Open streamer sockets per account number that `connect`ed it (`GET /sim/sockets`).
+    pub sockets: Mutex<std::collections::BTreeMap<String, u32>>,
     started: Instant,
     pub stop: watch::Receiver<bool>,
     pub script: watch::Sender<ScriptSettings>,
@@ -269,6 +273,7 @@ impl Sim {
             hub,
             stats: SimStats::default(),
             attempts: Mutex::default(),
+            sockets: Mutex::default(),
             started: Instant::now(),
             rest_limit,
             stop,
@@ -396,6 +401,24 @@ impl Sim {
         }
     }
 
+    /// A socket `connect`ed `account` (counted once per socket).
+    pub fn socket_opened(&self, account: &str) {
+        let mut sockets = self.sockets.lock().unwrap_or_else(|p| p.into_inner());
+        let open = sockets.entry(account.to_string()).or_default();
+        if *open > 0 {
+            SimStats::bump(&self.stats.account_socket_overlaps);
+        }
+        *open += 1;
+    }
+
+    /// A socket that had `connect`ed `account` ended.
+    pub fn socket_closed(&self, account: &str) {
+        let mut sockets = self.sockets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(open) = sockets.get_mut(account) {
+            *open = open.saturating_sub(1);
+        }
+    }
+
     pub fn stats_json(&self) -> Value {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let s = &self.stats;
@@ -413,6 +436,7 @@ impl Sim {
             "idle_closes": load(&s.idle_closes),
             "notifications_sent": load(&s.notifications_sent),
             "tokens_issued": load(&s.tokens_issued),
+            "account_socket_overlaps": load(&s.account_socket_overlaps),
         })
     }
 }

@@ -212,6 +212,9 @@ async fn run_socket(sim: Arc<Sim>, mut socket: Socket) {
             }
         }
     };
+    for account in &subs.accounts {
+        sim.socket_closed(account);
+    }
     if let End::Close(frame) = end {
         let _ = socket.close(frame).await;
         // Finish the close handshake, but never wait on a peer that will not answer.
@@ -369,7 +372,11 @@ fn handle_action(sim: &Sim, subs: &mut Subscriptions, text: &str) -> (Vec<String
             let owned = |n: &String| sim.lock().account(n).is_some();
             match connect_accounts(message.get("value")) {
                 Some(accounts) if !accounts.is_empty() && accounts.iter().all(owned) => {
-                    subs.accounts.extend(accounts.iter().cloned());
+                    for account in &accounts {
+                        if subs.accounts.insert(account.clone()) {
+                            sim.socket_opened(account);
+                        }
+                    }
                     subs.connected = true;
                     vec![ack("connect", &sid, Some(json!(accounts)), request_id)]
                 }
