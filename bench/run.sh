@@ -8,7 +8,12 @@
 # gateway's runtime sizes itself to its one CPU); the load generator and the gateway's
 # upstream simulator share CPU 1. Each run gets a freshly started server.
 #
-# Settings (environment): QUICK=1 (short runs, small sizes), ONLY=gateway|nchan,
+# SERVERS="gateway gateway-js" compares the in-process event log with the JetStream one
+# (`gateway-js`: the gateway with --nats-url on a local nats-server >= 2.11, which runs on
+# the load generator's CPU): the table's ratio is then ring / JetStream.
+#
+# Settings (environment): QUICK=1 (short runs, small sizes), ONLY=gateway|gateway-js|nchan,
+# SERVERS (the servers compared, default "gateway nchan"),
 # REPEAT=N (rounds; the table shows each figure's median),
 # DURATION (seconds per fan-out run, default 10), OUT (result directory),
 # WORKLOADS (only these labels, e.g. "fan-1k idle-19k"), SKIP_BUILD=1.
@@ -56,6 +61,7 @@ fi
 gw_port=18080
 sim_port=18081
 nchan_port=18090
+nats_port=18222
 pids=()
 
 stop_all() {
@@ -80,7 +86,19 @@ wait_for() { # url
 
 # Starts the server $1 (gateway|nchan); sets sub_url, pub_url, pub_kind, server_pids.
 start_server() {
+  local nats=()
   case "$1" in
+    gateway-js)
+      local store="$out/nats-store"
+      rm -rf "$store"
+      "${client_cpu[@]}" nats-server -js -sd "$store" -a 127.0.0.1 -p "$nats_port" >"$out/nats.log" 2>&1 &
+      pids+=($!)
+      for _ in $(seq 1 200); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null && break
+        sleep 0.05
+      done
+      nats=(--nats-url "nats://127.0.0.1:$nats_port" --nats-prefix "bench$RANDOM")
+      ;&
     gateway)
       "${client_cpu[@]}" "$bin/tastytrade-gateway" simulate --listen "127.0.0.1:$sim_port" --rate 0 \
         >"$out/sim.log" 2>&1 &
@@ -88,7 +106,7 @@ start_server() {
       wait_for "http://127.0.0.1:$sim_port/sim/stats"
       "${server_cpu[@]}" "$bin/tastytrade-gateway" --listen "127.0.0.1:$gw_port" \
         --api-url "http://127.0.0.1:$sim_port" --streamer-url "ws://127.0.0.1:$sim_port/streamer" \
-        --insecure-open-api --max-streams-per-client 100000 \
+        --insecure-open-api --max-streams-per-client 100000 "${nats[@]}" \
         >"$out/gateway.log" 2>&1 &
       local gw=$!
       pids+=($gw)
@@ -155,7 +173,7 @@ if [ -n "${WORKLOADS:-}" ]; then
   read -r -a closed <<<"$(keep "${closed[@]}")"
   read -r -a idle <<<"$(keep "${idle[@]}")"
 fi
-servers=(gateway nchan)
+read -r -a servers <<<"${SERVERS:-gateway nchan}"
 [ -n "$ONLY" ] && servers=("$ONLY")
 
 # Rounds alternate the servers, so a slow drift in the machine's load hits both alike.

@@ -309,6 +309,25 @@ fn every_key(
         ("sim-accounts", "3".into(), Some(vec!["3"])),
         ("sim-rest-rate", "25.5".into(), Some(vec!["25.5"])),
         ("sim-token-ttl-secs", "120".into(), Some(vec!["120"])),
+        (
+            "nats-url",
+            "[\"nats://127.0.0.1:4222\", \"nats://127.0.0.1:4223\"]".into(),
+            Some(vec!["nats://127.0.0.1:4222", "nats://127.0.0.1:4223"]),
+        ),
+        ("nats-user", "\"gw\"".into(), Some(vec!["gw"])),
+        ("nats-password", "\"n4ts\"".into(), Some(vec!["n4ts"])),
+        ("nats-token", "\"t0ken\"".into(), Some(vec!["t0ken"])),
+        (
+            "nats-tls-ca",
+            format!("\"{cert}\""),
+            Some(vec![leak(cert.clone())]),
+        ),
+        ("nats-prefix", "\"desk_1\"".into(), Some(vec!["desk_1"])),
+        ("nats-replicas", "3".into(), Some(vec!["3"])),
+        ("nats-history-events", "5000".into(), Some(vec!["5000"])),
+        ("nats-history-secs", "7200".into(), Some(vec!["7200"])),
+        ("lease-ttl-secs", "9".into(), Some(vec!["9"])),
+        ("node-id", "\"gw-a\"".into(), Some(vec!["gw-a"])),
     ];
     if oauth {
         keys.push((
@@ -379,6 +398,13 @@ fn every_key_works_from_the_file_switches_and_lists_included() {
         assert!(config.tls.is_some());
         let jwt = config.jwt.expect("tokens configured");
         assert_eq!((jwt.algorithms.len(), jwt.cookie.as_str()), (2, "gw_token"));
+        let cluster = config.cluster.expect("a cluster configured");
+        assert_eq!(cluster.urls.len(), 2);
+        assert_eq!(
+            (cluster.prefix.as_str(), cluster.node_id.as_str()),
+            ("desk_1", "gw-a")
+        );
+        assert_eq!((cluster.replicas, cluster.lease_ttl.as_secs()), (3, 9));
     }
 }
 

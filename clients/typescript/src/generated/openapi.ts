@@ -1088,6 +1088,8 @@ export interface components {
              * @description Differences found by REST resyncs and published as events.
              */
             resync_events: number;
+            /** @description The gateway node holding the account's upstream socket (clusters only). */
+            node?: string | null;
         };
         /** @description A time as tastytrade sends it: an RFC 3339 string or epoch milliseconds. */
         WireTime: string | number;
