@@ -14,6 +14,8 @@ const PUBLISH_SECONDS: &str = "ttgw_cluster_journal_publish_seconds";
 const PUBLISH_RETRIES: &str = "ttgw_cluster_journal_retries_total";
 const SKIPPED: &str = "ttgw_cluster_journal_skipped_total";
 const UNLED_APPENDS: &str = "ttgw_cluster_unled_appends_total";
+const REPLICA_GAPS: &str = "ttgw_cluster_replica_gaps_total";
+const REPLICA_STALLS: &str = "ttgw_cluster_replica_stalls_total";
 
 const ENDS: [&str; 4] = ["deposed", "fenced", "handover", "released"];
 
@@ -95,4 +97,12 @@ pub fn journal_skipped() {
 
 pub fn unled_append() {
     counter!(UNLED_APPENDS).increment(1);
+}
+
+pub fn replica_gap() {
+    counter!(REPLICA_GAPS).increment(1);
+}
+
+pub fn replica_stall() {
+    counter!(REPLICA_STALLS).increment(1);
 }

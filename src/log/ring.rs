@@ -84,6 +84,12 @@ pub enum Replicated {
     },
 }
 
+/// Journal messages a replica missed: the account's last one it holds is `after`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gap {
+    pub after: u64,
+}
+
 /// A replica's copy of one account, as a new leader takes it over.
 pub struct Held {
     pub state: AccountState,
@@ -138,35 +144,54 @@ impl RingLog {
     }
 
     /// Applies one journal message to a replica of a registered account (others are not
-    /// kept). Events are published with the journal's seq whether or not the state is exact
-    /// (they are the journal's, and resumes replay them); a message that does not follow
-    /// the previous one makes the state inexact until the next checkpoint, and a break in
-    /// the event chain starts the history afresh (a resume from before it gets a reset).
-    pub fn replicate(&self, account: &str, message: Replicated) {
+    /// kept). A message that does not follow the account's previous one means the consumer
+    /// missed messages: the gap is returned, nothing applied, so the caller reads again from
+    /// it; with `accept_gap` (the messages are gone from the journal) the state becomes
+    /// inexact until the next checkpoint and the history starts afresh (a resume from before
+    /// gets a reset). The first message a replica sees of an account may follow messages
+    /// retention removed: it starts the state inexact, not a gap.
+    pub fn replicate(
+        &self,
+        account: &str,
+        message: Replicated,
+        accept_gap: bool,
+    ) -> Result<(), Gap> {
         let Some(stream) = self.registered(account) else {
-            return;
+            return Ok(());
         };
         let mut inner = stream.lock();
-        match message {
+        let (seq, prev_message) = match &message {
             Replicated::Checkpoint {
-                seq,
-                prev_message: _,
-                state,
-            } if seq > inner.journal => {
+                seq, prev_message, ..
+            }
+            | Replicated::Event {
+                seq, prev_message, ..
+            } => (*seq, *prev_message),
+        };
+        if seq <= inner.journal {
+            // Already applied (a consumer reading again after a gap or a restart).
+            return Ok(());
+        }
+        if prev_message != inner.journal {
+            if inner.journal > 0 && !accept_gap {
+                return Err(Gap {
+                    after: inner.journal,
+                });
+            }
+            inner.exact = false;
+        }
+        match message {
+            Replicated::Checkpoint { state, .. } => {
                 inner.state = state;
                 inner.exact = true;
                 inner.journal = seq;
             }
             Replicated::Event {
-                seq,
-                prev_message,
                 prev_event,
                 draft,
                 received_at,
-            } if seq > inner.journal => {
-                if prev_message != inner.journal {
-                    inner.exact = false;
-                }
+                ..
+            } => {
                 if inner.exact {
                     inner.state.apply(&draft.kind, &draft.data);
                 }
@@ -186,9 +211,8 @@ impl RingLog {
                 inner.push(&stream, seq, event);
                 crate::metrics::published(&stream.account, draft.kind.as_str());
             }
-            // A message already applied (a consumer delivering again after a restart).
-            _ => {}
         }
+        Ok(())
     }
 
     /// The data of the latest `status` event a replica applied for the account.
@@ -342,5 +366,62 @@ impl EventLog for RingLog {
 
     fn head(&self, account: &str) -> Position {
         self.position(self.read(account).lock().seq)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Source;
+    use serde_json::json;
+
+    fn event(seq: u64, prev_message: u64, prev_event: u64, id: u64) -> Replicated {
+        Replicated::Event {
+            seq,
+            prev_message,
+            prev_event,
+            draft: Draft {
+                kind: EventKind::Order,
+                data: json!({"id": id, "status": "Live"}),
+                timestamp: None,
+                source: Source::Stream,
+            },
+            received_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_replica_reports_missed_messages_and_accepts_them_only_when_told() {
+        let log = RingLog::with_epoch(Epoch::from_millis(1), RingLimits::default());
+        log.open("main");
+        // The first message seen may follow ones retention removed: inexact, not a gap.
+        assert_eq!(log.replicate("main", event(10, 7, 7, 1), false), Ok(()));
+        assert!(!log.held("main").exact);
+        let checkpoint = Replicated::Checkpoint {
+            seq: 12,
+            prev_message: 10,
+            state: AccountState::default(),
+        };
+        assert_eq!(log.replicate("main", checkpoint, false), Ok(()));
+        assert!(log.held("main").exact);
+        assert_eq!(log.replicate("main", event(14, 12, 10, 2), false), Ok(()));
+        // Message 16 is missed: 17 says so, and is not applied.
+        assert_eq!(
+            log.replicate("main", event(17, 16, 16, 3), false),
+            Err(Gap { after: 14 })
+        );
+        assert_eq!(log.head("main").seq, 14);
+        assert_eq!(log.replicate("main", event(16, 14, 14, 4), false), Ok(()));
+        assert_eq!(log.replicate("main", event(17, 16, 16, 3), false), Ok(()));
+        assert_eq!(log.snapshot("main").orders.len(), 3);
+        assert!(log.held("main").exact);
+        // Gone for good: accepted, and the state is inexact until a checkpoint.
+        assert_eq!(log.replicate("main", event(30, 25, 25, 5), true), Ok(()));
+        assert!(!log.held("main").exact);
+        assert_eq!(
+            log.replicate("main", event(17, 16, 16, 3), false),
+            Ok(()),
+            "again: ignored"
+        );
     }
 }

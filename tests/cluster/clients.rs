@@ -145,7 +145,7 @@ pub async fn journal(
         .expect("a replay");
     let mut events = response.bytes_stream().eventsource();
     let mut seqs = Vec::new();
-    while seqs.last().is_none_or(|&s| s < through) {
+    while seqs.last().unwrap_or(&from) < &through {
         let event = tokio::time::timeout(Duration::from_secs(10), events.next())
             .await
             .unwrap_or_else(|_| {
@@ -155,7 +155,12 @@ pub async fn journal(
                 )
             })
             .expect("the replay goes on")
-            .expect("an SSE event");
+            .unwrap_or_else(|e| {
+                panic!(
+                    "the replay of {account} from {from} stopped at {:?} of {through}: {e}",
+                    seqs.last()
+                )
+            });
         if event.data.is_empty() {
             continue;
         }
@@ -225,4 +230,70 @@ pub async fn check(http: &reqwest::Client, node: &str, records: &[Record]) -> (u
         }
     }
     (records.len(), events)
+}
+
+/// One SSE stream held open (not hopping), read on demand.
+pub struct Follower {
+    events: std::pin::Pin<Box<dyn futures::Stream<Item = eventsource_stream::Event> + Send>>,
+    pub epoch: String,
+    start: u64,
+    seen: Vec<u64>,
+}
+
+impl Follower {
+    pub async fn open(http: &reqwest::Client, node: &str, account: &str) -> Self {
+        let response = http
+            .get(format!("{node}/v1/accounts/{account}/events"))
+            .header("accept", "text/event-stream")
+            .timeout(Duration::from_secs(600))
+            .send()
+            .await
+            .expect("a stream");
+        let events = response
+            .bytes_stream()
+            .eventsource()
+            .filter_map(|e| async move { e.ok().filter(|e| !e.data.is_empty()) });
+        let mut follower = Self {
+            events: Box::pin(events),
+            epoch: String::new(),
+            start: 0,
+            seen: Vec::new(),
+        };
+        let snapshot = follower.next().await;
+        assert_eq!(snapshot.event, "snapshot");
+        let (epoch, start) = split(&snapshot.id).expect("an id");
+        follower.epoch = epoch;
+        follower.start = start;
+        follower
+    }
+
+    async fn next(&mut self) -> eventsource_stream::Event {
+        tokio::time::timeout(Duration::from_secs(60), self.events.next())
+            .await
+            .expect("an event within 60 s")
+            .expect("the stream stays open")
+    }
+
+    /// The seq of the next event.
+    pub async fn next_seq(&mut self) -> u64 {
+        let event = self.next().await;
+        assert!(
+            !["snapshot", "reset"].contains(&event.event.as_str()),
+            "a {} mid-stream",
+            event.event
+        );
+        let (_, seq) = split(&event.id).expect("an id");
+        self.seen.push(seq);
+        seq
+    }
+
+    /// Every seq this stream delivered after `from` up to `through`.
+    pub async fn seen_through(&self, through: u64) -> Vec<u64> {
+        let from = self.seen.first().copied().unwrap_or(self.start);
+        self.seen
+            .iter()
+            .copied()
+            .filter(|&s| s > from && s <= through)
+            .collect()
+    }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull};
 use futures::StreamExt;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::harness::Cluster;
 
@@ -129,42 +129,86 @@ fn position_key(v: &Value) -> String {
 }
 
 /// Whether every account's snapshot on `node` equals its truth (balance, trading status,
-/// positions, orders, complex orders).
+/// positions, orders, complex orders); if not, the first difference.
 pub async fn snapshots_match(
     http: &reqwest::Client,
     node: &str,
     truth: &BTreeMap<String, Value>,
-) -> bool {
-    let Ok(response) = http.get(format!("{node}/v1/accounts")).send().await else {
-        return false;
-    };
+) -> Result<(), String> {
+    let response = http
+        .get(format!("{node}/v1/accounts"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
     let accounts: Value = response.json().await.unwrap_or_default();
     for account in accounts["accounts"].as_array().into_iter().flatten() {
         let id = account["id"].as_str().unwrap_or_default();
-        let Some(expected) = truth.get(account["account_number"].as_str().unwrap_or_default())
-        else {
-            return false;
-        };
-        let Ok(response) = http
+        let number = account["account_number"].as_str().unwrap_or_default();
+        let expected = truth.get(number).ok_or(format!("no truth for {number}"))?;
+        let response = http
             .get(format!("{node}/v1/accounts/{id}/snapshot"))
             .send()
             .await
-        else {
-            return false;
-        };
+            .map_err(|e| e.to_string())?;
         let snapshot: Value = response.json().await.unwrap_or_default();
-        let same = snapshot["balance"] == expected["balance"]
-            && snapshot["trading_status"] == expected["trading-status"]
-            && keyed(&snapshot["positions"], &position_key)
-                == keyed(&expected["positions"], &position_key)
-            && keyed(&snapshot["orders"], &id_key) == keyed(&expected["orders"], &id_key)
-            && keyed(&snapshot["complex_orders"], &id_key)
-                == keyed(&expected["complex-orders"], &id_key);
-        if !same {
-            return false;
+        let parts = [
+            (
+                "balance",
+                snapshot["balance"].clone(),
+                expected["balance"].clone(),
+            ),
+            (
+                "trading status",
+                snapshot["trading_status"].clone(),
+                expected["trading-status"].clone(),
+            ),
+            (
+                "positions",
+                json!(keyed(&snapshot["positions"], &position_key)),
+                json!(keyed(&expected["positions"], &position_key)),
+            ),
+            (
+                "orders",
+                json!(keyed(&snapshot["orders"], &id_key)),
+                json!(keyed(&expected["orders"], &id_key)),
+            ),
+            (
+                "complex orders",
+                json!(keyed(&snapshot["complex_orders"], &id_key)),
+                json!(keyed(&expected["complex-orders"], &id_key)),
+            ),
+        ];
+        for (part, ours, theirs) in parts {
+            if ours != theirs {
+                let mut differences = Vec::new();
+                differ(part, &ours, &theirs, &mut differences);
+                return Err(format!(
+                    "{id} at seq {}: {}",
+                    snapshot["seq"],
+                    differences.join("; ")
+                ));
+            }
         }
     }
-    true
+    Ok(())
+}
+
+/// Where two JSON values differ: `path: node value / truth value`, leaves only.
+fn differ(path: &str, ours: &Value, theirs: &Value, out: &mut Vec<String>) {
+    match (ours, theirs) {
+        (Value::Object(a), Value::Object(b)) => {
+            for key in a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))) {
+                let (x, y) = (
+                    a.get(key).unwrap_or(&Value::Null),
+                    b.get(key).unwrap_or(&Value::Null),
+                );
+                if x != y {
+                    differ(&format!("{path}.{key}"), x, y, out);
+                }
+            }
+        }
+        _ => out.push(format!("{path}: node {ours} / truth {theirs}")),
+    }
 }
 
 /// No node logged a full account number.

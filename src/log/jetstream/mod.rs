@@ -30,8 +30,11 @@ use wire::Outgoing;
 /// Messages a leader may have queued for the journal before it fences itself (NATS has
 /// been unreachable too long; the next leader's REST resync covers what is dropped).
 const QUEUE_LIMIT: usize = 65_536;
-/// How long a resume waits for this node's replica to reach a position another node gave.
-const CATCH_UP_WAIT: Duration = Duration::from_secs(3);
+/// How long a resume waits at most for this node's replica to reach a position the journal
+/// holds (another node gave it out): longer than a NATS leader election (4-9 s).
+const CATCH_UP_LIMIT: Duration = Duration::from_secs(30);
+/// How often a waiting resume checks the replica, and asks the journal.
+const CATCH_UP_STEP: Duration = Duration::from_millis(250);
 
 /// The JetStream event log of one node.
 pub struct JetStreamLog {
@@ -285,12 +288,34 @@ impl EventLog for JetStreamLog {
 
     fn catch_up<'a>(&'a self, account: &'a str, position: &'a Position) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            if position.epoch != *self.epoch() || self.head(account).seq >= position.seq {
+            if position.epoch != *self.epoch() {
                 return;
             }
+            let deadline = Instant::now() + CATCH_UP_LIMIT;
             let mut progress = self.progress.clone();
-            let reached = progress.wait_for(|p| p.applied >= position.seq);
-            let _ = tokio::time::timeout(CATCH_UP_WAIT, reached).await;
+            loop {
+                let reached = |p: &Progress| p.applied >= position.seq;
+                if self.head(account).seq >= position.seq || reached(&progress.borrow()) {
+                    return;
+                }
+                let waited = tokio::time::timeout(CATCH_UP_STEP, progress.wait_for(reached));
+                if let Ok(Ok(_)) = waited.await {
+                    return;
+                }
+                // Behind, or from the future? Only the journal can say (a position past its
+                // last message is answered with a reset; one it holds is waited for, even
+                // through a NATS election: a pause, never a reset for a real position).
+                let info = tokio::time::timeout(CATCH_UP_STEP * 4, self.cluster.stream.get_info());
+                if let Ok(Ok(info)) = info.await
+                    && position.seq > info.state.last_sequence
+                {
+                    return;
+                }
+                if Instant::now() >= deadline {
+                    tracing::warn!(%account, seq = position.seq, "the replica did not reach a resume position in time; the stream resets");
+                    return;
+                }
+            }
         })
     }
 

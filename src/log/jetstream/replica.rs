@@ -14,6 +14,11 @@ use tokio::sync::watch;
 use super::wire;
 use crate::cluster::Cluster;
 use crate::log::RingLog;
+use crate::log::ring::Gap;
+
+/// How long the consumer may deliver nothing before the journal is asked whether it holds
+/// messages the consumer missed.
+const STALL_CHECK: Duration = Duration::from_secs(2);
 
 /// How far the replica is.
 #[derive(Clone, Debug, Default)]
@@ -34,9 +39,10 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut next: u64 = 0;
+    let mut gap_seen_at = None;
     loop {
         let consumed = tokio::select! {
-            consumed = consume(&cluster, &replica, &progress, &mut next) => consumed,
+            consumed = consume(&cluster, &replica, &progress, &mut next, &mut gap_seen_at) => consumed,
             _ = shutdown.changed() => return,
         };
         if let Err(trouble) = consumed {
@@ -50,12 +56,15 @@ pub async fn run(
     }
 }
 
-/// One ordered consumer's life, from `next` (0: the oldest message held).
+/// One ordered consumer's life, from `next` (0: the oldest message held). A gap (messages
+/// the consumer skipped, seen by the chain headers) ends it and the next one reads again
+/// from the gap; a gap seen twice at the same message is accepted (the journal lost them).
 async fn consume(
     cluster: &Cluster,
     replica: &RingLog,
     progress: &watch::Sender<Progress>,
     next: &mut u64,
+    gap_seen_at: &mut Option<u64>,
 ) -> Result<(), String> {
     let deliver_policy = match *next {
         0 => DeliverPolicy::All,
@@ -76,13 +85,39 @@ async fn consume(
         .await
         .map_err(|e| format!("reading the consumer: {e}"))?;
     progress.send_modify(|p| p.trouble = None);
-    while let Some(message) = messages.next().await {
-        let message = message.map_err(|e| format!("consumer: {e}"))?;
+    tracing::info!(from = *next, "journal consumer started");
+    loop {
+        let message = match tokio::time::timeout(STALL_CHECK, messages.next()).await {
+            Ok(Some(message)) => message.map_err(|e| format!("consumer: {e}"))?,
+            Ok(None) => return Err("the consumer ended".into()),
+            Err(_) => {
+                // Quiet: fine, unless the journal holds messages this consumer has not
+                // delivered (a consumer lost with a nats-server, not yet noticed).
+                let info = tokio::time::timeout(STALL_CHECK, cluster.stream.get_info()).await;
+                if let Ok(Ok(info)) = info
+                    && info.state.last_sequence >= *next
+                    && *next > 0
+                {
+                    crate::cluster::metrics::replica_stall();
+                    return Err(format!("stalled before message {next}"));
+                }
+                continue;
+            }
+        };
         let (seq, pending) = match message.info() {
             Ok(info) => (info.stream_sequence, info.pending),
             Err(error) => return Err(format!("message without stream info: {error}")),
         };
-        apply(cluster, replica, seq, &message);
+        let accept_gap = *gap_seen_at == Some(seq);
+        if let Err(gap) = apply(cluster, replica, seq, &message, accept_gap) {
+            crate::cluster::metrics::replica_gap();
+            *gap_seen_at = Some(seq);
+            *next = gap.after + 1;
+            return Err(format!(
+                "messages after {} missed (seen at {seq}); reading again",
+                gap.after
+            ));
+        }
         *next = seq + 1;
         progress.send_modify(|p| {
             p.applied = seq;
@@ -93,18 +128,24 @@ async fn consume(
             }
         });
     }
-    Err("the consumer ended".into())
 }
 
-fn apply(cluster: &Cluster, replica: &RingLog, seq: u64, message: &async_nats::Message) {
+fn apply(
+    cluster: &Cluster,
+    replica: &RingLog,
+    seq: u64,
+    message: &async_nats::Message,
+    accept_gap: bool,
+) -> Result<(), Gap> {
     let Some(account) = cluster.names.account_of(message.subject.as_str()) else {
-        return;
+        return Ok(());
     };
     match wire::read(seq, message.headers.as_ref(), &message.payload) {
-        Ok(replicated) => replica.replicate(account, replicated),
+        Ok(replicated) => replica.replicate(account, replicated, accept_gap),
         Err(error) => {
             crate::cluster::metrics::journal_skipped();
             tracing::warn!(%account, seq, %error, "journal message skipped: unreadable");
+            Ok(())
         }
     }
 }
