@@ -105,6 +105,7 @@ impl Account {
                 published += 1;
             }
         }
+        self.log.baseline_applied(&self.info.public_id);
         self.lock_status().resync_events += published as u64;
         if published > 0 {
             crate::metrics::resync_events(&self.info.public_id, published);

@@ -89,9 +89,10 @@ pub type Resume = HashMap<String, Position>;
 /// Lets this process's log catch up with resume positions another node may have handed
 /// out (a cluster replica a little behind), so they resume instead of resetting.
 pub async fn settle(log: &dyn EventLog, resume: &Resume) {
-    for (account, position) in resume {
-        log.catch_up(account, position).await;
-    }
+    let waits = resume
+        .iter()
+        .map(|(account, position)| log.catch_up(account, position));
+    futures::future::join_all(waits).await;
 }
 
 impl Feed {

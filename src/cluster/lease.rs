@@ -76,6 +76,9 @@ pub struct LeaseGuard {
     /// The KV revision the lease was taken at: the holder's term (in journal message ids).
     pub term: u64,
     end: watch::Sender<Option<LeaseEnd>>,
+    /// Turns true when the account should move to its preferred node: the holder winds
+    /// down (its queued appends land, the lease is still renewed) and then releases.
+    handover: watch::Sender<bool>,
     revision: Arc<Mutex<u64>>,
     leases: Arc<Leases>,
 }
@@ -138,11 +141,19 @@ impl Leases {
     /// The node `account` should be held by among the live ones (less the one that just
     /// handed it over, which may still look live).
     pub fn preferred(&self, account: &str) -> Option<String> {
-        let mut nodes = self.live_nodes.borrow().clone();
-        if let Some(Some(leaving)) = lock(&self.seen).get(account).map(|s| s.released_by.clone()) {
-            nodes.retain(|n| *n != leaving);
+        let nodes = self.live_nodes.borrow().clone();
+        let preferred = assignment(&self.accounts, &nodes).remove(account)?;
+        let leaving = lock(&self.seen)
+            .get(account)
+            .and_then(|s| s.released_by.clone());
+        if leaving.as_deref() != Some(preferred.as_str()) {
+            return Some(preferred);
         }
-        assignment(&self.accounts, &nodes).remove(account)
+        // Only for this account, and only while the key is free: the next in its ranking
+        // (recomputing every account without the leaver would move others, and bounce).
+        let mut ranked: Vec<&String> = nodes.iter().filter(|n| **n != preferred).collect();
+        ranked.sort_by_key(|n| std::cmp::Reverse(weight(n, account)));
+        ranked.first().map(|n| n.to_string())
     }
 
     fn freed(&self, account: &str) -> Arc<Notify> {
@@ -196,10 +207,12 @@ impl Leases {
 
     fn hold(self: &Arc<Self>, account: &str, term: u64) -> LeaseGuard {
         let (end, _) = watch::channel(None);
+        let (handover, _) = watch::channel(false);
         let guard = LeaseGuard {
             account: account.to_string(),
             term,
             end,
+            handover: handover.clone(),
             revision: Arc::new(Mutex::new(term)),
             leases: self.clone(),
         };
@@ -217,6 +230,7 @@ impl Leases {
             account.to_string(),
             guard.revision.clone(),
             guard.end.clone(),
+            handover,
         ));
         guard
     }
@@ -260,6 +274,11 @@ impl LeaseGuard {
         self.end.subscribe()
     }
 
+    /// Follows whether the account is to be handed over (see [`LeaseGuard::release`]).
+    pub fn handover(&self) -> watch::Receiver<bool> {
+        self.handover.subscribe()
+    }
+
     /// Whether the lease still holds.
     pub fn holds(&self) -> bool {
         self.end.borrow().is_none()
@@ -274,7 +293,12 @@ impl LeaseGuard {
     /// meanwhile is left alone (the delete is compare-and-set on our revision anyway).
     pub async fn release(self) {
         let before = *self.end.borrow();
-        self.fence(LeaseEnd::Released);
+        let why = if *self.handover.borrow() {
+            LeaseEnd::Handover
+        } else {
+            LeaseEnd::Released
+        };
+        self.fence(why);
         if before == Some(LeaseEnd::Deposed) {
             return;
         }
@@ -316,8 +340,9 @@ async fn renew(
     account: String,
     revision: Arc<Mutex<u64>>,
     end: watch::Sender<Option<LeaseEnd>>,
+    handover: watch::Sender<bool>,
 ) {
-    renew_while_held(&leases, &account, &revision, &end).await;
+    renew_while_held(&leases, &account, &revision, &end, &handover).await;
     let why = end.borrow().unwrap_or(LeaseEnd::Released);
     crate::cluster::metrics::lease_ended(why.as_str());
 }
@@ -327,6 +352,7 @@ async fn renew_while_held(
     account: &str,
     revision: &Mutex<u64>,
     end: &watch::Sender<Option<LeaseEnd>>,
+    handover: &watch::Sender<bool>,
 ) {
     let margin = leases.renew.max(Duration::from_millis(500));
     let fence_after = leases.ttl.saturating_sub(margin);
@@ -335,8 +361,10 @@ async fn renew_while_held(
     let mut next = last_good + leases.renew;
     let value = Bytes::from(leases.node.clone());
     loop {
+        // Never past the fence deadline: a renew that hangs must not hold the fence off.
+        let fence_at = last_good + fence_after;
         tokio::select! {
-            _ = tokio::time::sleep_until(next) => {}
+            _ = tokio::time::sleep_until(next.min(fence_at)) => {}
             _ = ended.changed() => return,
         }
         if end.borrow().is_some() {
@@ -349,14 +377,24 @@ async fn renew_while_held(
             .cluster
             .leases
             .update(account, value.clone(), current);
-        match tokio::time::timeout(leases.renew, update).await {
+        let limit = leases.renew.min(fence_at.saturating_duration_since(sent));
+        match tokio::time::timeout(limit, update).await {
             Ok(Ok(next)) => {
                 *lock(revision) = next;
                 last_good = sent;
             }
             Ok(Err(error)) if error.kind() == kv::UpdateErrorKind::WrongLastRevision => {
-                end_lease(end, account, LeaseEnd::Deposed);
-                return;
+                // An earlier renew that timed out may have landed: the key is still ours.
+                match ours_at(leases, account).await {
+                    Some(now) => {
+                        *lock(revision) = now;
+                        last_good = sent;
+                    }
+                    None => {
+                        end_lease(end, account, LeaseEnd::Deposed);
+                        return;
+                    }
+                }
             }
             _ => crate::cluster::metrics::lease_renew_failed(),
         }
@@ -364,11 +402,21 @@ async fn renew_while_held(
             end_lease(end, account, LeaseEnd::Fenced);
             return;
         }
-        if leases.may_hand_over(account) {
-            end_lease(end, account, LeaseEnd::Handover);
-            return;
+        if !*handover.borrow() && leases.may_hand_over(account) {
+            tracing::info!(%account, "handing the account over to its preferred node");
+            let _ = handover.send(true);
         }
     }
+}
+
+/// The key's revision if this node wrote its latest value (a renew whose answer was lost).
+async fn ours_at(leases: &Leases, account: &str) -> Option<u64> {
+    let entry = tokio::time::timeout(leases.renew, leases.cluster.leases.entry(account))
+        .await
+        .ok()?
+        .ok()??;
+    (entry.operation == kv::Operation::Put && entry.value == leases.node.as_bytes())
+        .then_some(entry.revision)
 }
 
 fn end_lease(end: &watch::Sender<Option<LeaseEnd>>, account: &str, why: LeaseEnd) {

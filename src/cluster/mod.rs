@@ -61,6 +61,10 @@ pub enum ClusterError {
     NoJetStream(String),
     #[error("could not set up JetStream {what}: {detail}")]
     Setup { what: String, detail: String },
+    #[error(
+        "the lease bucket expires leases after {bucket} s but --lease-ttl-secs is {ours}: every node must use the same lease TTL (or use another --nats-prefix)"
+    )]
+    LeaseTtl { bucket: u64, ours: u64 },
 }
 
 /// A node's connection to NATS, with the journal stream and the lease buckets.
@@ -93,8 +97,10 @@ impl Cluster {
             match set_up(&js, &names, &settings).await {
                 Ok(made) => break made,
                 Err(error) if tokio::time::Instant::now() >= deadline => return Err(error),
-                Err(ClusterError::ServerTooOld { found }) => {
-                    return Err(ClusterError::ServerTooOld { found });
+                Err(
+                    error @ (ClusterError::ServerTooOld { .. } | ClusterError::LeaseTtl { .. }),
+                ) => {
+                    return Err(error);
                 }
                 Err(error) => {
                     tracing::info!(%error, "JetStream is not ready yet; retrying");
@@ -134,6 +140,17 @@ async fn set_up(
     let stream = journal_stream(js, names, settings).await?;
     let ttl = settings.lease_ttl;
     let leases = bucket(js, &names.lease_bucket, ttl, settings.replicas, true).await?;
+    // Every node's self-fence counts on the bucket expiring keys at its own lease TTL.
+    let status = leases
+        .status()
+        .await
+        .map_err(|e| setup("lease bucket", e))?;
+    if status.max_age() != ttl {
+        return Err(ClusterError::LeaseTtl {
+            bucket: status.max_age().as_secs(),
+            ours: ttl.as_secs(),
+        });
+    }
     let nodes = bucket(js, &names.node_bucket, ttl, settings.replicas, false).await?;
     Ok((stream, leases, nodes))
 }

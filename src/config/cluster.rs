@@ -59,14 +59,25 @@ pub fn settings(args: &ServeArgs) -> Result<Option<ClusterSettings>, ConfigError
             "--nats-user and --nats-password go together",
         ));
     }
-    let token = args
+    // Credentials in a URL move to the settings (kept secret), so no URL the client logs or
+    // an error shows carries them.
+    let (urls, in_url) = split_credentials(urls);
+    let (mut user, mut password) = (args.nats_user.clone(), args.nats_password.clone());
+    let mut token = args
         .nats_token
         .clone()
         .filter(|t| !t.expose_secret().is_empty());
+    match in_url {
+        Some(UrlCredentials::UserPassword(u, p)) if user.is_none() => {
+            (user, password) = (Some(u), Some(p));
+        }
+        Some(UrlCredentials::Token(t)) if token.is_none() => token = Some(t),
+        _ => {}
+    }
     Ok(Some(ClusterSettings {
         urls,
-        user: args.nats_user.clone(),
-        password: args.nats_password.clone(),
+        user,
+        password,
         token,
         tls_ca: args.nats_tls_ca.clone(),
         prefix: args.nats_prefix.clone(),
@@ -76,6 +87,38 @@ pub fn settings(args: &ServeArgs) -> Result<Option<ClusterSettings>, ConfigError
         history_events: args.nats_history_events as i64,
         history_age: Duration::from_secs(args.nats_history_secs),
     }))
+}
+
+/// Credentials written into a NATS URL.
+enum UrlCredentials {
+    UserPassword(String, secrecy::SecretString),
+    Token(secrecy::SecretString),
+}
+
+/// The URLs without their `user:password@` or `token@`, and the first credentials found.
+fn split_credentials(urls: Vec<String>) -> (Vec<String>, Option<UrlCredentials>) {
+    let mut found = None;
+    let urls = urls
+        .into_iter()
+        .map(|url| {
+            let Some((scheme, rest)) = url.split_once("://") else {
+                return url;
+            };
+            let Some((userinfo, host)) = rest.rsplit_once('@') else {
+                return url;
+            };
+            if found.is_none() {
+                found = Some(match userinfo.split_once(':') {
+                    Some((u, p)) => {
+                        UrlCredentials::UserPassword(u.to_string(), p.to_string().into())
+                    }
+                    None => UrlCredentials::Token(userinfo.to_string().into()),
+                });
+            }
+            format!("{scheme}://{host}")
+        })
+        .collect();
+    (urls, found)
 }
 
 fn valid_url(url: &str) -> bool {
@@ -123,5 +166,20 @@ mod tests {
         assert!(!valid_name("", 32));
         let id = default_node_id();
         assert!(valid_name(&id, 64), "{id}");
+    }
+
+    #[test]
+    fn credentials_leave_the_urls() {
+        let (urls, found) = split_credentials(vec![
+            "nats://gw:s3cret@n1:4222".into(),
+            "tls://n2:4222".into(),
+        ]);
+        assert_eq!(urls, vec!["nats://n1:4222", "tls://n2:4222"]);
+        let Some(UrlCredentials::UserPassword(user, password)) = found else {
+            panic!("user and password");
+        };
+        assert_eq!((user.as_str(), password.expose_secret()), ("gw", "s3cret"));
+        let (_, found) = split_credentials(vec!["nats://t0ken@n1:4222".into()]);
+        assert!(matches!(found, Some(UrlCredentials::Token(t)) if t.expose_secret() == "t0ken"));
     }
 }

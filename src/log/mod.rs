@@ -81,6 +81,10 @@ pub trait EventLog: Send + Sync + 'static {
         AccountState::from_snapshot(self.snapshot(account))
     }
 
+    /// The writer finished appending a REST baseline's differences (a journal may now
+    /// checkpoint a state it did not know before).
+    fn baseline_applied(&self, _account: &str) {}
+
     /// Who holds the account's upstream socket when another process may (a cluster).
     fn holder(&self, _account: &str) -> Option<Holder> {
         None

@@ -118,6 +118,8 @@ pub fn spawn(
 
 /// How long a hand-over lets queued appends land before the lease is released.
 const HANDOVER_FLUSH: Duration = Duration::from_millis(500);
+/// How long a streamer may take to close its socket once told to stop.
+const STREAMER_STOP: Duration = Duration::from_secs(3);
 
 /// Runs an account's streamer only while this node holds its lease: takes the lease,
 /// leads the account in the log, runs the socket until the lease ends or the gateway stops,
@@ -145,14 +147,24 @@ async fn while_held(
         tracing::info!(%account, term = guard.term, "leading the account");
         let (stop, stop_rx) = watch::channel(false);
         let mut ended = guard.ended();
+        let mut handover = guard.handover();
         let mut global = shutdown.clone();
-        let streamer = tokio::spawn(streamer::run(link(), stop_rx));
+        let mut streamer = tokio::spawn(streamer::run(link(), stop_rx));
         tokio::select! {
             _ = ended.wait_for(Option::is_some) => {}
+            _ = handover.wait_for(|asked| *asked) => {}
             _ = crate::shutdown::signalled(&mut global) => {}
         }
         let _ = stop.send(true);
-        let _ = tokio::time::timeout(Duration::from_secs(3), streamer).await;
+        if tokio::time::timeout(STREAMER_STOP, &mut streamer)
+            .await
+            .is_err()
+        {
+            // Stuck in a phase that does not watch `stop` (a connect, a baseline read): it
+            // must not outlive the lease, or two sockets would hold the account.
+            streamer.abort();
+        }
+        // While the lease holds (a hand-over, a shutdown), what is queued lands first.
         log.step_down(&ids, HANDOVER_FLUSH).await;
         guard.release().await;
         if *shutdown.borrow() {

@@ -121,7 +121,7 @@ fn classify(mut map: Map<String, Value>) -> Result<Frame, FrameError> {
 }
 
 /// Keeps event type names safe for SSE lines and metric labels.
-fn safe_kind(kind: &str) -> String {
+pub fn safe_kind(kind: &str) -> String {
     let cleaned: String = kind
         .chars()
         .take(64)

@@ -57,13 +57,18 @@ struct Writer {
     inner: Mutex<WriterInner>,
     queue: mpsc::Sender<Outgoing>,
     fencer: crate::cluster::lease::Fencer,
-    idle: watch::Receiver<bool>,
+    /// Messages queued and not yet stored (a hand-over waits for none).
+    pending: watch::Sender<usize>,
+    publisher: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 struct WriterInner {
     state: AccountState,
     since_checkpoint: u64,
     last_checkpoint: Instant,
+    /// Led from a replica whose state was not exact: the first checkpoint waits for the
+    /// REST baseline (a checkpoint of a guessed state would be taken as exact everywhere).
+    checkpoint_after_baseline: bool,
 }
 
 impl Writer {
@@ -76,7 +81,9 @@ impl Writer {
     /// Queues a message (under the writer's lock, so messages keep the order of the state
     /// changes); a full queue fences the lease.
     fn queue(&self, message: Outgoing) {
+        self.pending.send_modify(|n| *n += 1);
         if self.queue.try_send(message).is_err() {
+            self.pending.send_modify(|n| *n = n.saturating_sub(1));
             tracing::warn!("journal queue full: NATS has been unreachable too long; stepping down");
             self.fencer.fence(LeaseEnd::Fenced);
         }
@@ -157,47 +164,56 @@ impl JetStreamLog {
             if !held.exact {
                 tracing::warn!(%account, "no checkpoint in the journal's history: leading from an empty state (the REST baseline fills it)");
             }
-            let state = if held.exact {
-                held.state
-            } else {
-                AccountState::default()
+            let chain = Chain {
+                message: held.journal.max(last),
+                event: held.seq,
             };
-            self.start_writer(
-                account,
-                guard,
-                state,
-                Chain {
-                    message: held.journal.max(last),
-                    event: held.seq,
-                },
-            );
+            self.start_writer(account, guard, held.exact.then_some(held.state), chain);
         }
         crate::cluster::metrics::takeover();
         Ok(())
     }
 
-    fn start_writer(&self, account: &str, guard: &LeaseGuard, state: AccountState, chain: Chain) {
+    /// Starts appending onto `state` (`None`: not known, see `checkpoint_after_baseline`).
+    fn start_writer(
+        &self,
+        account: &str,
+        guard: &LeaseGuard,
+        state: Option<AccountState>,
+        chain: Chain,
+    ) {
         let (queue, receiver) = mpsc::channel(QUEUE_LIMIT);
-        let (idle_tx, idle) = watch::channel(true);
+        let (pending, _) = watch::channel(0);
+        let unknown = state.is_none();
         let writer = Arc::new(Writer {
             inner: Mutex::new(WriterInner {
-                state,
+                state: state.unwrap_or_default(),
                 since_checkpoint: 0,
                 last_checkpoint: Instant::now(),
+                checkpoint_after_baseline: unknown,
             }),
             queue,
             fencer: guard.fencer(),
-            idle,
+            pending: pending.clone(),
+            publisher: Mutex::new(None),
         });
-        writer.queue(Outgoing::checkpoint(&writer.lock().state));
+        if !unknown {
+            writer.queue(Outgoing::checkpoint(&writer.lock().state));
+        }
         let publisher = Publisher {
             cluster: self.cluster.clone(),
             subject: self.cluster.names.subject(account),
+            term: guard.term,
             id_prefix: format!("{account}.{}", guard.term),
             fencer: guard.fencer(),
-            idle: idle_tx,
+            pending,
+            give_up_after: self.cluster.settings.lease_ttl,
         };
-        tokio::spawn(publisher.run(receiver, chain));
+        let handle = tokio::spawn(publisher.run(receiver, chain));
+        *writer
+            .publisher
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(handle);
         tokio::spawn(checkpoint_timer(
             Arc::downgrade(&writer),
             self.checkpoint_period,
@@ -209,7 +225,8 @@ impl JetStreamLog {
     }
 
     /// Stops leading `accounts`: appends stop at once; what is queued may land for up to
-    /// `flush` (a hand-over lets it, so the next leader continues it).
+    /// `flush` (a hand-over lets it, so the next leader continues it); then the publisher
+    /// is stopped, so nothing of this term is sent once the lease is released.
     pub async fn step_down(&self, accounts: &[&str], flush: Duration) {
         let writers: Vec<Arc<Writer>> = {
             let mut map = self
@@ -219,8 +236,17 @@ impl JetStreamLog {
             accounts.iter().filter_map(|a| map.remove(*a)).collect()
         };
         for writer in writers {
-            let mut idle = writer.idle.clone();
-            let _ = tokio::time::timeout(flush, idle.wait_for(|idle| *idle)).await;
+            let mut pending = writer.pending.subscribe();
+            let _ = tokio::time::timeout(flush, pending.wait_for(|n| *n == 0)).await;
+            let handle = writer
+                .publisher
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .take();
+            if let Some(handle) = handle {
+                handle.abort();
+                let _ = handle.await;
+            }
         }
     }
 }
@@ -237,7 +263,7 @@ async fn checkpoint_timer(writer: std::sync::Weak<Writer>, period: Duration) {
             return;
         }
         let mut inner = writer.lock();
-        if inner.last_checkpoint.elapsed() >= period {
+        if inner.last_checkpoint.elapsed() >= period && !inner.checkpoint_after_baseline {
             writer.queue(Outgoing::checkpoint(&inner.state));
             inner.last_checkpoint = Instant::now();
             inner.since_checkpoint = 0;
@@ -265,7 +291,7 @@ impl EventLog for JetStreamLog {
         if matches!(applied, Applied::Changed | Applied::PassThrough) {
             writer.queue(Outgoing::event(&draft));
             inner.since_checkpoint += 1;
-            if inner.since_checkpoint >= self.checkpoint_every {
+            if inner.since_checkpoint >= self.checkpoint_every && !inner.checkpoint_after_baseline {
                 writer.queue(Outgoing::checkpoint(&inner.state));
                 inner.since_checkpoint = 0;
                 inner.last_checkpoint = Instant::now();
@@ -317,6 +343,19 @@ impl EventLog for JetStreamLog {
                 }
             }
         })
+    }
+
+    fn baseline_applied(&self, account: &str) {
+        let Some(writer) = self.writer(account) else {
+            return;
+        };
+        let mut inner = writer.lock();
+        if inner.checkpoint_after_baseline {
+            inner.checkpoint_after_baseline = false;
+            writer.queue(Outgoing::checkpoint(&inner.state));
+            inner.since_checkpoint = 0;
+            inner.last_checkpoint = Instant::now();
+        }
     }
 
     fn writer_state(&self, account: &str) -> AccountState {

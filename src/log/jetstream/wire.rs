@@ -145,7 +145,8 @@ pub fn read(seq: u64, headers: Option<&HeaderMap>, payload: &[u8]) -> Result<Rep
                 prev_message,
                 prev_event,
                 draft: Draft {
-                    kind: EventKind::named(&body.kind),
+                    // A journal is input too: a kind that would break an SSE line is cleaned.
+                    kind: EventKind::named(&crate::upstream::wire::safe_kind(&body.kind)),
                     data: body.data,
                     timestamp: body.timestamp,
                     source: body.source,
