@@ -44,12 +44,13 @@ start_node() { # index
   exit 1
 }
 
-# "<node> <state>" of `individual`, as node $1 sees it.
+# "<node> <state> <since, epoch s>" of `individual`, as node $1 sees it.
 holder() {
   curl -fsS "http://127.0.0.1:${ports[$1]}/v1/accounts" 2>/dev/null \
-    | python3 -c 'import json,sys
+    | python3 -c 'import json,sys,datetime
 a=[a for a in json.load(sys.stdin)["accounts"] if a["id"]=="individual"][0]["upstream"]
-print(a.get("node",""), a["state"])' 2>/dev/null || echo "- -"
+since=datetime.datetime.fromisoformat(a["since"].replace("Z","+00:00")).timestamp()
+print(a.get("node",""), a["state"], since)' 2>/dev/null || echo "- - 0"
 }
 
 start_node 0
@@ -58,7 +59,7 @@ held=() live=()
 for trial in $(seq 1 "$TRIALS"); do
   # Both nodes up and the account live somewhere.
   for _ in $(seq 1 600); do
-    read -r node state <<<"$(holder 0)"
+    read -r node state _ <<<"$(holder 0)"
     [ "$state" = live ] && [ -n "$node" ] && [ "$node" != - ] && break
     sleep 0.05
   done
@@ -69,11 +70,12 @@ for trial in $(seq 1 "$TRIALS"); do
   wait "${node_pid[$victim]}" 2>/dev/null || true
   got_held=""
   for _ in $(seq 1 1200); do
-    read -r node state <<<"$(holder "$other")"
+    read -r node state since <<<"$(holder "$other")"
     now=$(date +%s.%N)
     if [ "$node" = "node-$other" ]; then
       [ -z "$got_held" ] && got_held=$(echo "$now - $start" | bc)
-      if [ "$state" = live ]; then
+      # Live in this term: entered after the kill (not a status left from an earlier one).
+      if [ "$state" = live ] && [ "$(echo "$since > $start" | bc)" = 1 ]; then
         held+=("$got_held")
         live+=("$(echo "$now - $start" | bc)")
         break

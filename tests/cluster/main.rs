@@ -276,15 +276,39 @@ async fn the_nats_server_leading_the_journal_crashes_and_nothing_is_lost() {
     let head_before = journal::last_seq(&nats_urls).await;
     let killed = Instant::now();
     cluster.nats[index].kill();
+    // While the journal has no leader, the nodes say they are not ready.
+    let not_ready = std::sync::Mutex::new(Vec::new());
     wait_until(
         "the journal takes appends again",
         Duration::from_secs(45),
-        || async { journal::last_seq(&nats_urls).await > head_before },
+        || async {
+            for node in &cluster.nodes {
+                let readyz = cluster
+                    .http
+                    .get(format!("{}/readyz", node.url()))
+                    .send()
+                    .await;
+                if let Ok(response) = readyz
+                    && response.status() == 503
+                {
+                    let text = response.text().await.unwrap_or_default();
+                    not_ready.lock().unwrap().push(text);
+                }
+            }
+            journal::last_seq(&nats_urls).await > head_before
+        },
     )
     .await;
+    let not_ready = not_ready.into_inner().unwrap();
     eprintln!(
-        "journal appending again {:?} after the kill",
-        killed.elapsed()
+        "journal appending again {:?} after the kill; /readyz answered 503 {} times, first {:?}",
+        killed.elapsed(),
+        not_ready.len(),
+        not_ready.first()
+    );
+    assert!(
+        !not_ready.is_empty(),
+        "no node said it was not ready while the journal had no leader"
     );
     cluster.nats[index].restart();
     all_live_everywhere(&cluster, Duration::from_secs(60)).await;

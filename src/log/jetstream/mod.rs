@@ -383,7 +383,7 @@ impl EventLog for JetStreamLog {
         }
         let progress = self.progress.borrow();
         if let Some(trouble) = &progress.trouble {
-            return Some(format!("the journal's consumer is down: {trouble}"));
+            return Some(format!("the journal: {trouble}"));
         }
         (progress.applied < progress.start_target)
             .then(|| "the replica is still reading the journal".into())

@@ -18,7 +18,10 @@ use crate::log::ring::Gap;
 
 /// How long the consumer may deliver nothing before the journal is asked whether it holds
 /// messages the consumer missed.
-const STALL_CHECK: Duration = Duration::from_secs(2);
+const STALL_CHECK: Duration = Duration::from_secs(1);
+
+/// What `/readyz` says while the journal does not answer.
+const NOT_ANSWERING: &str = "not answering (NATS electing a leader?)";
 
 /// How far the replica is.
 #[derive(Clone, Debug, Default)]
@@ -92,12 +95,21 @@ async fn consume(
             Ok(None) => return Err("the consumer ended".into()),
             Err(_) => {
                 // Quiet: fine, unless the journal holds messages this consumer has not
-                // delivered (a consumer lost with a nats-server, not yet noticed).
+                // delivered (a consumer lost with a nats-server, not yet noticed), or the
+                // journal does not answer (NATS electing a leader): then not ready.
                 let info = tokio::time::timeout(STALL_CHECK, cluster.stream.get_info()).await;
-                if let Ok(Ok(info)) = info
-                    && info.state.last_sequence >= *next
-                    && *next > 0
-                {
+                let Ok(Ok(info)) = info else {
+                    progress.send_modify(|p| p.trouble = Some(NOT_ANSWERING.into()));
+                    continue;
+                };
+                progress.send_if_modified(|p| {
+                    let was = p.trouble.as_deref() == Some(NOT_ANSWERING);
+                    if was {
+                        p.trouble = None;
+                    }
+                    was
+                });
+                if info.state.last_sequence >= *next && *next > 0 {
                     crate::cluster::metrics::replica_stall();
                     return Err(format!("stalled before message {next}"));
                 }
@@ -121,6 +133,7 @@ async fn consume(
         *next = seq + 1;
         progress.send_modify(|p| {
             p.applied = seq;
+            p.trouble = None;
             if pending == 0 {
                 // Nothing more to read: current, even if the stream's last message at
                 // start was one this consumer never sees.
