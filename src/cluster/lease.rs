@@ -65,6 +65,9 @@ pub struct Leases {
     renew: Duration,
     accounts: Vec<String>,
     live_nodes: watch::Receiver<Vec<String>>,
+    /// The assignment for the live nodes it was computed for: it changes only when they
+    /// do, and every account asks for it every renew period.
+    assigned: Mutex<(Vec<String>, HashMap<String, String>)>,
     seen: Mutex<HashMap<String, Seen>>,
     freed: Mutex<HashMap<String, Arc<Notify>>>,
     handovers: Mutex<(Instant, u32)>,
@@ -107,6 +110,7 @@ impl Leases {
             renew: ttl / 5,
             accounts,
             live_nodes,
+            assigned: Mutex::new((Vec::new(), HashMap::new())),
             seen: Mutex::new(HashMap::new()),
             freed: Mutex::new(HashMap::new()),
             handovers: Mutex::new((Instant::now(), 0)),
@@ -130,19 +134,17 @@ impl Leases {
             .flatten()
     }
 
-    /// Accounts held by this node, as last seen.
-    pub fn held_here(&self) -> usize {
-        self.accounts
-            .iter()
-            .filter(|a| self.holder(a).as_deref() == Some(self.node.as_str()))
-            .count()
-    }
-
     /// The node `account` should be held by among the live ones (less the one that just
     /// handed it over, which may still look live).
     pub fn preferred(&self, account: &str) -> Option<String> {
         let nodes = self.live_nodes.borrow().clone();
-        let preferred = assignment(&self.accounts, &nodes).remove(account)?;
+        let preferred = {
+            let mut assigned = lock(&self.assigned);
+            if assigned.0 != nodes {
+                *assigned = (nodes.clone(), assignment(&self.accounts, &nodes));
+            }
+            assigned.1.get(account).cloned()?
+        };
         let leaving = lock(&self.seen)
             .get(account)
             .and_then(|s| s.released_by.clone());

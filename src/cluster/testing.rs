@@ -55,7 +55,6 @@ pub fn free_port() -> u16 {
 pub struct NatsServer {
     pub name: String,
     pub port: u16,
-    pub cluster_port: Option<u16>,
     args: Vec<String>,
     binary: PathBuf,
     dir: PathBuf,
@@ -149,7 +148,6 @@ fn server(binary: PathBuf, name: &str, cluster: Option<(u16, &[u16])>) -> NatsSe
     let mut server = NatsServer {
         name: name.into(),
         port,
-        cluster_port: cluster.map(|(p, _)| p),
         args,
         binary,
         dir,
