@@ -19,6 +19,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::Cluster;
@@ -47,6 +48,9 @@ impl LeaseEnd {
     }
 }
 
+/// An assignment (account -> node) with the node set it was computed for.
+type Assignment = (Vec<String>, HashMap<String, String>);
+
 /// What this node knows of one account's lease key.
 #[derive(Clone, Debug)]
 struct Seen {
@@ -65,9 +69,9 @@ pub struct Leases {
     renew: Duration,
     accounts: Vec<String>,
     live_nodes: watch::Receiver<Vec<String>>,
-    /// The assignment for the live nodes it was computed for: it changes only when they
-    /// do, and every account asks for it every renew period.
-    assigned: Mutex<(Vec<String>, HashMap<String, String>)>,
+    /// The last two assignments, with the nodes each was computed for: it changes only
+    /// when they do, and every account asks for it every renew period.
+    assigned: Mutex<Vec<Assignment>>,
     seen: Mutex<HashMap<String, Seen>>,
     freed: Mutex<HashMap<String, Arc<Notify>>>,
     handovers: Mutex<(Instant, u32)>,
@@ -83,6 +87,9 @@ pub struct LeaseGuard {
     /// down (its queued appends land, the lease is still renewed) and then releases.
     handover: watch::Sender<bool>,
     revision: Arc<Mutex<u64>>,
+    /// The renew task: a release waits for it, so that no renew lands after the delete
+    /// read the revision (the delete would then miss, and the key stay for a whole TTL).
+    renewer: JoinHandle<()>,
     leases: Arc<Leases>,
 }
 
@@ -110,7 +117,7 @@ impl Leases {
             renew: ttl / 5,
             accounts,
             live_nodes,
-            assigned: Mutex::new((Vec::new(), HashMap::new())),
+            assigned: Mutex::new(Vec::new()),
             seen: Mutex::new(HashMap::new()),
             freed: Mutex::new(HashMap::new()),
             handovers: Mutex::new((Instant::now(), 0)),
@@ -137,25 +144,28 @@ impl Leases {
     /// The node `account` should be held by among the live ones (less the one that just
     /// handed it over, which may still look live).
     pub fn preferred(&self, account: &str) -> Option<String> {
-        let nodes = self.live_nodes.borrow().clone();
-        let preferred = {
-            let mut assigned = lock(&self.assigned);
-            if assigned.0 != nodes {
-                *assigned = (nodes.clone(), assignment(&self.accounts, &nodes));
-            }
-            assigned.1.get(account).cloned()?
-        };
+        let live = self.live_nodes.borrow().clone();
         let leaving = lock(&self.seen)
             .get(account)
             .and_then(|s| s.released_by.clone());
-        if leaving.as_deref() != Some(preferred.as_str()) {
-            return Some(preferred);
-        }
-        // Only for this account, and only while the key is free: the next in its ranking
-        // (recomputing every account without the leaver would move others, and bounce).
-        let mut ranked: Vec<&String> = nodes.iter().filter(|n| **n != preferred).collect();
-        ranked.sort_by_key(|n| std::cmp::Reverse(weight(n, account)));
-        ranked.first().map(|n| n.to_string())
+        successor(&live, leaving.as_deref(), account, |nodes| {
+            self.assigned(nodes, account)
+        })
+    }
+
+    /// `account`'s node in the assignment for `nodes`, from the last two computed (the live
+    /// nodes, and with a leaver), since every account asks every renew period.
+    fn assigned(&self, nodes: &[String], account: &str) -> Option<String> {
+        let mut cache = lock(&self.assigned);
+        let at = match cache.iter().position(|(for_nodes, _)| for_nodes == nodes) {
+            Some(at) => at,
+            None => {
+                cache.insert(0, (nodes.to_vec(), assignment(&self.accounts, nodes)));
+                cache.truncate(2);
+                0
+            }
+        };
+        cache[at].1.get(account).cloned()
     }
 
     fn freed(&self, account: &str) -> Arc<Notify> {
@@ -210,14 +220,7 @@ impl Leases {
     fn hold(self: &Arc<Self>, account: &str, term: u64) -> LeaseGuard {
         let (end, _) = watch::channel(None);
         let (handover, _) = watch::channel(false);
-        let guard = LeaseGuard {
-            account: account.to_string(),
-            term,
-            end,
-            handover: handover.clone(),
-            revision: Arc::new(Mutex::new(term)),
-            leases: self.clone(),
-        };
+        let revision = Arc::new(Mutex::new(term));
         lock(&self.seen).insert(
             account.to_string(),
             Seen {
@@ -227,14 +230,22 @@ impl Leases {
             },
         );
         crate::cluster::metrics::lease_taken();
-        tokio::spawn(renew(
+        let renewer = tokio::spawn(renew(
             self.clone(),
             account.to_string(),
-            guard.revision.clone(),
-            guard.end.clone(),
-            handover,
+            revision.clone(),
+            end.clone(),
+            handover.clone(),
         ));
-        guard
+        LeaseGuard {
+            account: account.to_string(),
+            term,
+            end,
+            handover,
+            revision,
+            renewer,
+            leases: self.clone(),
+        }
     }
 
     /// Whether a held account may be handed to its preferred node now: a few per renew
@@ -304,13 +315,18 @@ impl LeaseGuard {
         if before == Some(LeaseEnd::Deposed) {
             return;
         }
+        let _ = tokio::time::timeout(self.leases.renew, self.renewer).await;
+        let store = &self.leases.cluster.leases;
         let revision = *lock(&self.revision);
-        let delete = self
-            .leases
-            .cluster
-            .leases
-            .delete_expect_revision(&self.account, Some(revision));
-        let _ = tokio::time::timeout(self.leases.renew, delete).await;
+        let delete = store.delete_expect_revision(&self.account, Some(revision));
+        if let Ok(Ok(())) = tokio::time::timeout(self.leases.renew, delete).await {
+            return;
+        }
+        // A renew whose answer was lost may have moved the key on: delete it if still ours.
+        if let Some(revision) = ours_at(&self.leases, &self.account).await {
+            let delete = store.delete_expect_revision(&self.account, Some(revision));
+            let _ = tokio::time::timeout(self.leases.renew, delete).await;
+        }
     }
 }
 
@@ -445,17 +461,16 @@ async fn membership(
             bucket.put(&leases.node, Bytes::from_static(b"live")),
         )
         .await;
-        if let Ok(Ok(mut keys)) = tokio::time::timeout(leases.renew, bucket.keys()).await {
-            let mut nodes = Vec::new();
-            while let Ok(Some(Ok(key))) = tokio::time::timeout(leases.renew, keys.next()).await {
-                nodes.push(key);
-            }
+        if let Some(mut nodes) = live_nodes(&leases).await {
             if !nodes.contains(&leases.node) {
                 nodes.push(leases.node.clone());
             }
             nodes.sort();
             live.send_if_modified(|current| {
                 let changed = *current != nodes;
+                if changed {
+                    tracing::info!(nodes = ?nodes, "live nodes changed");
+                }
                 *current = nodes;
                 changed
             });
@@ -470,17 +485,39 @@ async fn membership(
     }
 }
 
+/// Every node with a membership key, or `None` if the listing did not complete (a partial
+/// list would move accounts away from nodes that are live).
+async fn live_nodes(leases: &Leases) -> Option<Vec<String>> {
+    let listing = tokio::time::timeout(leases.renew, leases.cluster.nodes.keys());
+    let mut keys = listing.await.ok()?.ok()?;
+    let mut nodes = Vec::new();
+    loop {
+        match tokio::time::timeout(leases.renew, keys.next()).await {
+            Ok(Some(Ok(key))) => nodes.push(key),
+            Ok(None) => return Some(nodes),
+            _ => return None,
+        }
+    }
+}
+
 /// Follows every lease key: who holds what (for `upstream.node`), and when a key is
 /// deleted (a hand-over), wakes the nodes waiting for it.
 async fn watch_holders(leases: Arc<Leases>, mut shutdown: watch::Receiver<bool>) {
     loop {
         if let Ok(mut entries) = leases.cluster.leases.watch_with_history(">").await {
             loop {
+                // Every held lease is renewed every `renew`: a watch quiet for a whole TTL
+                // is more likely stuck than idle (seen after a SIGSTOP: its consumer was
+                // never recreated). Watching afresh costs one consumer and the last value
+                // of every key.
                 let entry = tokio::select! {
-                    entry = entries.next() => entry,
+                    entry = tokio::time::timeout(leases.ttl, entries.next()) => entry,
                     _ = shutdown.changed() => return,
                 };
-                let Some(Ok(entry)) = entry else { break };
+                let Ok(Some(Ok(entry))) = entry else {
+                    crate::cluster::metrics::lease_watch_restarted();
+                    break;
+                };
                 let node = (entry.operation == kv::Operation::Put)
                     .then(|| String::from_utf8_lossy(&entry.value).into_owned());
                 let freed = node.is_none();
@@ -508,6 +545,36 @@ async fn watch_holders(leases: Arc<Leases>, mut shutdown: watch::Receiver<bool>)
             _ = shutdown.changed() => return,
         }
     }
+}
+
+/// The node `account` should go to among the `live` nodes, `leaving` being the node that
+/// just released it (if one did), with `assigned` the assignment's answer for a node set.
+/// The leaver counts as live whether or not its membership key is gone yet: every node must
+/// name the same successor, though they see the leaver go at different moments (a node that
+/// computed without it while another computed with it left the key free for 3 renew
+/// periods). If the leaver is the assigned node, the next in this account's ranking only
+/// (recomputing every account without the leaver would move others, and bounce).
+fn successor(
+    live: &[String],
+    leaving: Option<&str>,
+    account: &str,
+    assigned: impl FnOnce(&[String]) -> Option<String>,
+) -> Option<String> {
+    let Some(leaving) = leaving else {
+        return assigned(live);
+    };
+    let mut nodes = live.to_vec();
+    if !nodes.iter().any(|n| n == leaving) {
+        nodes.push(leaving.to_string());
+        nodes.sort();
+    }
+    let preferred = assigned(&nodes)?;
+    if preferred != leaving {
+        return Some(preferred);
+    }
+    let mut ranked: Vec<&String> = nodes.iter().filter(|n| **n != preferred).collect();
+    ranked.sort_by_key(|n| std::cmp::Reverse(weight(n, account)));
+    ranked.first().map(|n| n.to_string())
 }
 
 /// Which node each account should be held by: rendezvous hashing (each account ranks the
@@ -564,6 +631,23 @@ mod tests {
                 let held = assigned.values().filter(|n| *n == node).count();
                 assert!((7..=13).contains(&held), "{node} got {held}");
             }
+        }
+    }
+
+    #[test]
+    fn every_node_names_the_same_successor_whether_or_not_it_saw_the_leaver_go() {
+        let accounts = names("account-", 30);
+        let all = names("node-", 3);
+        let without_leaver = vec![all[0].clone(), all[2].clone()];
+        let assigned =
+            |nodes: &[String], account: &str| assignment(&accounts, nodes).get(account).cloned();
+        for account in &accounts {
+            let seen_with = successor(&all, Some("node-1"), account, |n| assigned(n, account));
+            let seen_without = successor(&without_leaver, Some("node-1"), account, |n| {
+                assigned(n, account)
+            });
+            assert_eq!(seen_with, seen_without, "{account}");
+            assert_ne!(seen_with.as_deref(), Some("node-1"), "{account}");
         }
     }
 

@@ -16,6 +16,7 @@ const SKIPPED: &str = "ttgw_cluster_journal_skipped_total";
 const UNLED_APPENDS: &str = "ttgw_cluster_unled_appends_total";
 const REPLICA_GAPS: &str = "ttgw_cluster_replica_gaps_total";
 const REPLICA_STALLS: &str = "ttgw_cluster_replica_stalls_total";
+const WATCH_RESTARTS: &str = "ttgw_cluster_lease_watch_restarts_total";
 
 const ENDS: [&str; 4] = ["deposed", "fenced", "handover", "released"];
 
@@ -46,6 +47,10 @@ pub fn install() {
         UNLED_APPENDS,
         "Appends dropped because this node no longer leads the account"
     );
+    describe_counter!(
+        WATCH_RESTARTS,
+        "Times the watch over the lease keys ended or went quiet for a TTL and was started again"
+    );
     gauge!(LEASES_HELD).set(0.0);
     for counter in [
         TAKEOVERS,
@@ -54,6 +59,7 @@ pub fn install() {
         PUBLISH_RETRIES,
         SKIPPED,
         UNLED_APPENDS,
+        WATCH_RESTARTS,
     ] {
         counter!(counter).increment(0);
     }
@@ -105,4 +111,8 @@ pub fn replica_gap() {
 
 pub fn replica_stall() {
     counter!(REPLICA_STALLS).increment(1);
+}
+
+pub fn lease_watch_restarted() {
+    counter!(WATCH_RESTARTS).increment(1);
 }

@@ -323,9 +323,47 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         if std::thread::panicking() {
+            for node in &self.nodes {
+                eprintln!("--- {}: its last lease and leader lines", node.name);
+                for line in lease_lines(&node.log_text()) {
+                    eprintln!("{line}");
+                }
+            }
             eprintln!("node logs kept in {}", self.dir.display());
         } else {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// The last lease-related lines of a node's log, colour codes removed: what a failed
+/// test prints, so that a CI failure carries its own evidence.
+fn lease_lines(log: &str) -> Vec<String> {
+    const MARKS: [&str; 7] = [
+        "live nodes",
+        "lease",
+        "leading the account",
+        "handing the account",
+        "take the account",
+        "journal",
+        "shutting down",
+    ];
+    let plain = |line: &str| {
+        let mut out = String::with_capacity(line.len());
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                chars.by_ref().find(|c| c.is_ascii_alphabetic());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    };
+    let lines: Vec<String> = log
+        .lines()
+        .map(plain)
+        .filter(|l| MARKS.iter().any(|m| l.contains(m)))
+        .collect();
+    lines[lines.len().saturating_sub(40)..].to_vec()
 }

@@ -78,12 +78,25 @@ async fn account_ids(cluster: &Cluster) -> Vec<String> {
 async fn all_live_everywhere(cluster: &Cluster, within: Duration) {
     for i in 0..cluster.nodes.len() {
         if cluster.nodes[i].running() {
-            wait_until(
-                &format!("every account live, seen by {}", cluster.nodes[i].name),
-                within,
-                || cluster.all_live(i),
-            )
-            .await;
+            let deadline = Instant::now() + within;
+            while !cluster.all_live(i).await {
+                if Instant::now() >= deadline {
+                    let not_live: Vec<_> = cluster
+                        .holders(i)
+                        .await
+                        .into_iter()
+                        .filter(|(_, node, state)| {
+                            state != "live"
+                                || !cluster.nodes.iter().any(|n| n.running() && n.name == *node)
+                        })
+                        .collect();
+                    panic!(
+                        "timed out after {within:?} waiting for every account live, seen by {}; not live (account, holder, state): {not_live:?}",
+                        cluster.nodes[i].name
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         }
     }
 }
