@@ -2,7 +2,8 @@
 # bench/run.sh: the side-by-side benchmark. Builds the gateway and the load generator in
 # release, then runs the gateway and nchan (Debian libnginx-mod-nchan) in turn on identical
 # workloads (fan-out at 100 / 1,000 / 10,000 SSE subscribers, at a fixed rate and closed-loop;
-# idle capacity at 5k / 10k / 19k) and prints one table with ratios (gateway / nchan).
+# idle capacity at 5k / 10k / 19k) and prints one table with ratios (gateway / nchan); then
+# the many-accounts workload on the gateway alone (1,000 and 5,000 accounts, see run_accounts).
 #
 # Placement: each server runs pinned to CPU 0 (one core each: nchan has one worker, the
 # gateway's runtime sizes itself to its one CPU); the load generator and the gateway's
@@ -154,10 +155,41 @@ run() {
   stop_all
 }
 
+# The many-accounts workload (gateway only: nchan has no upstream): N generated accounts in
+# the simulator, whose REST answers REST_RATE account calls per second (429 beyond, like a
+# broker); the gateway paces its starts to PACE connection attempts and baseline reads per
+# second (an account start is about 2 attempts and 5 REST calls, so PACE = REST_RATE * 2 / 5
+# uses the whole REST budget); 2 SSE subscribers per account and one /v1/events for all;
+# 1 event per second per account.
+REST_RATE="${REST_RATE:-500}"
+PACE="${PACE:-200}"
+run_accounts() { # LABEL N
+  local label=$1 n=$2
+  "${client_cpu[@]}" "$bin/tastytrade-gateway" simulate --listen "127.0.0.1:$sim_port" --rate 0 \
+    --accounts "$n" --rest-rate "$REST_RATE" >"$out/sim.log" 2>&1 &
+  pids+=($!)
+  wait_for "http://127.0.0.1:$sim_port/sim/stats"
+  local started
+  started=$(date +%s%N)
+  "${server_cpu[@]}" "$bin/tastytrade-gateway" --listen "127.0.0.1:$gw_port" \
+    --api-url "http://127.0.0.1:$sim_port" --streamer-url "ws://127.0.0.1:$sim_port/streamer" \
+    --insecure-open-api --max-streams-per-client 100000 --upstream-attempts-per-sec "$PACE" \
+    >"$out/gateway.log" 2>&1 &
+  local gw=$!
+  pids+=($gw)
+  echo "== $label on gateway: $n accounts, REST $REST_RATE/s, pace $PACE/s (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+  "${client_cpu[@]}" "$bin/loadgen" accounts --label "$label" --accounts "$n" \
+    --gateway "http://127.0.0.1:$gw_port" --sim "http://127.0.0.1:$sim_port" --pid "$gw" \
+    --started-ns "$started" --duration "$DURATION" \
+    --json "$out/$label-accounts-$round.json" || echo "   ($label: FAILED, see above)"
+  stop_all
+}
+
 if [ "$QUICK" = 1 ]; then
   fanout=("fan-100:100:100" "fan-1k:1000:100")
   closed=("max-1k:1000")
   idle=("idle-1k:1000")
+  many=("accounts-100:100")
   DURATION="${DURATION_QUICK:-3}"
 else
   # label:subscribers:events per second (10,000 x 100/s would be a million deliveries a
@@ -165,6 +197,7 @@ else
   fanout=("fan-100:100:100" "fan-1k:1000:100" "fan-10k:10000:10")
   closed=("max-100:100" "max-1k:1000" "max-10k:10000")
   idle=("idle-5k:5000" "idle-10k:10000" "idle-19k:19000")
+  many=("accounts-1k:1000" "accounts-5k:5000")
 fi
 if [ -n "${WORKLOADS:-}" ]; then
   # Only the labels named in WORKLOADS (space-separated), e.g. WORKLOADS="fan-1k idle-19k".
@@ -172,6 +205,7 @@ if [ -n "${WORKLOADS:-}" ]; then
   read -r -a fanout <<<"$(keep "${fanout[@]}")"
   read -r -a closed <<<"$(keep "${closed[@]}")"
   read -r -a idle <<<"$(keep "${idle[@]}")"
+  read -r -a many <<<"$(keep "${many[@]}")"
 fi
 read -r -a servers <<<"${SERVERS:-gateway nchan}"
 [ -n "$ONLY" ] && servers=("$ONLY")
@@ -192,6 +226,12 @@ for round in $(seq 1 "$REPEAT"); do
       run "$server" "$label" --subscribers "$n" --mode idle --hold 3
     done
   done
+  if [[ " ${servers[*]} " == *" gateway "* ]]; then
+    for w in "${many[@]}"; do
+      IFS=: read -r label n <<<"$w"
+      run_accounts "$label" "$n"
+    done
+  fi
 done
 
 echo
@@ -206,3 +246,11 @@ for w in "${fanout[@]}" "${closed[@]}" "${idle[@]}"; do
   done
 done
 "$bin/loadgen" table "${files[@]}" | tee "$out/table.txt"
+if [ "${#many[@]}" -gt 0 ] && [[ " ${servers[*]} " == *" gateway "* ]]; then
+  echo
+  echo "== many accounts (gateway; medians of $REPEAT round(s))"
+  for w in "${many[@]}"; do
+    files=("$out/${w%%:*}-accounts-"*.json)
+    [ -e "${files[0]}" ] && "$bin/loadgen" accounts-table "${files[@]}" | tee -a "$out/table.txt"
+  done
+fi

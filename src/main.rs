@@ -103,6 +103,10 @@ struct SimulateArgs {
     /// Generated accounts served beside the three demo accounts.
     #[arg(long, env = "TTGW_SIM_ACCOUNTS", default_value_t = 0)]
     accounts: usize,
+    /// Account REST calls per second answered, like a broker's rate limit (beyond it 429
+    /// with `Retry-After`); 0 for none.
+    #[arg(long, env = "TTGW_SIM_REST_RATE", default_value_t = 0.0)]
+    rest_rate: f64,
 }
 
 async fn terminated() {
@@ -183,6 +187,11 @@ async fn simulate(args: SimulateArgs) -> ExitCode {
         token_ttl: Duration::from_secs(args.token_ttl_secs.max(1)),
         heartbeat_window: Duration::from_secs(args.heartbeat_window_secs.max(1)),
         extra_accounts: args.accounts.min(100_000),
+        rest_rate: if args.rest_rate.is_finite() {
+            args.rest_rate.max(0.0)
+        } else {
+            0.0
+        },
         ..SimConfig::default()
     };
     let handle = match sim::start(config).await {

@@ -3,6 +3,7 @@
 //! (or as fast as the server fans out), and reports deliveries/s, latency, gaps, duplicates,
 //! errors and the server's memory and CPU, as JSON and as a table.
 
+mod accounts;
 mod http;
 mod procfs;
 mod publish;
@@ -41,6 +42,10 @@ enum Command {
     Smoke(SmokeArgs),
     /// The side-by-side table of runs written with --json.
     Table { files: Vec<PathBuf> },
+    /// The many-accounts workload against a running gateway and its simulator.
+    Accounts(Box<accounts::AccountsArgs>),
+    /// The many-accounts table (medians) of rounds written with `accounts --json`.
+    AccountsTable { files: Vec<PathBuf> },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -160,6 +165,13 @@ fn main() -> ExitCode {
         },
         Command::Smoke(args) => runtime(1).and_then(|rt| rt.block_on(smoke(args))),
         Command::Table { files } => table(&files).map(|()| true),
+        Command::AccountsTable { files } => accounts::median_table(&files).map(|t| {
+            println!("{t}");
+            true
+        }),
+        Command::Accounts(args) => {
+            runtime(1).and_then(|rt| rt.block_on(accounts::run(*args)).map(|r| r.passed))
+        }
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -85,7 +85,7 @@ fn body(plan: &Plan, first: u64, count: u64, pad: &str) -> Vec<u8> {
 }
 
 /// Reads responses, each releasing one in-flight permit; counts non-2xx as errors.
-async fn responses(mut read: OwnedReadHalf, permits: Arc<Semaphore>, shared: Arc<Shared>) {
+pub async fn responses(mut read: OwnedReadHalf, permits: Arc<Semaphore>, shared: Arc<Shared>) {
     let mut buf = Vec::new();
     loop {
         let head = loop {

@@ -194,7 +194,7 @@ pub fn scan(message: &[u8]) -> Option<(u64, u64)> {
     Some((counter, stamp))
 }
 
-fn number_after(haystack: &[u8], key: &[u8]) -> Option<u64> {
+pub fn number_after(haystack: &[u8], key: &[u8]) -> Option<u64> {
     let at = memmem::find(haystack, key)? + key.len();
     let digits = haystack[at..]
         .iter()
