@@ -114,9 +114,10 @@ pub struct ServeArgs {
     /// quick retries), in seconds; 4 keeps an account within 5 s of tastytrade's return.
     #[arg(long, env = "TTGW_BACKOFF_CAP_SECS", default_value_t = 4)]
     pub backoff_cap_secs: u64,
-    /// Upstream connection attempts and baseline reads per second, all accounts together:
-    /// after an outage, accounts wait in line instead of stampeding tastytrade.
-    #[arg(long, env = "TTGW_UPSTREAM_ATTEMPTS_PER_SEC", default_value_t = 50)]
+    /// Upstream requests per second, all accounts together: a streamer connection attempt
+    /// counts one, a REST baseline read its five calls. After an outage, accounts wait in
+    /// line instead of stampeding tastytrade; set it to the broker's REST limit or below.
+    #[arg(long, env = "TTGW_UPSTREAM_ATTEMPTS_PER_SEC", default_value_t = 150)]
     pub upstream_attempts_per_sec: u32,
     /// The longest `Retry-After` of tastytrade that is honoured, in seconds.
     #[arg(long, env = "TTGW_RETRY_AFTER_CAP_SECS", default_value_t = 60)]
@@ -260,6 +261,10 @@ pub struct ServeArgs {
     /// Bytes of events kept per account for resuming streams (the oldest leave first).
     #[arg(long, env = "TTGW_RING_MAX_BYTES", default_value_t = 16 << 20)]
     pub ring_max_bytes: usize,
+    /// Bytes of events kept for resuming streams, all accounts together: past it, an
+    /// account's new event pushes that account's oldest out.
+    #[arg(long, env = "TTGW_RING_BUDGET_BYTES", default_value_t = 1 << 30)]
+    pub ring_budget_bytes: usize,
     /// Log format.
     #[arg(long, env = "TTGW_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
@@ -333,6 +338,7 @@ pub struct Config {
     pub ready_requires: ReadyRequires,
     pub ring_events: usize,
     pub ring_max_bytes: usize,
+    pub ring_budget_bytes: usize,
     pub ring_max_age: Duration,
     pub subscriber_queue: usize,
     pub api_keys: ApiKeys,
@@ -456,6 +462,7 @@ impl Config {
             ready_requires: args.ready_requires,
             ring_events: args.ring_events,
             ring_max_bytes: args.ring_max_bytes,
+            ring_budget_bytes: args.ring_budget_bytes,
             ring_max_age: Duration::from_secs(args.ring_max_age_secs),
             subscriber_queue: args.subscriber_queue,
             api_keys,
@@ -475,7 +482,7 @@ impl Config {
 
 /// Every numeric setting within its range.
 fn check_ranges(args: &ServeArgs) -> Result<(), ConfigError> {
-    let ranges: [(&'static str, u64, u64, u64); 14] = [
+    let ranges: [(&'static str, u64, u64, u64); 15] = [
         (
             "token-refresh-margin-secs",
             args.token_refresh_margin_secs,
@@ -515,6 +522,12 @@ fn check_ranges(args: &ServeArgs) -> Result<(), ConfigError> {
             args.ring_max_bytes as u64,
             64 << 10,
             64 << 30,
+        ),
+        (
+            "ring-budget-bytes",
+            args.ring_budget_bytes as u64,
+            1 << 20,
+            1 << 40,
         ),
         ("sse-keepalive-secs", args.sse_keepalive_secs, 1, 15),
         ("max-lag-ms", args.max_lag_ms, 100, 600_000),

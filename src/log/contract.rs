@@ -43,6 +43,7 @@ fn limits(history: usize, bus: usize) -> RingLimits {
         ring_events: history,
         ring_max_age: Duration::from_secs(3600),
         ring_max_bytes: usize::MAX,
+        ring_budget_bytes: usize::MAX,
         bus_capacity: bus,
     }
 }

@@ -3,53 +3,89 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::published::Published;
 
-/// A ring of the latest events, bounded by count, by bytes and by age.
+/// The bytes all of a process's histories may hold together (`--ring-budget-bytes`): over
+/// it, the account whose event comes in gives up its own oldest, so a quiet account keeps
+/// its history while busy ones turn theirs over faster.
+#[derive(Debug)]
+pub struct Budget {
+    limit: usize,
+    held: AtomicUsize,
+}
+
+impl Budget {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            held: AtomicUsize::new(0),
+        }
+    }
+
+    /// The bytes every history holds now.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    fn over_with(&self, incoming: usize) -> bool {
+        self.held() + incoming > self.limit
+    }
+}
+
+/// A ring of the latest events, bounded by count, by bytes, by age and by the process's
+/// budget.
 #[derive(Debug)]
 pub struct History {
     ring: VecDeque<Arc<Published>>,
     capacity: usize,
     max_age: Duration,
     max_bytes: usize,
+    budget: Arc<Budget>,
     /// The bytes of the events in the ring (their SSE frames, which hold everything).
     bytes: usize,
 }
 
 impl History {
-    pub fn new(capacity: usize, max_age: Duration, max_bytes: usize) -> Self {
+    pub fn new(capacity: usize, max_age: Duration, max_bytes: usize, budget: Arc<Budget>) -> Self {
         Self {
             ring: VecDeque::with_capacity(capacity.min(4096)),
             capacity: capacity.max(1),
             max_age,
             max_bytes,
+            budget,
             bytes: 0,
         }
     }
 
-    /// Adds the latest event; the oldest leave while the ring is over its count, its bytes
-    /// (the latest one always stays) or its age.
+    /// Adds the latest event; the oldest leave while the ring is over its count, its bytes,
+    /// its age or the process's budget (the latest one always stays).
     pub fn push(&mut self, event: Arc<Published>) {
         let now = event.at;
         let incoming = event.sse.len();
         while let Some(old) = self.ring.front() {
             let over = self.ring.len() >= self.capacity
                 || self.bytes + incoming > self.max_bytes
+                || self.budget.over_with(incoming)
                 || now.duration_since(old.at) > self.max_age;
             if !over {
                 break;
             }
-            self.bytes -= old.sse.len();
+            let leaving = old.sse.len();
+            self.bytes -= leaving;
+            self.budget.held.fetch_sub(leaving, Ordering::Relaxed);
             self.ring.pop_front();
         }
         self.bytes += incoming;
+        self.budget.held.fetch_add(incoming, Ordering::Relaxed);
         self.ring.push_back(event);
     }
 
     /// Forgets every event: what comes next does not continue them.
     pub fn clear(&mut self) {
+        self.budget.held.fetch_sub(self.bytes, Ordering::Relaxed);
         self.ring.clear();
         self.bytes = 0;
     }
@@ -78,10 +114,20 @@ impl History {
     }
 }
 
+impl Drop for History {
+    fn drop(&mut self) {
+        self.budget.held.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::{Epoch, Position};
+
+    fn unlimited() -> Arc<Budget> {
+        Arc::new(Budget::new(usize::MAX))
+    }
 
     fn event(seq: u64) -> Arc<Published> {
         let position = Position {
@@ -100,7 +146,7 @@ mod tests {
 
     #[test]
     fn since_returns_exactly_the_missed_events_or_none() {
-        let mut history = History::new(3, Duration::from_secs(60), usize::MAX);
+        let mut history = History::new(3, Duration::from_secs(60), usize::MAX, unlimited());
         for seq in 1..=5 {
             history.push(event(seq));
         }
@@ -119,7 +165,7 @@ mod tests {
             epoch: Epoch::new("e1").expect("an epoch"),
             seq,
         };
-        let mut history = History::new(2, Duration::from_secs(60), usize::MAX);
+        let mut history = History::new(2, Duration::from_secs(60), usize::MAX, unlimited());
         for (prev, seq) in [(3, 10), (10, 14), (14, 20)] {
             let event = Published::new(
                 &position(seq),
@@ -145,7 +191,7 @@ mod tests {
 
     #[test]
     fn old_events_leave_the_ring() {
-        let mut history = History::new(100, Duration::ZERO, usize::MAX);
+        let mut history = History::new(100, Duration::ZERO, usize::MAX, unlimited());
         history.push(event(1));
         std::thread::sleep(Duration::from_millis(2));
         history.push(event(2));
@@ -160,7 +206,7 @@ mod tests {
     #[test]
     fn the_ring_keeps_within_its_byte_budget() {
         let frame = event(1).sse.len();
-        let mut history = History::new(100, Duration::from_secs(60), frame * 3);
+        let mut history = History::new(100, Duration::from_secs(60), frame * 3, unlimited());
         // Seqs of one digit, so every frame has the same size.
         for seq in 1..=9 {
             history.push(event(seq));
@@ -168,12 +214,36 @@ mod tests {
         }
         assert_eq!(history.since(6, 9).map(|v| v.len()), Some(3));
         assert_eq!(history.since(5, 9).map(|v| v.len()), None, "left by bytes");
-        let mut tiny = History::new(100, Duration::from_secs(60), 1);
+        let mut tiny = History::new(100, Duration::from_secs(60), 1, unlimited());
         tiny.push(event(1));
         assert_eq!(
             tiny.since(0, 1).map(|v| v.len()),
             Some(1),
             "the latest always stays"
         );
+    }
+
+    #[test]
+    fn over_the_process_budget_the_incoming_account_gives_up_its_own_oldest() {
+        let frame = event(1).sse.len();
+        let budget = Arc::new(Budget::new(frame * 4));
+        let history = || History::new(100, Duration::from_secs(60), usize::MAX, budget.clone());
+        let (mut busy, mut quiet) = (history(), history());
+        for seq in 1..=3 {
+            quiet.push(event(seq));
+        }
+        busy.push(event(1));
+        busy.push(event(2));
+        assert_eq!((quiet.bytes(), busy.bytes()), (frame * 3, frame));
+        assert_eq!(budget.held(), frame * 4);
+        for seq in 3..=9 {
+            busy.push(event(seq));
+        }
+        assert_eq!((quiet.bytes(), busy.bytes()), (frame * 3, frame));
+        quiet.push(event(4));
+        assert_eq!(quiet.bytes(), frame * 3);
+        assert_eq!(budget.held(), frame * 4);
+        drop(quiet);
+        assert_eq!(budget.held(), frame);
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 
-use super::history::History;
+use super::history::{Budget, History};
 use super::{Draft, EventLog, Events, Published, Start, Subscription};
 use crate::model::state::{AccountState, Applied};
 use crate::model::{Envelope, Epoch, EventKind, Position, Snapshot};
@@ -20,8 +20,10 @@ use crate::model::{Envelope, Epoch, EventKind, Position, Snapshot};
 pub struct RingLimits {
     pub ring_events: usize,
     pub ring_max_age: Duration,
-    /// Bytes of events kept for resuming.
+    /// Bytes of events kept for resuming, per account.
     pub ring_max_bytes: usize,
+    /// Bytes of events kept for resuming, every account together.
+    pub ring_budget_bytes: usize,
     /// Events a live subscriber may fall behind before it is cut as a slow consumer.
     pub bus_capacity: usize,
 }
@@ -32,6 +34,7 @@ impl Default for RingLimits {
             ring_events: 10_000,
             ring_max_age: Duration::from_secs(3600),
             ring_max_bytes: 16 << 20,
+            ring_budget_bytes: 1 << 30,
             bus_capacity: 4_096,
         }
     }
@@ -41,6 +44,8 @@ impl Default for RingLimits {
 pub struct RingLog {
     epoch: Epoch,
     limits: RingLimits,
+    /// The bytes every account's history holds, against `ring_budget_bytes`.
+    budget: Arc<Budget>,
     accounts: RwLock<HashMap<Arc<str>, Arc<Stream>>>,
 }
 
@@ -108,6 +113,7 @@ impl RingLog {
     pub fn with_epoch(epoch: Epoch, limits: RingLimits) -> Self {
         Self {
             epoch,
+            budget: Arc::new(Budget::new(limits.ring_budget_bytes)),
             limits,
             accounts: RwLock::new(HashMap::new()),
         }
@@ -124,7 +130,13 @@ impl RingLog {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         accounts
             .entry(account.into())
-            .or_insert_with(|| Arc::new(Stream::new(account.into(), &self.limits)))
+            .or_insert_with(|| {
+                Arc::new(Stream::new(
+                    account.into(),
+                    &self.limits,
+                    self.budget.clone(),
+                ))
+            })
             .clone()
     }
 
@@ -139,8 +151,13 @@ impl RingLog {
     /// The account's stream for a read: an empty one, kept nowhere, if it was never
     /// registered (so reads of unknown ids cannot grow the log).
     fn read(&self, account: &str) -> Arc<Stream> {
-        self.registered(account)
-            .unwrap_or_else(|| Arc::new(Stream::new(account.into(), &self.limits)))
+        self.registered(account).unwrap_or_else(|| {
+            Arc::new(Stream::new(
+                account.into(),
+                &self.limits,
+                self.budget.clone(),
+            ))
+        })
     }
 
     /// Applies one journal message to a replica of a registered account (others are not
@@ -241,12 +258,13 @@ impl RingLog {
 }
 
 impl Stream {
-    fn new(account: Arc<str>, limits: &RingLimits) -> Self {
+    fn new(account: Arc<str>, limits: &RingLimits, budget: Arc<Budget>) -> Self {
         let (bus, _) = broadcast::channel(limits.bus_capacity.max(16));
         let history = History::new(
             limits.ring_events,
             limits.ring_max_age,
             limits.ring_max_bytes,
+            budget,
         );
         Self {
             account,

@@ -244,6 +244,7 @@ fn ring_limits(config: &Config) -> RingLimits {
         ring_events: config.ring_events,
         ring_max_age: config.ring_max_age,
         ring_max_bytes: config.ring_max_bytes,
+        ring_budget_bytes: config.ring_budget_bytes,
         bus_capacity: config.subscriber_queue,
     }
 }

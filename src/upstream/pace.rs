@@ -1,8 +1,11 @@
-//! One budget of upstream attempts per second, shared by every account: each streamer
-//! connection attempt and each REST baseline read waits for its turn first. Turns are at
-//! least `1/N` s apart, measured between the real releases (a busy runtime that wakes late
-//! never releases a burst), and come in the order asked: so no one-second window holds more
-//! than N, and after an outage 5,000 accounts wait in line instead of stampeding tastytrade.
+//! One budget of upstream requests per second, shared by every account: each streamer
+//! connection attempt (one request) and each REST baseline read (one per REST call it
+//! makes) waits for its turn first. Turns are spaced by the cost of the one before
+//! (`cost / N` s), measured between the real releases (a busy runtime that wakes late never
+//! releases a burst), and come in the order asked: so no one-second window holds much more
+//! than N requests, and after an outage 5,000 accounts wait in line instead of stampeding
+//! tastytrade. Weighing a baseline by its calls is what lets N be the broker's own REST
+//! limit: when the connects of a mass start are done, the baselines come back to back.
 //!
 //! Hand-written rather than `governor`: a fair (FIFO) async mutex held across the spacing
 //! sleep is a few lines, and gives first-failed-first-back order and spacing between actual
@@ -13,16 +16,17 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-/// The shared attempt budget.
+/// The shared request budget.
 #[derive(Debug)]
 pub struct Pacer {
     spacing: Duration,
-    /// When the last turn was released; the lock queues the waiters in order.
-    last_release: Mutex<Option<Instant>>,
+    /// When the last turn was released and how many requests it stood for; the lock
+    /// queues the waiters in order.
+    last_release: Mutex<Option<(Instant, u32)>>,
 }
 
 impl Pacer {
-    /// At most `per_second` attempts per second (at least 1).
+    /// At most `per_second` requests per second (at least 1).
     pub fn new(per_second: u32) -> Self {
         Self {
             spacing: Duration::from_secs(1) / per_second.max(1),
@@ -30,13 +34,14 @@ impl Pacer {
         }
     }
 
-    /// Waits for the caller's turn; `what` names the attempt for the metrics.
-    pub async fn wait(&self, what: &'static str) {
+    /// Waits for the caller's turn, which stands for `requests` upstream requests; `what`
+    /// names the attempt for the metrics.
+    pub async fn wait(&self, what: &'static str, requests: u32) {
         let mut last = self.last_release.lock().await;
-        if let Some(previous) = *last {
-            tokio::time::sleep_until(previous + self.spacing).await;
+        if let Some((previous, cost)) = *last {
+            tokio::time::sleep_until(previous + self.spacing * cost).await;
         }
-        *last = Some(Instant::now());
+        *last = Some((Instant::now(), requests.max(1)));
         drop(last);
         crate::metrics::upstream_attempt(what);
     }
@@ -54,7 +59,7 @@ mod tests {
         for _ in 0..25 {
             let pacer = pacer.clone();
             handles.push(tokio::spawn(async move {
-                pacer.wait("test").await;
+                pacer.wait("test", 1).await;
                 Instant::now()
             }));
         }
@@ -70,5 +75,18 @@ mod tests {
                 .windows(2)
                 .all(|w| w[1] - w[0] >= Duration::from_millis(100))
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_turn_of_several_requests_holds_the_next_back_by_all_of_them() {
+        let pacer = Pacer::new(10);
+        let start = Instant::now();
+        pacer.wait("connect", 1).await;
+        pacer.wait("baseline", 5).await;
+        let baseline = Instant::now() - start;
+        pacer.wait("connect", 1).await;
+        let after = Instant::now() - start;
+        assert_eq!(baseline, Duration::from_millis(100));
+        assert_eq!(after, Duration::from_millis(600), "5 requests at 10/s");
     }
 }

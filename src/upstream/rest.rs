@@ -43,6 +43,10 @@ pub struct RestClient {
     tokens: Arc<TokenSource>,
 }
 
+/// REST calls of one baseline read: balances, positions, live orders (one page of 200),
+/// live complex orders, trading status. The attempt budget counts a baseline as these.
+pub const BASELINE_CALLS: u32 = 5;
+
 impl RestClient {
     pub fn new(http: reqwest::Client, api_url: &str, tokens: Arc<TokenSource>) -> Self {
         Self {

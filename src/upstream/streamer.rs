@@ -22,6 +22,7 @@ use tracing::Instrument;
 
 use super::UpstreamError;
 use super::pace::Pacer;
+use super::rest::BASELINE_CALLS;
 use super::rest::RestClient;
 use super::session::TokenSource;
 use super::sink::AccountSink;
@@ -185,7 +186,7 @@ async fn open(link: &AccountLink) -> Result<Connection<'_>, UpstreamError> {
     let config = WebSocketConfig::default()
         .max_message_size(Some(16 << 20))
         .max_frame_size(Some(16 << 20));
-    link.pacer.wait("connect").await;
+    link.pacer.wait("connect", 1).await;
     let (socket, _) = timeout(
         settings.request_timeout,
         tokio_tungstenite::connect_async_with_config(settings.url.as_str(), Some(config), false),
@@ -484,7 +485,7 @@ impl Connection<'_> {
     /// wait in line has no deadline), then the reads (which have).
     async fn baseline(&mut self) -> Result<AccountState, UpstreamError> {
         let link = self.link;
-        self.while_buffering(link.pacer.wait("baseline"), None)
+        self.while_buffering(link.pacer.wait("baseline", BASELINE_CALLS), None)
             .await?;
         let deadline = link.settings.request_timeout * 3;
         self.while_buffering(link.rest.baseline(&link.number), Some(deadline))

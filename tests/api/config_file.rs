@@ -303,6 +303,11 @@ fn every_key(
         ("subscriber-queue", "128".into(), Some(vec!["128"])),
         ("ring-events", "500".into(), Some(vec!["500"])),
         ("ring-max-bytes", "1048576".into(), Some(vec!["1048576"])),
+        (
+            "ring-budget-bytes",
+            "268435456".into(),
+            Some(vec!["268435456"]),
+        ),
         ("log-format", "\"json\"".into(), Some(vec!["json"])),
         ("sim-rate", "0.5".into(), Some(vec!["0.5"])),
         ("sim-seed", "7".into(), Some(vec!["7"])),
@@ -395,6 +400,7 @@ fn every_key_works_from_the_file_switches_and_lists_included() {
         assert_eq!(config.accounts.len(), 2);
         assert!(config.quote_alerts && config.metrics_require_key && config.insecure_open_api);
         assert_eq!(config.ring_max_bytes, 1 << 20);
+        assert_eq!(config.ring_budget_bytes, 256 << 20);
         assert!(config.tls.is_some());
         let jwt = config.jwt.expect("tokens configured");
         assert_eq!((jwt.algorithms.len(), jwt.cookie.as_str()), (2, "gw_token"));
