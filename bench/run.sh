@@ -2,8 +2,9 @@
 # bench/run.sh: the side-by-side benchmark. Builds the gateway and the load generator in
 # release, then runs the gateway and nchan (Debian libnginx-mod-nchan) in turn on identical
 # workloads (fan-out at 100 / 1,000 / 10,000 SSE subscribers, at a fixed rate and closed-loop;
-# idle capacity at 5k / 10k / 19k) and prints one table with ratios (gateway / nchan); then
-# the many-accounts workload on the gateway alone (1,000 and 5,000 accounts, see run_accounts).
+# idle capacity at 5k / 10k / 19k; WebSocket fan-out at 100 / 1,000 and idle at 10k against
+# nchan's WebSocket subscriber) and prints one table with ratios (gateway / nchan); then the
+# many-accounts workload on the gateway alone (1,000 and 5,000 accounts, see run_accounts).
 #
 # Placement: each server runs pinned to CPU 0 (one core each: nchan has one worker, the
 # gateway's runtime sizes itself to its one CPU); the load generator and the gateway's
@@ -113,6 +114,8 @@ start_server() {
       pids+=($gw)
       wait_for "http://127.0.0.1:$gw_port/readyz"
       sub_url="http://127.0.0.1:$gw_port/v1/accounts/individual/events"
+      ws_url="ws://127.0.0.1:$gw_port/v1/ws"
+      ws_subscribe='{"op":"subscribe","accounts":["individual"]}'
       pub_url="http://127.0.0.1:$sim_port/sim/accounts/5WT31842/events"
       pub_kind=sim
       server_pids=(--pid "$gw")
@@ -135,6 +138,8 @@ start_server() {
       local workers
       workers=$(pgrep -P "$master" | tr '\n' ' ')
       sub_url="http://127.0.0.1:$nchan_port/sub/bench"
+      ws_url="ws://127.0.0.1:$nchan_port/ws/bench"
+      ws_subscribe=""
       pub_url="http://127.0.0.1:$nchan_port/pub/bench"
       pub_kind=plain
       server_pids=(--pid "$master")
@@ -159,14 +164,15 @@ run() {
 # the simulator, whose REST answers REST_RATE account calls per second (429 beyond, like a
 # broker); the gateway paces its starts to PACE connection attempts and baseline reads per
 # second (an account start is about 2 attempts and 5 REST calls, so PACE = REST_RATE * 2 / 5
-# uses the whole REST budget); 2 SSE subscribers per account and one /v1/events for all;
-# 1 event per second per account.
+# would use the whole REST budget; the default keeps a fifth of it spare, as an operator
+# would); 2 SSE subscribers per account and one /v1/events for all; 1 event per second per
+# account.
 REST_RATE="${REST_RATE:-500}"
-PACE="${PACE:-200}"
+PACE="${PACE:-160}"
 run_accounts() { # LABEL N
   local label=$1 n=$2
   "${client_cpu[@]}" "$bin/tastytrade-gateway" simulate --listen "127.0.0.1:$sim_port" --rate 0 \
-    --accounts "$n" --rest-rate "$REST_RATE" >"$out/sim.log" 2>&1 &
+    --accounts "$n" --rest-rate "$REST_RATE" >"$out/sim-$label-$round.log" 2>&1 &
   pids+=($!)
   wait_for "http://127.0.0.1:$sim_port/sim/stats"
   local started
@@ -174,7 +180,7 @@ run_accounts() { # LABEL N
   "${server_cpu[@]}" "$bin/tastytrade-gateway" --listen "127.0.0.1:$gw_port" \
     --api-url "http://127.0.0.1:$sim_port" --streamer-url "ws://127.0.0.1:$sim_port/streamer" \
     --insecure-open-api --max-streams-per-client 100000 --upstream-attempts-per-sec "$PACE" \
-    >"$out/gateway.log" 2>&1 &
+    >"$out/gateway-$label-$round.log" 2>&1 &
   local gw=$!
   pids+=($gw)
   echo "== $label on gateway: $n accounts, REST $REST_RATE/s, pace $PACE/s (load: $(cut -d' ' -f1-3 /proc/loadavg))"
@@ -185,10 +191,26 @@ run_accounts() { # LABEL N
   stop_all
 }
 
+# run_ws SERVER LABEL loadgen-args...: the same fan-out with WebSocket subscribers.
+run_ws() {
+  local server=$1 label=$2
+  shift 2
+  start_server "$server"
+  local ws=(--transport ws --sub "$ws_url")
+  [ -n "$ws_subscribe" ] && ws+=(--ws-subscribe "$ws_subscribe")
+  echo "== $label on $server, WebSocket (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+  "${client_cpu[@]}" "$bin/loadgen" run --server "$server" --label "$label" \
+    --pub "$pub_url" --pub-kind "$pub_kind" "${server_pids[@]}" "${ws[@]}" \
+    --json "$out/$label-$server-$round.json" "$@" || echo "   ($label on $server: FAILED, see above)"
+  stop_all
+}
+
 if [ "$QUICK" = 1 ]; then
   fanout=("fan-100:100:100" "fan-1k:1000:100")
   closed=("max-1k:1000")
   idle=("idle-1k:1000")
+  ws=("ws-1k:1000:100")
+  ws_idle=()
   many=("accounts-100:100")
   DURATION="${DURATION_QUICK:-3}"
 else
@@ -197,6 +219,9 @@ else
   fanout=("fan-100:100:100" "fan-1k:1000:100" "fan-10k:10000:10")
   closed=("max-100:100" "max-1k:1000" "max-10k:10000")
   idle=("idle-5k:5000" "idle-10k:10000" "idle-19k:19000")
+  # WebSocket fan-out (label:subscribers:events per second) and idle WebSocket capacity
+  ws=("ws-100:100:100" "ws-1k:1000:100")
+  ws_idle=("ws-idle-10k:10000")
   many=("accounts-1k:1000" "accounts-5k:5000")
 fi
 if [ -n "${WORKLOADS:-}" ]; then
@@ -205,6 +230,8 @@ if [ -n "${WORKLOADS:-}" ]; then
   read -r -a fanout <<<"$(keep "${fanout[@]}")"
   read -r -a closed <<<"$(keep "${closed[@]}")"
   read -r -a idle <<<"$(keep "${idle[@]}")"
+  read -r -a ws <<<"$(keep "${ws[@]}")"
+  read -r -a ws_idle <<<"$(keep "${ws_idle[@]}")"
   read -r -a many <<<"$(keep "${many[@]}")"
 fi
 read -r -a servers <<<"${SERVERS:-gateway nchan}"
@@ -225,6 +252,14 @@ for round in $(seq 1 "$REPEAT"); do
       IFS=: read -r label n <<<"$w"
       run "$server" "$label" --subscribers "$n" --mode idle --hold 3
     done
+    for w in "${ws[@]}"; do
+      IFS=: read -r label n rate <<<"$w"
+      run_ws "$server" "$label" --subscribers "$n" --rate "$rate" --duration "$DURATION"
+    done
+    for w in "${ws_idle[@]}"; do
+      IFS=: read -r label n <<<"$w"
+      run_ws "$server" "$label" --subscribers "$n" --mode idle --hold 3
+    done
   done
   if [[ " ${servers[*]} " == *" gateway "* ]]; then
     for w in "${many[@]}"; do
@@ -238,14 +273,16 @@ echo
 echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== side by side (ratio = ${servers[0]} / ${servers[1]:-}; medians of $REPEAT round(s))"
 files=()
-for w in "${fanout[@]}" "${closed[@]}" "${idle[@]}"; do
+for w in "${fanout[@]}" "${closed[@]}" "${idle[@]}" "${ws[@]}" "${ws_idle[@]}"; do
   for server in "${servers[@]}"; do
     for f in "$out/${w%%:*}-$server-"*.json; do
       [ -e "$f" ] && files+=("$f")
     done
   done
 done
-"$bin/loadgen" table "${files[@]}" | tee "$out/table.txt"
+if [ "${#files[@]}" -gt 0 ]; then
+  "$bin/loadgen" table "${files[@]}" | tee "$out/table.txt"
+fi
 if [ "${#many[@]}" -gt 0 ] && [[ " ${servers[*]} " == *" gateway "* ]]; then
   echo
   echo "== many accounts (gateway; medians of $REPEAT round(s))"
