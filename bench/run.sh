@@ -162,13 +162,12 @@ run() {
 
 # The many-accounts workload (gateway only: nchan has no upstream): N generated accounts in
 # the simulator, whose REST answers REST_RATE account calls per second (429 beyond, like a
-# broker); the gateway paces its starts to PACE connection attempts and baseline reads per
-# second (an account start is about 2 attempts and 5 REST calls, so PACE = REST_RATE * 2 / 5
-# would use the whole REST budget; the default keeps a fifth of it spare, as an operator
-# would); 2 SSE subscribers per account and one /v1/events for all; 1 event per second per
-# account.
+# broker); the gateway paces its upstream requests to PACE per second (a connect counts one,
+# a baseline its five REST calls, so a start is six; the default keeps a tenth of the REST
+# limit spare, as an operator would); 2 SSE subscribers per account and one /v1/events for
+# all; 1 event per second per account.
 REST_RATE="${REST_RATE:-500}"
-PACE="${PACE:-160}"
+PACE="${PACE:-450}"
 run_accounts() { # LABEL N
   local label=$1 n=$2
   "${client_cpu[@]}" "$bin/tastytrade-gateway" simulate --listen "127.0.0.1:$sim_port" --rate 0 \
