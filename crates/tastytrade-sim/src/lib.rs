@@ -13,6 +13,7 @@ mod demo_data;
 mod market;
 mod rate_limit;
 mod rest;
+mod router;
 mod state;
 mod streamer;
 mod wire;

@@ -1,5 +1,5 @@
 //! The simulator's shared state: each account's truth (what tastytrade's REST would answer),
-//! issued tokens, armed faults, counters, and the hub that carries frames to streamer sockets.
+//! issued tokens, armed faults, counters, and the router that carries frames to streamer sockets.
 //! Every change to the truth is published while the lock is held, so the order on the wire is
 //! the order of the truth.
 
@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use serde_json::{Value, json};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
 use super::SimConfig;
 use super::demo_data;
@@ -40,7 +40,7 @@ pub enum SocketFault {
     Oversized { bytes: usize, fragmented: bool },
 }
 
-/// What travels on the hub from the truth to the sockets.
+/// What travels from the truth to the sockets.
 #[derive(Clone, Debug)]
 pub enum Outbound {
     Notify {
@@ -222,11 +222,12 @@ impl SimStats {
     }
 }
 
-/// The simulator: configuration, state, hub and script settings, shared by every handler.
+/// The simulator: configuration, state, router and script settings, shared by every handler.
 pub struct Sim {
     pub config: SimConfig,
     state: Mutex<SimState>,
-    hub: broadcast::Sender<Arc<Outbound>>,
+    /// Where notifications and faults go: the sockets that want them.
+    pub router: crate::router::Router,
     pub stats: SimStats,
     /// When each streamer handshake and account REST call came (ms since the simulator
     /// started, and which), the latest 100,000: `GET /sim/attempts`.
@@ -248,7 +249,6 @@ impl Sim {
             &mut rng,
             config.extra_accounts,
         ));
-        let (hub, _) = broadcast::channel(65_536);
         let rest_limit = crate::rate_limit::RestRateLimit::new(config.rest_rate);
         let script = watch::channel(ScriptSettings {
             paused: config.paused,
@@ -270,7 +270,7 @@ impl Sim {
                 last_updated_ms: 0,
             }),
             config,
-            hub,
+            router: crate::router::Router::default(),
             stats: SimStats::default(),
             attempts: Mutex::default(),
             sockets: Mutex::default(),
@@ -314,13 +314,9 @@ impl Sim {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Outbound>> {
-        self.hub.subscribe()
-    }
-
-    /// Sends a frame or fault to every socket (each filters by its subscriptions).
+    /// Sends a frame or fault to the sockets it concerns (each filters as well).
     pub fn publish(&self, outbound: Outbound) {
-        let _ = self.hub.send(Arc::new(outbound));
+        self.router.send(outbound);
     }
 
     /// Applies account events to the truth and publishes them, single or as one `results` batch.

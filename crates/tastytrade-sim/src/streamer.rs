@@ -17,7 +17,6 @@ use futures::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
 use rand::Rng;
 use serde_json::{Value, json};
-use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -143,7 +142,7 @@ async fn run_socket(sim: Arc<Sim>, mut socket: Socket) {
         user_messages: false,
         last_heartbeat: None,
     };
-    let mut hub = sim.subscribe();
+    let (inbox_id, mut inbox) = sim.router.subscribe();
     let mut stop = sim.stop.clone();
     let window = sim.config.heartbeat_window;
     let mut idle_deadline = Instant::now() + window;
@@ -154,6 +153,7 @@ async fn run_socket(sim: Arc<Sim>, mut socket: Socket) {
                 None | Some(Err(_)) => break End::Drop,
                 Some(Ok(Message::Text(text))) => {
                     let (replies, active) = handle_action(&sim, &mut subs, text.as_str());
+                    sim.router.route(inbox_id, &subs.accounts);
                     if active {
                         idle_deadline = Instant::now() + window;
                     }
@@ -180,8 +180,8 @@ async fn run_socket(sim: Arc<Sim>, mut socket: Socket) {
                 Some(Ok(Message::Close(_))) => break End::Close(None),
                 Some(Ok(_)) => {}
             },
-            outbound = hub.recv() => match outbound {
-                Ok(outbound) => match &*outbound {
+            outbound = inbox.recv() => match outbound {
+                Some(outbound) => match &*outbound {
                     Outbound::Notify { channel, text } => {
                         if subs.wants(channel) && !sim.lock().silent {
                             if send(&sim, &mut socket, Message::text(text.to_string())).await.is_err() {
@@ -197,11 +197,10 @@ async fn run_socket(sim: Arc<Sim>, mut socket: Socket) {
                         }
                     }
                 },
-                Err(RecvError::Lagged(missed)) => {
-                    tracing::warn!(missed, "simulator streamer socket fell behind; closing it");
+                None => {
+                    tracing::warn!("simulator streamer socket fell behind; closing it");
                     break End::Close(Some(CloseFrame { code: CloseCode::Policy, reason: "slow consumer".into() }));
                 }
-                Err(RecvError::Closed) => break End::Close(None),
             },
             _ = tokio::time::sleep_until(idle_deadline) => {
                 SimStats::bump(&sim.stats.idle_closes);
@@ -212,6 +211,7 @@ async fn run_socket(sim: Arc<Sim>, mut socket: Socket) {
             }
         }
     };
+    sim.router.remove(inbox_id);
     for account in &subs.accounts {
         sim.socket_closed(account);
     }
