@@ -48,6 +48,9 @@ impl LeaseEnd {
     }
 }
 
+/// Assignments kept: the live nodes', and those with a recent leaver or two.
+const ASSIGNMENTS_CACHED: usize = 4;
+
 /// An assignment (account -> node) with the node set it was computed for.
 type Assignment = (Vec<String>, HashMap<String, String>);
 
@@ -59,6 +62,9 @@ struct Seen {
     released_by: Option<String>,
     /// When a write of the key was last seen (a holder renews every `renew`).
     at: Instant,
+    /// The write's revision: a watch started again replays the latest write of each key,
+    /// which must not look like a fresh renew (0 for this node's own takes).
+    revision: u64,
 }
 
 /// The node's leases: taking, renewing, handing over.
@@ -69,7 +75,7 @@ pub struct Leases {
     renew: Duration,
     accounts: Vec<String>,
     live_nodes: watch::Receiver<Vec<String>>,
-    /// The last two assignments, with the nodes each was computed for: it changes only
+    /// The last few assignments, with the nodes each was computed for: it changes only
     /// when they do, and every account asks for it every renew period.
     assigned: Mutex<Vec<Assignment>>,
     seen: Mutex<HashMap<String, Seen>>,
@@ -89,7 +95,7 @@ pub struct LeaseGuard {
     revision: Arc<Mutex<u64>>,
     /// The renew task: a release waits for it, so that no renew lands after the delete
     /// read the revision (the delete would then miss, and the key stay for a whole TTL).
-    renewer: JoinHandle<()>,
+    renewer: Option<JoinHandle<()>>,
     leases: Arc<Leases>,
 }
 
@@ -153,19 +159,19 @@ impl Leases {
         })
     }
 
-    /// `account`'s node in the assignment for `nodes`, from the last two computed (the live
-    /// nodes, and with a leaver), since every account asks every renew period.
+    /// `account`'s node in the assignment for `nodes`, from the last few computed (the live
+    /// nodes, and with each leaver), since every account asks every renew period.
     fn assigned(&self, nodes: &[String], account: &str) -> Option<String> {
         let mut cache = lock(&self.assigned);
-        let at = match cache.iter().position(|(for_nodes, _)| for_nodes == nodes) {
-            Some(at) => at,
+        match cache.iter().position(|(for_nodes, _)| for_nodes == nodes) {
+            // Most recently used first, so a rolling restart's few sets all stay cached.
+            Some(at) => cache[..=at].rotate_right(1),
             None => {
                 cache.insert(0, (nodes.to_vec(), assignment(&self.accounts, nodes)));
-                cache.truncate(2);
-                0
+                cache.truncate(ASSIGNMENTS_CACHED);
             }
-        };
-        cache[at].1.get(account).cloned()
+        }
+        cache[0].1.get(account).cloned()
     }
 
     fn freed(&self, account: &str) -> Arc<Notify> {
@@ -227,6 +233,7 @@ impl Leases {
                 node: Some(self.node.clone()),
                 released_by: None,
                 at: Instant::now(),
+                revision: term,
             },
         );
         crate::cluster::metrics::lease_taken();
@@ -243,7 +250,7 @@ impl Leases {
             end,
             handover,
             revision,
-            renewer,
+            renewer: Some(renewer),
             leases: self.clone(),
         }
     }
@@ -304,7 +311,7 @@ impl LeaseGuard {
 
     /// Gives the lease up: the next node can take it at once. A lease another node took
     /// meanwhile is left alone (the delete is compare-and-set on our revision anyway).
-    pub async fn release(self) {
+    pub async fn release(mut self) {
         let before = *self.end.borrow();
         let why = if *self.handover.borrow() {
             LeaseEnd::Handover
@@ -315,7 +322,9 @@ impl LeaseGuard {
         if before == Some(LeaseEnd::Deposed) {
             return;
         }
-        let _ = tokio::time::timeout(self.leases.renew, self.renewer).await;
+        if let Some(renewer) = self.renewer.take() {
+            let _ = tokio::time::timeout(self.leases.renew, renewer).await;
+        }
         let store = &self.leases.cluster.leases;
         let revision = *lock(&self.revision);
         let delete = store.delete_expect_revision(&self.account, Some(revision));
@@ -327,6 +336,14 @@ impl LeaseGuard {
             let delete = store.delete_expect_revision(&self.account, Some(revision));
             let _ = tokio::time::timeout(self.leases.renew, delete).await;
         }
+    }
+}
+
+impl Drop for LeaseGuard {
+    /// Stops the renewing (a guard dropped without a release, e.g. its task cancelled,
+    /// must not keep the key alive): the key then expires.
+    fn drop(&mut self) {
+        self.fence(LeaseEnd::Released);
     }
 }
 
@@ -522,16 +539,23 @@ async fn watch_holders(leases: Arc<Leases>, mut shutdown: watch::Receiver<bool>)
                     .then(|| String::from_utf8_lossy(&entry.value).into_owned());
                 let freed = node.is_none();
                 let mut seen = lock(&leases.seen);
-                let released_by = match (&node, seen.get(&entry.key)) {
-                    (None, Some(before)) => before.node.clone(),
+                let before = seen.get(&entry.key);
+                let released_by = match (&node, before) {
+                    // A replayed delete keeps who released the key.
+                    (None, Some(before)) => before.node.clone().or(before.released_by.clone()),
                     _ => None,
+                };
+                let at = match before {
+                    Some(before) if before.revision == entry.revision => before.at,
+                    _ => Instant::now(),
                 };
                 seen.insert(
                     entry.key.clone(),
                     Seen {
                         node,
                         released_by,
-                        at: Instant::now(),
+                        at,
+                        revision: entry.revision,
                     },
                 );
                 drop(seen);
