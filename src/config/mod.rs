@@ -119,6 +119,10 @@ pub struct ServeArgs {
     /// line instead of stampeding tastytrade; set it to the broker's REST limit or below.
     #[arg(long, env = "TTGW_UPSTREAM_ATTEMPTS_PER_SEC", default_value_t = 150)]
     pub upstream_attempts_per_sec: u32,
+    /// REST calls to tastytrade in flight at once, all accounts together: the REST
+    /// connection pool holds at most this many connections (descriptors).
+    #[arg(long, env = "TTGW_UPSTREAM_REST_CONNECTIONS", default_value_t = 32)]
+    pub upstream_rest_connections: u32,
     /// The longest `Retry-After` of tastytrade that is honoured, in seconds.
     #[arg(long, env = "TTGW_RETRY_AFTER_CAP_SECS", default_value_t = 60)]
     pub retry_after_cap_secs: u64,
@@ -328,6 +332,7 @@ pub struct Config {
     pub reconcile: Duration,
     pub backoff_cap: Duration,
     pub upstream_attempts_per_sec: u32,
+    pub upstream_rest_connections: usize,
     pub retry_after_cap: Duration,
     pub header_read_timeout: Duration,
     pub max_connections: Option<usize>,
@@ -452,6 +457,7 @@ impl Config {
             reconcile: Duration::from_secs(args.reconcile_secs),
             backoff_cap: Duration::from_secs(args.backoff_cap_secs),
             upstream_attempts_per_sec: args.upstream_attempts_per_sec,
+            upstream_rest_connections: args.upstream_rest_connections as usize,
             retry_after_cap: Duration::from_secs(args.retry_after_cap_secs),
             header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
             max_connections: args.max_connections,
@@ -482,7 +488,7 @@ impl Config {
 
 /// Every numeric setting within its range.
 fn check_ranges(args: &ServeArgs) -> Result<(), ConfigError> {
-    let ranges: [(&'static str, u64, u64, u64); 15] = [
+    let ranges: [(&'static str, u64, u64, u64); 16] = [
         (
             "token-refresh-margin-secs",
             args.token_refresh_margin_secs,
@@ -496,6 +502,12 @@ fn check_ranges(args: &ServeArgs) -> Result<(), ConfigError> {
             u64::from(args.upstream_attempts_per_sec),
             1,
             100_000,
+        ),
+        (
+            "upstream-rest-connections",
+            u64::from(args.upstream_rest_connections),
+            1,
+            1_024,
         ),
         ("retry-after-cap-secs", args.retry_after_cap_secs, 1, 86_400),
         (

@@ -8,12 +8,16 @@ use std::time::Duration;
 
 use super::published::Published;
 
-/// The bytes all of a process's histories may hold together (`--ring-budget-bytes`): over
-/// it, the account whose event comes in gives up its own oldest, so a quiet account keeps
-/// its history while busy ones turn theirs over faster.
+/// The bytes all of a process's histories may hold together (`--ring-budget-bytes`), split
+/// evenly over the accounts registered: each account's ring keeps at most its share (and
+/// its own `--ring-max-bytes`). An even split rather than a shared pool, so an account
+/// registered late (a takeover, a new account) gets its share at once instead of what busy
+/// accounts left over, and the total stays under the budget (one event per account over
+/// at most: the latest always stays).
 #[derive(Debug)]
 pub struct Budget {
     limit: usize,
+    accounts: AtomicUsize,
     held: AtomicUsize,
 }
 
@@ -21,17 +25,25 @@ impl Budget {
     pub fn new(limit: usize) -> Self {
         Self {
             limit,
+            accounts: AtomicUsize::new(0),
             held: AtomicUsize::new(0),
         }
     }
 
+    /// One more account shares the budget.
+    pub fn register(&self) {
+        self.accounts.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The bytes every history holds now.
+    #[cfg(test)]
     pub fn held(&self) -> usize {
         self.held.load(Ordering::Relaxed)
     }
 
-    fn over_with(&self, incoming: usize) -> bool {
-        self.held() + incoming > self.limit
+    /// What one account's ring may hold.
+    fn share(&self) -> usize {
+        self.limit / self.accounts.load(Ordering::Relaxed).max(1)
     }
 }
 
@@ -60,15 +72,15 @@ impl History {
         }
     }
 
-    /// Adds the latest event; the oldest leave while the ring is over its count, its bytes,
-    /// its age or the process's budget (the latest one always stays).
+    /// Adds the latest event; the oldest leave while the ring is over its count, its bytes
+    /// (its own limit or its share of the process's budget) or its age (the latest one
+    /// always stays).
     pub fn push(&mut self, event: Arc<Published>) {
         let now = event.at;
         let incoming = event.sse.len();
         while let Some(old) = self.ring.front() {
             let over = self.ring.len() >= self.capacity
-                || self.bytes + incoming > self.max_bytes
-                || self.budget.over_with(incoming)
+                || self.bytes + incoming > self.max_bytes.min(self.budget.share())
                 || now.duration_since(old.at) > self.max_age;
             if !over {
                 break;
@@ -224,26 +236,28 @@ mod tests {
     }
 
     #[test]
-    fn over_the_process_budget_the_incoming_account_gives_up_its_own_oldest() {
+    fn each_account_keeps_its_share_of_the_process_budget() {
         let frame = event(1).sse.len();
         let budget = Arc::new(Budget::new(frame * 4));
-        let history = || History::new(100, Duration::from_secs(60), usize::MAX, budget.clone());
+        let history = || {
+            budget.register();
+            History::new(100, Duration::from_secs(60), usize::MAX, budget.clone())
+        };
         let (mut busy, mut quiet) = (history(), history());
-        for seq in 1..=3 {
-            quiet.push(event(seq));
-        }
-        busy.push(event(1));
-        busy.push(event(2));
-        assert_eq!((quiet.bytes(), busy.bytes()), (frame * 3, frame));
-        assert_eq!(budget.held(), frame * 4);
-        for seq in 3..=9 {
+        quiet.push(event(1));
+        for seq in 1..=9 {
             busy.push(event(seq));
         }
-        assert_eq!((quiet.bytes(), busy.bytes()), (frame * 3, frame));
-        quiet.push(event(4));
-        assert_eq!(quiet.bytes(), frame * 3);
+        assert_eq!((busy.bytes(), quiet.bytes()), (frame * 2, frame));
+        for seq in 2..=5 {
+            quiet.push(event(seq));
+        }
+        assert_eq!(quiet.bytes(), frame * 2, "its share, not what busy left");
         assert_eq!(budget.held(), frame * 4);
+        let mut late = history();
+        late.push(event(1));
+        assert_eq!(late.bytes(), frame, "a late account gets a share at once");
         drop(quiet);
-        assert_eq!(budget.held(), frame);
+        assert_eq!(budget.held(), frame * 3);
     }
 }

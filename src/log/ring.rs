@@ -44,7 +44,7 @@ impl Default for RingLimits {
 pub struct RingLog {
     epoch: Epoch,
     limits: RingLimits,
-    /// The bytes every account's history holds, against `ring_budget_bytes`.
+    /// The process's byte budget for histories, split over the registered accounts.
     budget: Arc<Budget>,
     accounts: RwLock<HashMap<Arc<str>, Arc<Stream>>>,
 }
@@ -131,6 +131,7 @@ impl RingLog {
         accounts
             .entry(account.into())
             .or_insert_with(|| {
+                self.budget.register();
                 Arc::new(Stream::new(
                     account.into(),
                     &self.limits,

@@ -38,18 +38,23 @@ pub async fn serve_api(
     }
 }
 
-/// Descriptors kept back from consumers: per account its streamer socket and a share of the
-/// REST pool, plus a margin for the REST pool, the metrics listener, log files and DNS.
-fn reserved_descriptors(accounts: usize) -> u64 {
-    2 * accounts as u64 + 256
+/// Descriptors kept back from consumers: per account its streamer socket, the REST pool
+/// (at most `rest_connections` calls in flight), and a margin for the token requests, the
+/// metrics listener, log files and DNS.
+fn reserved_descriptors(accounts: usize, rest_connections: usize) -> u64 {
+    (accounts + rest_connections) as u64 + 256
 }
 
 /// How many consumer connections may be open at once: the configured number, but never so
 /// many that upstream sockets and REST calls could find no descriptor. The process's soft
 /// descriptor limit is first raised to its hard limit.
-pub fn connection_budget(configured: Option<usize>, accounts: usize) -> usize {
+pub fn connection_budget(
+    configured: Option<usize>,
+    accounts: usize,
+    rest_connections: usize,
+) -> usize {
     let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
-    let reserved = reserved_descriptors(accounts);
+    let reserved = reserved_descriptors(accounts, rest_connections);
     let available = usize::try_from(limit.saturating_sub(reserved))
         .unwrap_or(usize::MAX)
         .max(16);

@@ -123,7 +123,11 @@ pub async fn start(config: Config) -> Result<Gateway, StartError> {
     let (listener, addr) = listen::bind(config.listen).await?;
     warn_about_keys(&config, &served, addr);
     let registry = served.registry;
-    let max_connections = listen::connection_budget(config.max_connections, registry.all().len());
+    let max_connections = listen::connection_budget(
+        config.max_connections,
+        registry.all().len(),
+        config.upstream_rest_connections,
+    );
     let connection_limits = ConnectionLimits {
         max_connections,
         header_read_timeout: config.header_read_timeout,
@@ -214,6 +218,7 @@ fn upstream_clients(
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
         .connect_timeout(Duration::from_secs(5))
+        .pool_max_idle_per_host(config.upstream_rest_connections)
         .build()
         .map_err(|e| StartError::HttpClient(e.without_url().to_string()))?;
     let tokens = Arc::new(TokenSource::new(
@@ -222,7 +227,12 @@ fn upstream_clients(
         config.credentials.clone(),
         config.token_refresh_margin,
     ));
-    let rest = Arc::new(RestClient::new(http, api_url, tokens.clone()));
+    let rest = Arc::new(RestClient::new(
+        http,
+        api_url,
+        tokens.clone(),
+        config.upstream_rest_connections,
+    ));
     let settings = StreamerSettings {
         url: streamer_url,
         heartbeat: config.heartbeat,

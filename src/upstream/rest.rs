@@ -8,6 +8,7 @@ use std::time::Duration;
 use reqwest::header::{AUTHORIZATION, HeaderMap, RETRY_AFTER, USER_AGENT as USER_AGENT_HEADER};
 use secrecy::ExposeSecret;
 use serde_json::Value;
+use tokio::sync::Semaphore;
 
 use super::session::TokenSource;
 use super::{USER_AGENT, UpstreamError};
@@ -41,18 +42,28 @@ pub struct RestClient {
     http: reqwest::Client,
     api_url: String,
     tokens: Arc<TokenSource>,
+    /// Calls in flight: each holds a pooled connection, i.e. a descriptor.
+    connections: Semaphore,
 }
 
 /// REST calls of one baseline read: balances, positions, live orders (one page of 200),
-/// live complex orders, trading status. The attempt budget counts a baseline as these.
+/// live complex orders, trading status. The attempt budget counts a baseline as these (an
+/// account with more than 200 live orders makes one more call per page, uncounted).
 pub const BASELINE_CALLS: u32 = 5;
 
 impl RestClient {
-    pub fn new(http: reqwest::Client, api_url: &str, tokens: Arc<TokenSource>) -> Self {
+    /// At most `connections` calls in flight at once (so the pool holds at most that many).
+    pub fn new(
+        http: reqwest::Client,
+        api_url: &str,
+        tokens: Arc<TokenSource>,
+        connections: usize,
+    ) -> Self {
         Self {
             http,
             api_url: api_url.trim_end_matches('/').to_string(),
             tokens,
+            connections: Semaphore::new(connections.max(1)),
         }
     }
 
@@ -65,6 +76,15 @@ impl RestClient {
     ) -> Result<Value, UpstreamError> {
         for attempt in 0..2 {
             let token = self.tokens.header().await?;
+            // The semaphore is never closed; a closed one would mean no calls at all.
+            let _connection =
+                self.connections
+                    .acquire()
+                    .await
+                    .map_err(|_| UpstreamError::Transport {
+                        what,
+                        detail: "the REST client is shut".into(),
+                    })?;
             let response = self
                 .http
                 .get(format!("{}{path}", self.api_url))

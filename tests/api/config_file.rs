@@ -239,6 +239,7 @@ fn every_key(
         ("reconcile-secs", "60".into(), Some(vec!["60"])),
         ("backoff-cap-secs", "3".into(), Some(vec!["3"])),
         ("upstream-attempts-per-sec", "20".into(), Some(vec!["20"])),
+        ("upstream-rest-connections", "8".into(), Some(vec!["8"])),
         ("retry-after-cap-secs", "30".into(), Some(vec!["30"])),
         ("header-read-timeout-secs", "5".into(), Some(vec!["5"])),
         ("max-connections", "100".into(), Some(vec!["100"])),

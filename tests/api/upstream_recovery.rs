@@ -212,7 +212,7 @@ async fn paced_starts_stay_inside_a_brokers_rest_rate_limit() {
     const ACCOUNTS: usize = 30;
     // The budget counts a baseline as its five calls (and a socket as one request):
     // 36 requests/s stays under the limit of 40 even when the baselines come back to back
-    // (a reconcile read, not paced, may still meet a few 429s, which are retried).
+    // (a baseline with a second page of orders may still meet a 429, which is retried).
     let gw = TestGateway::start(&[
         "--sim-accounts",
         "28",
