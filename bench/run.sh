@@ -163,9 +163,9 @@ run() {
 # The many-accounts workload (gateway only: nchan has no upstream): N generated accounts in
 # the simulator, whose REST answers REST_RATE account calls per second (429 beyond, like a
 # broker); the gateway paces its upstream requests to PACE per second (a connect counts one,
-# a baseline its five REST calls, so a start is six; the default keeps a tenth of the REST
-# limit spare, as an operator would); 2 SSE subscribers per account and one /v1/events for
-# all; 1 event per second per account.
+# a baseline its five REST calls, so a start is six and PACE 450 makes 375 REST calls a
+# second, a quarter of the limit spare); 2 SSE subscribers per account and one /v1/events
+# for all; 1 event per second per account.
 REST_RATE="${REST_RATE:-500}"
 PACE="${PACE:-450}"
 run_accounts() { # LABEL N
@@ -287,6 +287,10 @@ if [ "${#many[@]}" -gt 0 ] && [[ " ${servers[*]} " == *" gateway "* ]]; then
   echo "== many accounts (gateway; medians of $REPEAT round(s))"
   for w in "${many[@]}"; do
     files=("$out/${w%%:*}-accounts-"*.json)
-    [ -e "${files[0]}" ] && "$bin/loadgen" accounts-table "${files[@]}" | tee -a "$out/table.txt"
+    if [ -e "${files[0]}" ]; then
+      "$bin/loadgen" accounts-table "${files[@]}" | tee -a "$out/table.txt"
+    else
+      echo "${w%%:*}: no round finished (see the log above)"
+    fi
   done
 fi

@@ -138,8 +138,8 @@ pub async fn run(args: AccountsArgs) -> anyhow::Result<AccountsReport> {
 
     let before = procfs::sample(&[args.pid]);
     let started = Instant::now();
-    let sent = publish_all(&args, &sim, base).await?;
-    let published_for = started.elapsed().as_secs_f64();
+    let (sent, last_write) = publish_all(&args, &sim, base).await?;
+    let published_for = last_write.duration_since(started).as_secs_f64();
     let after = procfs::sample(&[args.pid]);
     report.events_sent = sent * args.accounts as u64;
     report.events_per_s = report.events_sent as f64 / published_for;
@@ -279,12 +279,25 @@ async fn open(
     loop {
         let ready: usize = per_account
             .iter()
-            .map(|s| s.ready.load(Ordering::Relaxed) + s.errors.load(Ordering::Relaxed) as usize)
+            .map(|s| s.ready.load(Ordering::Relaxed))
+            .sum();
+        let failed: u64 = per_account
+            .iter()
+            .map(|s| s.errors.load(Ordering::Relaxed))
             .sum();
         if ready >= args.accounts * args.per_account && *ready_rx.borrow_and_update() {
             break;
         }
-        if Instant::now() >= deadline || firehose.is_finished() {
+        if failed > 0 {
+            bail!("{failed} subscribers failed to connect ({ready} connected)");
+        }
+        if firehose.is_finished() {
+            return match firehose.await {
+                Ok(Err(error)) => Err(error.context("the /v1/events subscriber")),
+                _ => Err(anyhow::anyhow!("the /v1/events subscriber ended early")),
+            };
+        }
+        if Instant::now() >= deadline {
             bail!("subscribers not connected in time ({ready} of them)");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -443,7 +456,7 @@ async fn firehose(
 /// Publishes `rate` events per second to every account for the duration, spread evenly
 /// over each second, through the simulator (one upstream frame per event); returns how many
 /// each account got.
-async fn publish_all(args: &AccountsArgs, sim: &Url, base: u64) -> anyhow::Result<u64> {
+async fn publish_all(args: &AccountsArgs, sim: &Url, base: u64) -> anyhow::Result<(u64, Instant)> {
     let rounds = (args.duration * args.rate).round().max(1.0) as u64;
     let start = Instant::now() + Duration::from_millis(100);
     let errors = Shared::new(base, 1, 1);
@@ -465,17 +478,18 @@ async fn publish_all(args: &AccountsArgs, sim: &Url, base: u64) -> anyhow::Resul
             errors.clone(),
         )));
     }
+    let mut last_write = start;
     for publisher in publishers {
-        publisher.await.context("a publisher panicked")??;
+        last_write = last_write.max(publisher.await.context("a publisher panicked")??);
     }
     if errors.errors.load(Ordering::Relaxed) > 0 {
         bail!("the simulator refused events");
     }
-    Ok(rounds)
+    Ok((rounds, last_write))
 }
 
 /// One publish connection: the accounts `mine` (of `total`), event `j` of account `k` due
-/// at `start + (j + k / total) / rate`.
+/// at `start + (j + k / total) / rate`; returns when it wrote its last event.
 #[allow(clippy::too_many_arguments)]
 async fn publisher(
     sim: Url,
@@ -487,7 +501,7 @@ async fn publisher(
     base: u64,
     pad: Arc<String>,
     shared: Arc<Shared>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Instant> {
     const IN_FLIGHT: usize = 64;
     let stream = http::connect(http::source(1, 1), sim.addr).await?;
     let (read, mut write) = stream.into_split();
@@ -511,12 +525,13 @@ async fn publisher(
             http::write_post(&mut write, &url, "application/json", body.as_bytes()).await?;
         }
     }
+    let last_write = Instant::now();
     let all = permits.acquire_many(IN_FLIGHT as u32);
     if timeout(Duration::from_secs(10), all).await.is_err() {
         bail!("the simulator stopped answering");
     }
     reader.abort();
-    Ok(())
+    Ok(last_write)
 }
 
 fn table(r: &AccountsReport) -> String {
