@@ -168,8 +168,8 @@ run() {
 # for all; 1 event per second per account.
 REST_RATE="${REST_RATE:-500}"
 PACE="${PACE:-450}"
-run_accounts() { # LABEL N
-  local label=$1 n=$2
+run_accounts() { # LABEL N [FIREHOSE: true|false]
+  local label=$1 n=$2 firehose=${3:-true}
   "${client_cpu[@]}" "$bin/tastytrade-gateway" simulate --listen "127.0.0.1:$sim_port" --rate 0 \
     --accounts "$n" --rest-rate "$REST_RATE" >"$out/sim-$label-$round.log" 2>&1 &
   pids+=($!)
@@ -185,7 +185,7 @@ run_accounts() { # LABEL N
   echo "== $label on gateway: $n accounts, REST $REST_RATE/s, pace $PACE/s (load: $(cut -d' ' -f1-3 /proc/loadavg))"
   "${client_cpu[@]}" "$bin/loadgen" accounts --label "$label" --accounts "$n" \
     --gateway "http://127.0.0.1:$gw_port" --sim "http://127.0.0.1:$sim_port" --pid "$gw" \
-    --started-ns "$started" --duration "$DURATION" \
+    --started-ns "$started" --duration "$DURATION" --firehose "$firehose" \
     --json "$out/$label-accounts-$round.json" || echo "   ($label: FAILED, see above)"
   stop_all
 }
@@ -221,7 +221,8 @@ else
   # WebSocket fan-out (label:subscribers:events per second) and idle WebSocket capacity
   ws=("ws-100:100:100" "ws-1k:1000:100")
   ws_idle=("ws-idle-10k:10000")
-  many=("accounts-1k:1000" "accounts-5k:5000")
+  # label:accounts[:false for no /v1/events subscriber]
+  many=("accounts-1k:1000" "accounts-5k:5000" "accounts-5k-streams:5000:false")
 fi
 if [ -n "${WORKLOADS:-}" ]; then
   # Only the labels named in WORKLOADS (space-separated), e.g. WORKLOADS="fan-1k idle-19k".
@@ -262,8 +263,8 @@ for round in $(seq 1 "$REPEAT"); do
   done
   if [[ " ${servers[*]} " == *" gateway "* ]]; then
     for w in "${many[@]}"; do
-      IFS=: read -r label n <<<"$w"
-      run_accounts "$label" "$n"
+      IFS=: read -r label n firehose <<<"$w"
+      run_accounts "$label" "$n" "${firehose:-true}"
     done
   fi
 done

@@ -40,6 +40,10 @@ pub struct AccountsArgs {
     /// SSE subscribers per account.
     #[arg(long, default_value_t = 2)]
     per_account: usize,
+    /// Also one `/v1/events` subscriber for every account (`--firehose false` leaves it
+    /// out, to see the per-account streams alone).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    firehose: bool,
     /// Events per second per account.
     #[arg(long, default_value_t = 1.0)]
     rate: f64,
@@ -108,7 +112,7 @@ pub async fn run(args: AccountsArgs) -> anyhow::Result<AccountsReport> {
     let gateway = Url::parse(&args.gateway)?;
     let sim = Url::parse(&args.sim)?;
     let limit = procfs::raise_fd_limit() as usize;
-    let subscribers = args.accounts * args.per_account + 1;
+    let subscribers = args.accounts * args.per_account + usize::from(args.firehose);
     if limit < subscribers + 64 {
         bail!("{subscribers} subscribers need more descriptors than the limit {limit}");
     }
@@ -152,7 +156,8 @@ pub async fn run(args: AccountsArgs) -> anyhow::Result<AccountsReport> {
     report.passed = report.gaps == 0
         && report.duplicates == 0
         && report.errors == 0
-        && report.deliveries == report.events_sent * (args.per_account as u64 + 1);
+        && report.deliveries
+            == report.events_sent * (args.per_account as u64 + u64::from(args.firehose));
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
     }
@@ -230,6 +235,7 @@ struct Fleet {
     tasks: Vec<tokio::task::JoinHandle<Tracker>>,
     firehose: tokio::task::JoinHandle<anyhow::Result<Firehose>>,
     firehose_delivered: Arc<std::sync::atomic::AtomicU64>,
+    with_firehose: bool,
 }
 
 async fn open(
@@ -265,16 +271,30 @@ async fn open(
     }
     let firehose_delivered = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let (ready_tx, mut ready_rx) = watch::channel(false);
-    let firehose = tokio::spawn(firehose(
-        Url {
-            path: "/v1/events".into(),
-            ..gateway.clone()
-        },
-        base,
-        firehose_delivered.clone(),
-        ready_tx,
-        stop.clone(),
-    ));
+    let firehose = if args.firehose {
+        tokio::spawn(firehose(
+            Url {
+                path: "/v1/events".into(),
+                ..gateway.clone()
+            },
+            base,
+            firehose_delivered.clone(),
+            ready_tx,
+            stop.clone(),
+        ))
+    } else {
+        let _ = ready_tx.send(true);
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut stop = stop;
+            let _ = stop.wait_for(|s| *s).await;
+            Ok(Firehose {
+                trackers: HashMap::new(),
+                accounts_seen: usize::MAX,
+                errors: 0,
+            })
+        })
+    };
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let ready: usize = per_account
@@ -307,6 +327,7 @@ async fn open(
         tasks,
         firehose,
         firehose_delivered,
+        with_firehose: args.firehose,
     })
 }
 
@@ -328,7 +349,8 @@ impl Fleet {
                 .map(|s| s.errors.load(Ordering::Relaxed))
                 .sum();
             let complete = delivered >= expected * (self.per_account_subscribers() as u64)
-                && self.firehose_delivered.load(Ordering::Relaxed) >= expected;
+                && (!self.with_firehose
+                    || self.firehose_delivered.load(Ordering::Relaxed) >= expected);
             if complete || errors > 0 || Instant::now() >= until {
                 return;
             }
@@ -361,8 +383,9 @@ impl Fleet {
             let mut tracker = tracker;
             add(&mut tracker, report);
         }
-        // An account the firehose never saw at all is a gap of every event.
-        let seen = firehose.accounts_seen as u64;
+        // An account the firehose never saw at all is a gap of every event (none without
+        // a firehose: it reports every account seen).
+        let seen = firehose.accounts_seen.min(report.accounts) as u64;
         report.gaps += (report.accounts as u64).saturating_sub(seen) * sent;
         report.errors = self
             .per_account
