@@ -49,6 +49,8 @@ ONLY="${ONLY:-}"
 DURATION="${DURATION:-10}"
 out="${OUT:-$root/bench/out/$(date +%Y%m%d-%H%M%S)}"
 mkdir -p "$out"
+# Absolute: nginx reads its -c path relative to its -p prefix.
+out=$(cd "$out" && pwd)
 echo "== results in $out"
 
 cpus=$(nproc)

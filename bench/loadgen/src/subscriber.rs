@@ -131,10 +131,12 @@ async fn ws(
         socket.send(Message::text(subscribe.clone())).await?;
     }
     let mut ready = spec.ws_subscribe.is_none();
-    if ready {
-        shared.ready.fetch_add(1, Ordering::Relaxed);
-    }
     let mut permit = Some(permit);
+    if ready {
+        // Nothing to wait for (a plain channel, e.g. nchan): connected, let the next one in.
+        shared.ready.fetch_add(1, Ordering::Relaxed);
+        permit.take();
+    }
     loop {
         let message = tokio::select! {
             m = socket.next() => m,
