@@ -1,15 +1,15 @@
 //! One budget of upstream requests per second, shared by every account: each streamer
 //! connection attempt (one request) and each REST baseline read (one per REST call it
 //! makes) waits for its turn first. Turns are spaced by the cost of the one before
-//! (`cost / N` s) on a schedule (a busy runtime that wakes late never releases a burst), and
-//! come in the order asked: so no one-second window holds much more than N requests, and
-//! after an outage 5,000 accounts wait in line instead of stampeding tastytrade. Weighing a
-//! baseline by its calls is what lets N be the broker's own REST limit: when the connects of
-//! a mass start are done, the baselines come back to back.
+//! (`cost / N` s), measured between the real releases (a busy runtime that wakes late never
+//! releases a burst), and come in the order asked: so no one-second window holds much more
+//! than N requests, and after an outage 5,000 accounts wait in line instead of stampeding
+//! tastytrade. Weighing a baseline by its calls is what lets N be the broker's own REST
+//! limit: when the connects of a mass start are done, the baselines come back to back.
 //!
 //! Hand-written rather than `governor`: a fair (FIFO) async mutex held across the spacing
-//! sleep is a few lines, and gives first-failed-first-back order and no bursts after a
-//! quiet spell, which a retrying rate limiter does not.
+//! sleep is a few lines, and gives first-failed-first-back order and spacing between actual
+//! releases, which a retrying rate limiter does not.
 
 use std::time::Duration;
 
@@ -20,8 +20,9 @@ use tokio::time::Instant;
 #[derive(Debug)]
 pub struct Pacer {
     spacing: Duration,
-    /// When the next turn is due; the lock queues the waiters in order.
-    next_due: Mutex<Option<Instant>>,
+    /// When the last turn was released and how many requests it stood for; the lock
+    /// queues the waiters in order.
+    last_release: Mutex<Option<(Instant, u32)>>,
 }
 
 impl Pacer {
@@ -29,29 +30,19 @@ impl Pacer {
     pub fn new(per_second: u32) -> Self {
         Self {
             spacing: Duration::from_secs(1) / per_second.max(1),
-            next_due: Mutex::new(None),
+            last_release: Mutex::new(None),
         }
     }
 
     /// Waits for the caller's turn, which stands for `requests` upstream requests; `what`
     /// names the attempt for the metrics.
-    ///
-    /// Turns follow a schedule, not the last wake: the timer wakes up to a millisecond
-    /// late, which at 450 requests a second (2.2 ms apart) lost a fifth of the rate
-    /// (`bench/run.sh`, accounts-5k: 63 starts a second instead of 75). A turn more than
-    /// its own spacing late starts the schedule afresh from now, so lateness never turns
-    /// into a burst.
     pub async fn wait(&self, what: &'static str, requests: u32) {
-        let mut next_due = self.next_due.lock().await;
-        let now = Instant::now();
-        let cost = self.spacing * requests.max(1);
-        let due = match *next_due {
-            Some(due) if due + cost >= now => due,
-            _ => now,
-        };
-        tokio::time::sleep_until(due).await;
-        *next_due = Some(due + cost);
-        drop(next_due);
+        let mut last = self.last_release.lock().await;
+        if let Some((previous, cost)) = *last {
+            tokio::time::sleep_until(previous + self.spacing * cost).await;
+        }
+        *last = Some((Instant::now(), requests.max(1)));
+        drop(last);
         crate::metrics::upstream_attempt(what);
     }
 }
