@@ -13,8 +13,8 @@ use futures::stream::{SelectAll, StreamExt};
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 
-use crate::log::{Ended, EventLog, EventStream, Events, Published, Start};
-use crate::model::{Epoch, Position, Positions, Snapshot};
+use crate::log::{Ended, EventLog, EventStream, Events, Published, Since, Start};
+use crate::model::{Epoch, OrderedPositions, Position, Positions, Snapshot};
 
 /// What a subscriber is sent next.
 pub enum Item {
@@ -45,13 +45,16 @@ pub enum Item {
 enum Live {
     One(Events),
     Many(SelectAll<EventStream>),
+    /// Every account's events in the whole log's order (a stream over many accounts; the
+    /// feed keeps its own).
+    Ordered(Events),
 }
 
 impl Live {
     /// The next event, or why there are none (cancel-safe).
     async fn next(&mut self) -> Result<Arc<Published>, Ended> {
         match self {
-            Live::One(events) => events.next().await,
+            Live::One(events) | Live::Ordered(events) => events.next().await,
             Live::Many(all) => all.next().await.unwrap_or(Err(Ended::Closed)),
         }
     }
@@ -63,6 +66,10 @@ pub struct Feed {
     live: Live,
     /// (public id, last seq delivered or skipped), in subscription order.
     positions: Vec<(String, u64)>,
+    /// Where each account's entry in `positions` is.
+    index: HashMap<String, usize>,
+    /// The feed's place in the whole log's order, when it reads in that order.
+    watermark: Option<Watermark>,
     /// Accounts whose starting snapshot is not delivered yet: an id must not name them (a
     /// client that drops before their snapshot would resume them from a state it never had).
     unstarted: HashSet<String>,
@@ -86,6 +93,41 @@ pub struct Feed {
 /// A resume position per account: `public id -> position`.
 pub type Resume = HashMap<String, Position>;
 
+/// Where a feed over many accounts is in the whole log's order, so its id is one place in
+/// that order plus the few accounts not at it (`OrderedPositions`), not a position per
+/// account: every account of the feed has been given exactly its events up to `at`,
+/// except the accounts in `ahead`.
+struct Watermark {
+    at: u64,
+    /// The log's place when the feed subscribed: the start items reach it.
+    subscribed: u64,
+    /// Accounts whose position is not at `at`: past it until `at` reaches the order kept
+    /// here (a snapshot taken after subscribing), or, with `u64::MAX`, unknown until the
+    /// account's next event in order (a position named in the resume id, an event that
+    /// came out of order).
+    ahead: HashMap<String, u64>,
+}
+
+impl Watermark {
+    /// Moves to `order` (never back); accounts it reaches are at it again.
+    fn reach(&mut self, order: u64) {
+        if order > self.at {
+            self.at = order;
+            self.ahead.retain(|_, until| *until > order);
+        }
+    }
+
+    /// Places an event of the feed the subscriber was just given (or skipped past).
+    fn place(&mut self, event: &Published) {
+        if event.order > self.at {
+            self.ahead.remove(&*event.account);
+            self.reach(event.order);
+        } else {
+            self.ahead.insert(event.account.to_string(), u64::MAX);
+        }
+    }
+}
+
 /// Lets this process's log catch up with resume positions another node may have handed
 /// out (a cluster replica a little behind), so they resume instead of resetting.
 pub async fn settle(log: &dyn EventLog, resume: &Resume) {
@@ -93,6 +135,17 @@ pub async fn settle(log: &dyn EventLog, resume: &Resume) {
         .iter()
         .map(|(account, position)| log.catch_up(account, position));
     futures::future::join_all(waits).await;
+}
+
+/// As [`settle`], also for a place in the whole log's order (the journal's seq counts it:
+/// catching up with it is catching up with that seq, whichever account).
+pub async fn settle_ordered(log: &dyn EventLog, resume: &Resume, watermark: Option<&Position>) {
+    let order = async {
+        if let Some(watermark) = watermark {
+            log.catch_up("", watermark).await;
+        }
+    };
+    futures::future::join(settle(log, resume), order).await;
 }
 
 impl Feed {
@@ -123,14 +176,100 @@ impl Feed {
         } else {
             Live::Many(live.into_iter().map(Events::into_stream).collect())
         };
+        Self::assemble(transport, log, initial, live, positions, unstarted)
+            .types(types)
+            .watch(shutdown)
+    }
+
+    /// Subscribes to many `accounts` (public ids) in the whole log's order, from
+    /// `watermark` (a place in that order) and `resume` (the accounts named apart from it):
+    /// ids then stay short however many accounts the feed holds. The start items are the
+    /// snapshots (fresh or reset) first, then the missed events of every account merged in
+    /// the log's order, up to where the feed's live events begin.
+    pub fn open_ordered(
+        transport: &'static str,
+        log: &dyn EventLog,
+        accounts: &[&str],
+        resume: &Resume,
+        watermark: Option<&Position>,
+        types: Option<HashSet<String>>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        // Live events first: everything after `subscribed` comes through them, everything up
+        // to it is in the starts read below.
+        let ordered = log.ordered();
+        let subscribed = ordered.at;
+        let watermark = watermark.filter(|w| w.epoch == *log.epoch() && w.seq <= subscribed);
+        let mut mark = Watermark {
+            at: watermark.map_or(subscribed, |w| w.seq),
+            subscribed,
+            ahead: HashMap::new(),
+        };
+        let mut snapshots = VecDeque::new();
+        let mut missed = Vec::new();
+        let mut positions = Vec::with_capacity(accounts.len());
+        let mut unstarted = HashSet::new();
+        for &id in accounts {
+            let since = match (resume.get(id), watermark) {
+                (Some(position), _) => Since::Event(position),
+                (None, Some(watermark)) => Since::Order(watermark),
+                (None, None) => Since::Fresh,
+            };
+            let (start, latest) = log.start(id, since);
+            let position = match start {
+                Start::Snapshot(_) | Start::Reset(_) => {
+                    unstarted.insert(id.to_string());
+                    if latest > mark.at {
+                        mark.ahead.insert(id.to_string(), latest);
+                    }
+                    start_items(transport, start, &mut snapshots)
+                }
+                Start::Replay { after, events } => {
+                    crate::metrics::stream_start(transport, "replay");
+                    if resume.contains_key(id) {
+                        mark.ahead.insert(id.to_string(), u64::MAX);
+                    }
+                    missed.extend(events.into_iter().filter(|e| e.order <= subscribed));
+                    after
+                }
+            };
+            positions.push((id.to_string(), position));
+        }
+        missed.sort_by_key(|e| e.order);
+        snapshots.extend(missed.into_iter().map(Item::Event));
+        let live = Live::Ordered(ordered.events);
+        let feed = Self::assemble(transport, log, snapshots, live, positions, unstarted);
+        Self {
+            watermark: Some(mark),
+            ..feed
+        }
+        .types(types)
+        .watch(shutdown)
+    }
+
+    fn assemble(
+        transport: &'static str,
+        log: &dyn EventLog,
+        initial: VecDeque<Item>,
+        live: Live,
+        positions: Vec<(String, u64)>,
+        unstarted: HashSet<String>,
+    ) -> Self {
+        let index = positions
+            .iter()
+            .enumerate()
+            .map(|(i, (id, _))| (id.clone(), i))
+            .collect();
         Self {
             epoch: log.epoch().clone(),
             initial,
             live,
             positions,
+            index,
+            watermark: None,
             unstarted,
-            types,
-            shutdown,
+            types: None,
+            shutdown: watch::channel(false).1,
             ended: false,
             transport,
             _gauge: crate::metrics::SubscriberGauge::open(transport),
@@ -140,6 +279,16 @@ impl Feed {
             expires: None,
             max_lag: Duration::MAX,
         }
+    }
+
+    fn types(mut self, types: Option<HashSet<String>>) -> Self {
+        self.types = types;
+        self
+    }
+
+    fn watch(mut self, shutdown: watch::Receiver<bool>) -> Self {
+        self.shutdown = shutdown;
+        self
     }
 
     /// Cuts the feed with [`Item::Lagging`] when a live event reaches it older than `max_lag`.
@@ -165,14 +314,36 @@ impl Feed {
 
     /// Records that the subscriber is past `seq` of `account`; false if it already was.
     fn advance(&mut self, account: &str, seq: u64) -> bool {
-        match self.positions.iter_mut().find(|(id, _)| id == account) {
-            Some((_, position)) if seq > *position => {
-                *position = seq;
-                true
-            }
-            Some(_) => false,
-            None => true,
+        let Some(&i) = self.index.get(account) else {
+            return true;
+        };
+        let position = &mut self.positions[i].1;
+        if seq > *position {
+            *position = seq;
+            true
+        } else {
+            false
         }
+    }
+
+    /// Takes an event in: whether it is one of the feed's accounts, past its position, and
+    /// wanted. A feed in the log's order sees every account's events, and places each.
+    fn take(&mut self, event: &Published) -> bool {
+        let Some(watermark) = self.watermark.as_mut() else {
+            return self.advance(&event.account, event.seq) && self.wanted(event);
+        };
+        if !self.index.contains_key(&*event.account) {
+            watermark.reach(event.order);
+            return false;
+        }
+        let advanced = self.advance(&event.account, event.seq);
+        let watermark = self.watermark.as_mut().expect("checked above");
+        if advanced {
+            watermark.place(event);
+        } else {
+            watermark.reach(event.order);
+        }
+        advanced && self.wanted(event)
     }
 
     /// The next item, or `None` once the feed has ended. One function on purpose: the start
@@ -192,16 +363,14 @@ impl Feed {
                 Item::Snapshot { snapshot, .. } => {
                     let (account, seq) = (snapshot.account.clone(), snapshot.seq);
                     self.unstarted.remove(&account);
-                    if let Some((_, position)) =
-                        self.positions.iter_mut().find(|(id, _)| *id == account)
-                    {
-                        *position = seq;
+                    if let Some(&i) = self.index.get(&account) {
+                        self.positions[i].1 = seq;
                     }
                     return Some(item);
                 }
                 Item::Event(event) => {
                     let event = event.clone();
-                    if self.advance(&event.account, event.seq) && self.wanted(&event) {
+                    if self.take(&event) {
                         self.deliveries.record(&event.kind, event.upstream_ms);
                         return Some(item);
                     }
@@ -211,6 +380,11 @@ impl Feed {
         }
         if self.ended {
             return None;
+        }
+        // Past its start the feed has every event up to where its live events begin.
+        if let Some(watermark) = self.watermark.as_mut() {
+            let subscribed = watermark.subscribed;
+            watermark.reach(subscribed);
         }
         // The keep-alive timer is armed once and moved only when it fires before the stream
         // was silent for `keep_alive`: a delivery then costs no timer (de)registration.
@@ -228,6 +402,10 @@ impl Feed {
                     return Some(Item::TokenExpired);
                 }
                 received = self.live.next() => match received {
+                    Ok(event) if self.watermark.is_some() && !self.index.contains_key(&*event.account) => {
+                        // Another account's event, in the whole log's order: only a place.
+                        self.take(&event);
+                    }
                     Ok(event) => {
                         // The oldest undelivered event is the one just taken: the check
                         // costs one subtraction beside the clock read a delivery makes.
@@ -242,7 +420,7 @@ impl Feed {
                             self.ended = true;
                             return Some(Item::Lagging { behind });
                         }
-                        if self.advance(&event.account, event.seq) && self.wanted(&event) {
+                        if self.take(&event) {
                             self.deliveries.record(&event.kind, event.upstream_ms);
                             self.last_sent = now;
                             return Some(Item::Event(event));
@@ -277,7 +455,23 @@ impl Feed {
     /// The position over every account the subscriber holds, as one id:
     /// `<epoch>-<id>.<seq>.<id>.<seq>` (an account still waiting for its snapshot is left
     /// out, so a resume gives it one).
-    pub fn combined_id(&self) -> String {
+    pub fn combined_id(&self) -> Option<String> {
+        if let Some(watermark) = &self.watermark {
+            // While snapshots are still going out no id is written: a client that drops
+            // now gets them again (a fresh start, or the resume it came with).
+            if !self.unstarted.is_empty() {
+                return None;
+            }
+            let ahead = watermark.ahead.keys().filter_map(|id| {
+                let &i = self.index.get(id)?;
+                Some((id.as_str(), self.positions[i].1))
+            });
+            return Some(OrderedPositions::id_of(&self.epoch, watermark.at, ahead));
+        }
+        Some(self.explicit_id())
+    }
+
+    fn explicit_id(&self) -> String {
         if self.unstarted.is_empty() {
             return Positions::id_of(&self.epoch, &self.positions);
         }
@@ -327,18 +521,25 @@ fn start_items(transport: &'static str, start: Start, initial: &mut VecDeque<Ite
     position
 }
 
-/// The resume positions a `/v1/events` id carries (none when it is not one); an account
-/// named twice resumes from its last position.
-pub fn resume_of(text: &str) -> Resume {
-    let Ok(ids) = text.parse::<Positions>() else {
-        return Resume::new();
+/// The resume positions a `/v1/events` id carries (none when it is not one), and the place
+/// in the whole log's order it names, if it is one of those; an account named twice resumes
+/// from its last position.
+pub fn resume_of(text: &str) -> (Resume, Option<Position>) {
+    let pairs = |epoch: &Epoch, accounts: Vec<(String, u64)>| -> Resume {
+        accounts
+            .into_iter()
+            .map(|(id, seq)| {
+                let epoch = epoch.clone();
+                (id, Position { epoch, seq })
+            })
+            .collect()
     };
-    let epoch = ids.epoch;
-    ids.accounts
-        .into_iter()
-        .map(|(id, seq)| {
-            let epoch = epoch.clone();
-            (id, Position { epoch, seq })
-        })
-        .collect()
+    if let Ok(ordered) = text.parse::<OrderedPositions>() {
+        let watermark = ordered.watermark();
+        return (pairs(&ordered.epoch, ordered.accounts), Some(watermark));
+    }
+    match text.parse::<Positions>() {
+        Ok(ids) => (pairs(&ids.epoch, ids.accounts), None),
+        Err(_) => (Resume::new(), None),
+    }
 }

@@ -1,7 +1,9 @@
 //! Server-Sent Events. `GET /v1/accounts/{id}/events` streams one account with ids
 //! `<epoch>-<seq>`; `GET /v1/events` streams every account the caller may see on one
 //! connection (browsers allow ~6 per origin on HTTP/1.1) with ids that encode every
-//! account's position (`<epoch>-main.41.ira.7`). Both start with `retry:` and `event:
+//! account's position (`<epoch>-main.41.ira.7`), or, over more accounts than
+//! `--compact-ids-above`, one place in the whole log's order and the few accounts not at it
+//! (`<epoch>-~977.ira.7`; no id while the starting snapshots go out). Both start with `retry:` and `event:
 //! snapshot` per account (or exactly the missed events, or `event: reset`), then every live
 //! event. Event frames were built once when published; a subscriber only shares them. A
 //! stream opened with a token ends at its expiry (`expiry`) with `: token expired`; the
@@ -69,10 +71,13 @@ enum Ids {
     Combined,
 }
 
-fn snapshot_frame(id: &str, reset: bool, snapshot: &Snapshot) -> Bytes {
+/// A snapshot's frame; without an id while a stream over many accounts still sends its
+/// snapshots (see `Feed::combined_id`).
+fn snapshot_frame(id: Option<&str>, reset: bool, snapshot: &Snapshot) -> Bytes {
     let name = if reset { "reset" } else { "snapshot" };
     let data = serde_json::to_string(snapshot).unwrap_or_default();
-    Bytes::from(format!("id: {id}\nevent: {name}\ndata: {data}\n\n"))
+    let id = id.map(|id| format!("id: {id}\n")).unwrap_or_default();
+    Bytes::from(format!("{id}event: {name}\ndata: {data}\n\n"))
 }
 
 /// Turns a feed into an SSE body: `retry:` on the first frame (some parsers drop it from a
@@ -85,17 +90,17 @@ fn sse_response(feed: Feed, ids: Ids, app: &AppState, permit: StreamPermit) -> R
         let mut frame: Vec<Bytes> = match item {
             Item::Snapshot { reset, snapshot } => {
                 let id = match ids {
-                    Ids::Single => snapshot.position().to_string(),
+                    Ids::Single => Some(snapshot.position().to_string()),
                     Ids::Combined => feed.combined_id(),
                 };
-                vec![snapshot_frame(&id, reset, &snapshot)]
+                vec![snapshot_frame(id.as_deref(), reset, &snapshot)]
             }
             Item::Event(event) => match ids {
                 Ids::Single => vec![event.sse.clone()],
-                Ids::Combined => vec![
-                    Bytes::from(format!("id: {}\n", feed.combined_id())),
-                    event.sse_tail.clone(),
-                ],
+                Ids::Combined => match feed.combined_id() {
+                    Some(id) => vec![Bytes::from(format!("id: {id}\n")), event.sse_tail.clone()],
+                    None => vec![event.sse_tail.clone()],
+                },
             },
             Item::Idle => vec![Bytes::from_static(b":\n\n")],
             Item::SlowConsumer => vec![Bytes::from_static(
@@ -182,7 +187,7 @@ pub async fn account_events(
 
 /// Live events of every account the caller may see, on one connection, resumable.
 #[utoipa::path(get, path = "/v1/events", operation_id = "streamAllEvents", tag = "streams",
-    params(("Last-Event-ID" = Option<String>, Header, description = "The last `id:` received (`<epoch>-<id>.<seq>.<id>.<seq>`): restores every account's position"),
+    params(("Last-Event-ID" = Option<String>, Header, description = "The last `id:` received: `<epoch>-<id>.<seq>.<id>.<seq>` (every account's position) or, over more accounts than `--compact-ids-above`, `<epoch>-~<order>.<id>.<seq>` (a place in the gateway's order of all events, and the accounts not at it; the starting snapshots then come without ids): restores every account's position"),
         EventsQuery),
     responses(
         (status = 200, content_type = "text/event-stream",
@@ -200,20 +205,36 @@ pub async fn all_events(
 ) -> Result<Response, ApiError> {
     let permit = app.streams.acquire(&caller.client)?;
     let accounts = caller.visible_streams(&app);
-    let resume = resume_text(&headers, &query)
+    let (resume, watermark) = resume_text(&headers, &query)
         .map(|t| resume_of(&t))
         .unwrap_or_default();
     let ids: Vec<&str> = accounts.iter().map(|a| a.info.public_id.as_str()).collect();
-    super::feed::settle(app.log.as_ref(), &resume).await;
-    let feed = Feed::open(
-        "sse",
-        app.log.as_ref(),
-        &ids,
-        &resume,
-        types_filter(&query),
-        app.shutdown.clone(),
-    )
-    .max_lag(app.max_lag)
-    .until(token_deadline(&caller));
+    // Over many accounts (or resuming such a stream) the feed reads in the whole log's
+    // order, so each event's id stays short: a position per account would make every id
+    // grow with the accounts (100 KB per event at 5,000).
+    let ordered = watermark.is_some() || ids.len() > app.compact_ids_above;
+    let feed = if ordered {
+        super::feed::settle_ordered(app.log.as_ref(), &resume, watermark.as_ref()).await;
+        Feed::open_ordered(
+            "sse",
+            app.log.as_ref(),
+            &ids,
+            &resume,
+            watermark.as_ref(),
+            types_filter(&query),
+            app.shutdown.clone(),
+        )
+    } else {
+        super::feed::settle(app.log.as_ref(), &resume).await;
+        Feed::open(
+            "sse",
+            app.log.as_ref(),
+            &ids,
+            &resume,
+            types_filter(&query),
+            app.shutdown.clone(),
+        )
+    };
+    let feed = feed.max_lag(app.max_lag).until(token_deadline(&caller));
     Ok(sse_response(feed, Ids::Combined, &app, permit))
 }

@@ -27,6 +27,9 @@ pub struct AppState {
     pub keep_alive: Duration,
     /// How old a subscriber's oldest undelivered event may get before it is cut.
     pub max_lag: Duration,
+    /// Over more accounts than this, `/v1/events` writes ids in the whole log's order
+    /// (`--compact-ids-above`).
+    pub compact_ids_above: usize,
     /// Origins allowed to call from browsers (CORS, and the WebSocket `Origin` check).
     pub cors_origins: Arc<Vec<axum::http::HeaderValue>>,
     /// Renders `/metrics`; `None` when no recorder could be installed.

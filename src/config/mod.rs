@@ -253,6 +253,11 @@ pub struct ServeArgs {
     /// with its id (100-600000).
     #[arg(long, env = "TTGW_MAX_LAG_MS", default_value_t = 5000)]
     pub max_lag_ms: u64,
+    /// Over more accounts than this, `/v1/events` ids name one place in the log's order and
+    /// the few accounts not at it (`<epoch>-~<order>.<id>.<seq>`) instead of every account's
+    /// position (`<epoch>-<id>.<seq>...`), which grows with the accounts (0-1000000).
+    #[arg(long, env = "TTGW_COMPACT_IDS_ABOVE", default_value_t = 64)]
+    pub compact_ids_above: usize,
     /// Seconds an event stays in the resume ring at most.
     #[arg(long, env = "TTGW_RING_MAX_AGE_SECS", default_value_t = 3600)]
     pub ring_max_age_secs: u64,
@@ -356,6 +361,8 @@ pub struct Config {
     pub sse_keepalive: Duration,
     /// How old the oldest undelivered event of a subscriber may get (`--max-lag-ms`).
     pub max_lag: Duration,
+    /// Over more accounts than this `/v1/events` ids are compact (`--compact-ids-above`).
+    pub compact_ids_above: usize,
     pub log_format: LogFormat,
     pub sim_rate: f64,
     pub sim_seed: u64,
@@ -476,6 +483,7 @@ impl Config {
             cluster,
             sse_keepalive: Duration::from_secs(args.sse_keepalive_secs),
             max_lag: Duration::from_millis(args.max_lag_ms),
+            compact_ids_above: args.compact_ids_above,
             log_format: args.log_format,
             sim_rate: args.sim_rate,
             sim_seed: args.sim_seed,
@@ -488,7 +496,7 @@ impl Config {
 
 /// Every numeric setting within its range.
 fn check_ranges(args: &ServeArgs) -> Result<(), ConfigError> {
-    let ranges: [(&'static str, u64, u64, u64); 16] = [
+    let ranges: [(&'static str, u64, u64, u64); 17] = [
         (
             "token-refresh-margin-secs",
             args.token_refresh_margin_secs,
@@ -543,6 +551,12 @@ fn check_ranges(args: &ServeArgs) -> Result<(), ConfigError> {
         ),
         ("sse-keepalive-secs", args.sse_keepalive_secs, 1, 15),
         ("max-lag-ms", args.max_lag_ms, 100, 600_000),
+        (
+            "compact-ids-above",
+            args.compact_ids_above as u64,
+            0,
+            1_000_000,
+        ),
         ("ring-max-age-secs", args.ring_max_age_secs, 1, 7 * 86_400),
         (
             "subscriber-queue",

@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde_json::json;
 
-use super::{Draft, Ended, EventLog, RingLimits, RingLog, Start, Subscription};
+use super::{Draft, Ended, EventLog, Ordered, RingLimits, RingLog, Since, Start, Subscription};
 use crate::model::{Epoch, EventKind, Position, Source};
 
 /// The account every check appends to; a factory opens it.
@@ -147,6 +147,53 @@ pub async fn resume_exactly_after_n(make: &Factory) -> Result<(), String> {
     }
     append_order(log.as_ref(), 11);
     read_through(&mut events, 10, 11).await
+}
+
+/// The log's order carries every event once, in increasing places after the place it was
+/// taken at; a resume from a place replays exactly the account's events after it, one from
+/// a place past the log's gets a reset, and one at the account's latest event replays none.
+pub async fn resume_exactly_after_a_place(make: &Factory) -> Result<(), String> {
+    let log = make(limits(100, 64)).await;
+    let Ordered { mut events, at } = log.ordered();
+    (1..=6).for_each(|n| append_order(log.as_ref(), n));
+    let mut places = Vec::new();
+    for n in 1..=6 {
+        let event = tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .map_err(|_| "the 6 events did not arrive in the log's order")?
+            .map_err(|e| format!("ended: {e:?}"))?;
+        if nth(&event) != n || event.order <= places.last().copied().unwrap_or(at) {
+            return Err(format!(
+                "order {n} came as {} at {}",
+                nth(&event),
+                event.order
+            ));
+        }
+        places.push(event.order);
+    }
+    let place = |order| Position {
+        epoch: log.epoch().clone(),
+        seq: order,
+    };
+    let (start, latest) = log.start(ACCOUNT, Since::Order(&place(places[1])));
+    let Start::Replay { events: missed, .. } = start else {
+        return Err("a place in the history must replay".into());
+    };
+    let replayed: Vec<u64> = missed.iter().map(|e| nth(e)).collect();
+    if replayed != (3..=6).collect::<Vec<_>>() || latest != places[5] {
+        return Err(format!("resumed after place 2, replayed {replayed:?}"));
+    }
+    match log.start(ACCOUNT, Since::Order(&place(places[5]))).0 {
+        Start::Replay { events, .. } if events.is_empty() => {}
+        _ => return Err("the latest place must replay nothing".into()),
+    }
+    match log
+        .start(ACCOUNT, Since::Order(&place(places[5] + 1_000)))
+        .0
+    {
+        Start::Reset(_) => Ok(()),
+        _ => Err("a place from the future must reset".into()),
+    }
 }
 
 /// Positions the log cannot serve get a reset: another epoch, one that left the history,
@@ -296,6 +343,7 @@ fn find_oldest_replayable(log: &dyn EventLog, head: u64) -> Option<(u64, usize)>
 pub async fn check(make: &Factory) -> Result<(), String> {
     gap_free_under_concurrent_appends(make).await?;
     resume_exactly_after_n(make).await?;
+    resume_exactly_after_a_place(make).await?;
     reset_when_the_position_cannot_be_served(make).await?;
     slow_subscriber_ends_with_its_reason(make).await?;
     history_is_bounded(make).await
@@ -322,6 +370,12 @@ impl EventLog for SkipsOnResume {
             events.remove(0);
         }
         subscription
+    }
+    fn ordered(&self) -> Ordered {
+        self.0.ordered()
+    }
+    fn start(&self, account: &str, since: Since<'_>) -> (Start, u64) {
+        self.0.start(account, since)
     }
     fn snapshot(&self, account: &str) -> crate::model::Snapshot {
         self.0.snapshot(account)

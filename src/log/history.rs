@@ -124,6 +124,25 @@ impl History {
         }
         Some(self.ring.iter().filter(|e| e.seq > seq).cloned().collect())
     }
+
+    /// Every event placed after `order` in the whole log's order, or `None` when some of
+    /// them already left the ring. `current` is the order of the account's latest event.
+    pub fn since_order(&self, order: u64, current: u64) -> Option<Vec<Arc<Published>>> {
+        if order >= current {
+            return Some(Vec::new());
+        }
+        // Covered when the event before the oldest one held is at or before `order`.
+        if order < self.ring.front()?.prev_order {
+            return None;
+        }
+        Some(
+            self.ring
+                .iter()
+                .filter(|e| e.order > order)
+                .cloned()
+                .collect(),
+        )
+    }
 }
 
 impl Drop for History {

@@ -61,6 +61,16 @@ pub trait EventLog: Send + Sync + 'static {
     /// subscriber's last position, if it has one.
     fn subscribe(&self, account: &str, from: Option<&Position>) -> Subscription;
 
+    /// The live events of every account in the whole log's order, from now, and the place
+    /// in that order the log is at: what a stream over many accounts reads, so its id can
+    /// be one place in that order instead of a position per account (`api::feed`).
+    fn ordered(&self) -> Ordered;
+
+    /// Where one account of a stream over many starts (as [`EventLog::subscribe`], but its
+    /// live events come from [`EventLog::ordered`], taken before), with the order of the
+    /// account's latest event.
+    fn start(&self, account: &str, since: Since<'_>) -> (Start, u64);
+
     /// The account's state with the position it is exact at.
     fn snapshot(&self, account: &str) -> Snapshot;
 
@@ -112,6 +122,24 @@ pub struct Holder {
 pub struct Subscription {
     pub start: Start,
     pub events: Events,
+}
+
+/// The live events of every account in the log's order, and the place `at` in that order
+/// they follow.
+pub struct Ordered {
+    pub events: Events,
+    pub at: u64,
+}
+
+/// Where one account of a stream over many resumes from.
+#[derive(Clone, Copy, Debug)]
+pub enum Since<'a> {
+    /// Nowhere: a fresh snapshot.
+    Fresh,
+    /// After the account's event at this position.
+    Event(&'a Position),
+    /// After this place in the whole log's order (its `seq` counts that order).
+    Order(&'a Position),
 }
 
 /// Where a new subscriber starts.

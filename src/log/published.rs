@@ -18,6 +18,11 @@ pub struct Published {
     /// The seq of the account's event before this one: `seq - 1` in the dense ring; in a
     /// JetStream log, whose seqs count the whole stream, whatever came before.
     pub prev: u64,
+    /// Its place in the order every account's events are published in (one counter for the
+    /// whole log: the ring's own, a JetStream stream's seq), and the account's previous
+    /// event's place: what a stream over many accounts positions itself by (`feed`).
+    pub order: u64,
+    pub prev_order: u64,
     /// The event type (`Order`, `AccountBalance`, ...), safe for SSE `event:` lines.
     pub kind: String,
     /// The JSON envelope (what WebSocket clients get, and SSE `data:`): a view into `sse`.
@@ -56,6 +61,8 @@ impl Published {
             account,
             seq,
             prev,
+            order: 0,
+            prev_order: 0,
             kind,
             json: sse.slice(json_at..json_at + json.len()),
             sse,
@@ -63,6 +70,14 @@ impl Published {
             at: Instant::now(),
             upstream_ms,
         }
+    }
+
+    /// The event at `order` in the whole log's order, the account's previous one at
+    /// `prev_order`.
+    pub fn ordered(mut self, order: u64, prev_order: u64) -> Self {
+        self.order = order;
+        self.prev_order = prev_order;
+        self
     }
 }
 

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 
 use super::history::{Budget, History};
-use super::{Draft, EventLog, Events, Published, Start, Subscription};
+use super::{Draft, EventLog, Events, Ordered, Published, Since, Start, Subscription};
 use crate::model::state::{AccountState, Applied};
 use crate::model::{Envelope, Epoch, EventKind, Position, Snapshot};
 
@@ -47,7 +47,20 @@ pub struct RingLog {
     /// The process's byte budget for histories, split over the registered accounts.
     budget: Arc<Budget>,
     accounts: RwLock<HashMap<Arc<str>, Arc<Stream>>>,
+    /// Every account's events in one order, for streams over many accounts.
+    order: Mutex<Order>,
 }
+
+/// The whole log's order: its latest place and the bus that carries every event in it.
+struct Order {
+    last: u64,
+    bus: broadcast::Sender<Arc<Published>>,
+}
+
+/// How many events a stream over many accounts may fall behind the whole log before it is
+/// cut as a slow consumer: this many times an account's bus (`--subscriber-queue`), as it
+/// reads every account's.
+const ORDER_BUS_FACTOR: usize = 16;
 
 /// One account's stream.
 struct Stream {
@@ -58,8 +71,9 @@ struct Stream {
 
 struct Inner {
     state: AccountState,
-    /// The seq of the account's latest event.
+    /// The seq of the account's latest event, and its place in the whole log's order.
     seq: u64,
+    order: u64,
     history: History,
     /// A replica's place in its journal: the seq of the account's latest message (events
     /// and checkpoints), and whether `state` is exact (it follows every message from the
@@ -116,6 +130,10 @@ impl RingLog {
             budget: Arc::new(Budget::new(limits.ring_budget_bytes)),
             limits,
             accounts: RwLock::new(HashMap::new()),
+            order: Mutex::new(Order {
+                last: 0,
+                bus: broadcast::channel(limits.bus_capacity.max(16) * ORDER_BUS_FACTOR).0,
+            }),
         }
     }
 
@@ -226,7 +244,8 @@ impl RingLog {
                     &draft,
                     received_at,
                 );
-                inner.push(&stream, seq, event);
+                // A journal's seqs are its order already.
+                inner.push(&stream, &self.order, seq, Some(seq), event);
                 crate::metrics::published(&stream.account, draft.kind.as_str());
             }
         }
@@ -248,6 +267,11 @@ impl RingLog {
             seq: inner.seq,
             exact: inner.exact,
         }
+    }
+
+    /// The latest place in the whole log's order.
+    fn order_last(&self) -> u64 {
+        self.order.lock().unwrap_or_else(|p| p.into_inner()).last
     }
 
     fn position(&self, seq: u64) -> Position {
@@ -272,6 +296,7 @@ impl Stream {
             inner: Mutex::new(Inner {
                 state: AccountState::default(),
                 seq: 0,
+                order: 0,
                 history,
                 journal: 0,
                 exact: true,
@@ -289,9 +314,29 @@ impl Stream {
 }
 
 impl Inner {
-    /// Keeps `event` (the account's latest, at `seq`) and hands it to the live subscribers.
-    fn push(&mut self, stream: &Stream, seq: u64, event: Arc<Published>) {
+    /// Keeps `event` (the account's latest, at `seq`), places it in the whole log's order
+    /// (at `order`, or next) and hands it to the live subscribers.
+    fn push(
+        &mut self,
+        stream: &Stream,
+        order: &Mutex<Order>,
+        seq: u64,
+        at: Option<u64>,
+        event: Published,
+    ) {
+        let event = {
+            // Placed and sent under the order's lock, so the ordered bus carries the order.
+            let mut order = order
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let place = at.unwrap_or(order.last + 1);
+            order.last = order.last.max(place);
+            let event = Arc::new(event.ordered(place, self.order));
+            let _ = order.bus.send(event.clone());
+            event
+        };
         self.seq = seq;
+        self.order = event.order;
         self.journal = self.journal.max(seq);
         self.history.push(event.clone());
         let _ = stream.bus.send(event);
@@ -305,7 +350,7 @@ fn publish(
     prev: u64,
     draft: &Draft,
     received_at: DateTime<Utc>,
-) -> Arc<Published> {
+) -> Published {
     let kind = draft.kind.as_str();
     let envelope = Envelope {
         id: position.to_string(),
@@ -318,14 +363,14 @@ fn publish(
         data: &draft.data,
     };
     let bytes = serde_json::to_vec(&envelope).unwrap_or_default();
-    Arc::new(Published::new(
+    Published::new(
         position,
         prev,
         account.clone(),
         kind.to_string(),
         bytes,
         draft.timestamp,
-    ))
+    )
 }
 
 impl EventLog for RingLog {
@@ -350,7 +395,7 @@ impl EventLog for RingLog {
                 &draft,
                 Utc::now(),
             );
-            inner.push(&stream, seq, event);
+            inner.push(&stream, &self.order, seq, None, event);
             crate::metrics::published(&stream.account, draft.kind.as_str());
         }
         applied
@@ -375,6 +420,42 @@ impl EventLog for RingLog {
             Some(_) => Start::Reset(snapshot()),
         };
         Subscription { start, events }
+    }
+
+    fn ordered(&self) -> Ordered {
+        let order = self.order.lock().unwrap_or_else(|p| p.into_inner());
+        Ordered {
+            events: Events::ring(order.bus.subscribe()),
+            at: order.last,
+        }
+    }
+
+    fn start(&self, account: &str, since: Since<'_>) -> (Start, u64) {
+        let stream = self.read(account);
+        let inner = stream.lock();
+        let snapshot = || Snapshot::of(account, &self.position(inner.seq), &inner.state);
+        let replay = |after: u64, events| Start::Replay { after, events };
+        let start = match since {
+            Since::Fresh => Start::Snapshot(snapshot()),
+            Since::Event(from) if from.epoch == self.epoch => {
+                match inner.history.since(from.seq, inner.seq) {
+                    Some(events) => replay(from.seq, events),
+                    None => Start::Reset(snapshot()),
+                }
+            }
+            Since::Order(from) if from.epoch == self.epoch && from.seq <= self.order_last() => {
+                match inner.history.since_order(from.seq, inner.order) {
+                    // Resumes after the account's event just before the first one missed.
+                    Some(events) => {
+                        let after = events.first().map_or(inner.seq, |e| e.prev);
+                        replay(after, events)
+                    }
+                    None => Start::Reset(snapshot()),
+                }
+            }
+            Since::Event(_) | Since::Order(_) => Start::Reset(snapshot()),
+        };
+        (start, inner.order)
     }
 
     fn snapshot(&self, account: &str) -> Snapshot {

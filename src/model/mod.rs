@@ -14,7 +14,7 @@ pub mod wire_schema;
 pub mod wire_types;
 
 pub use kind::EventKind;
-pub use position::{Epoch, Position, Positions};
+pub use position::{Epoch, OrderedPositions, Position, Positions};
 pub use snapshot::Snapshot;
 
 use chrono::{DateTime, Utc};

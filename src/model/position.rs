@@ -1,7 +1,8 @@
 //! Stream positions: where a subscriber is in an account's event log. One account's position
 //! is `<epoch>-<seq>` (SSE ids, WebSocket resume, ETags, snapshots); a stream over several
-//! accounts carries all of them in one id, `<epoch>-<id>.<seq>.<id>.<seq>`. Both are written
-//! by `Display` and read by `FromStr` here, and nowhere else.
+//! accounts carries all of them in one id, `<epoch>-<id>.<seq>.<id>.<seq>`, or, over many
+//! accounts, one place in the whole log's order, `<epoch>-~<order>.<id>.<seq>` (only the
+//! accounts not at that place named). All are written and read here, and nowhere else.
 
 use std::fmt;
 use std::str::FromStr;
@@ -138,6 +139,71 @@ impl Positions {
     }
 }
 
+/// The position of a stream over many accounts read in the whole log's order:
+/// `<epoch>-~<order>`, every account at that place, then `.<id>.<seq>` for each account
+/// whose position is not (it got a snapshot or an event out of that order). Its length does
+/// not grow with the accounts, as [`Positions`]' does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderedPositions {
+    pub epoch: Epoch,
+    /// The place in the log's order every account not named in `accounts` is at.
+    pub order: u64,
+    pub accounts: Vec<(String, u64)>,
+}
+
+impl OrderedPositions {
+    /// `<epoch>-~<order>.<id>.<seq>...` of positions held elsewhere.
+    pub fn id_of<'a>(
+        epoch: &Epoch,
+        order: u64,
+        accounts: impl Iterator<Item = (&'a str, u64)>,
+    ) -> String {
+        use fmt::Write;
+        let mut id = format!("{epoch}-~{order}");
+        for (account, seq) in accounts {
+            let _ = write!(id, ".{account}.{seq}");
+        }
+        id
+    }
+
+    /// The place in the log's order, as a position of that order.
+    pub fn watermark(&self) -> Position {
+        Position {
+            epoch: self.epoch.clone(),
+            seq: self.order,
+        }
+    }
+}
+
+impl FromStr for OrderedPositions {
+    type Err = BadPosition;
+
+    /// Reads `<epoch>-~<order>.<id>.<seq>...`; pairs that are not `<id>.<number>` are
+    /// skipped (those accounts then resume from the place in the order).
+    fn from_str(text: &str) -> Result<Self, BadPosition> {
+        let (epoch, rest) = text.trim().split_once('-').ok_or(BadPosition)?;
+        let rest = rest.strip_prefix('~').ok_or(BadPosition)?;
+        let mut parts = rest.split('.');
+        let order = parts
+            .next()
+            .and_then(|o| o.parse().ok())
+            .ok_or(BadPosition)?;
+        let parts: Vec<&str> = parts.collect();
+        let accounts = parts
+            .chunks(2)
+            .filter_map(|pair| match pair {
+                [id, seq] if !id.is_empty() => Some((id.to_string(), seq.parse().ok()?)),
+                _ => None,
+            })
+            .collect();
+        Ok(Self {
+            epoch: Epoch::read(epoch),
+            order,
+            accounts,
+        })
+    }
+}
+
 impl fmt::Display for Positions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&Self::id_of(&self.epoch, &self.accounts))
@@ -203,6 +269,23 @@ mod tests {
         assert_eq!(ids.to_string(), "mwts9jr5-individual.41.roth-ira.7");
         assert!("garbage".parse::<Positions>().is_err());
         let damaged: Positions = "e-a.x.b.2".parse().unwrap();
+        assert_eq!(damaged.accounts, vec![("b".to_string(), 2)]);
+    }
+
+    #[test]
+    fn ordered_positions_round_trip() {
+        let epoch = Epoch::new("mwts9jr5").unwrap();
+        let id = OrderedPositions::id_of(&epoch, 977, [("roth-ira", 7)].into_iter());
+        assert_eq!(id, "mwts9jr5-~977.roth-ira.7");
+        let read: OrderedPositions = id.parse().unwrap();
+        assert_eq!(read.order, 977);
+        assert_eq!(read.accounts, vec![("roth-ira".to_string(), 7)]);
+        assert_eq!(read.watermark().to_string(), "mwts9jr5-977");
+        let bare: OrderedPositions = "e-~5".parse().unwrap();
+        assert!(bare.accounts.is_empty() && bare.order == 5);
+        assert!("e-individual.4".parse::<OrderedPositions>().is_err());
+        assert!("e-~x".parse::<OrderedPositions>().is_err());
+        let damaged: OrderedPositions = "e-~9.a.x.b.2".parse().unwrap();
         assert_eq!(damaged.accounts, vec![("b".to_string(), 2)]);
     }
 

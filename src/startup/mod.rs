@@ -137,6 +137,7 @@ pub async fn start(config: Config) -> Result<Gateway, StartError> {
         jwt,
         keep_alive: config.sse_keepalive,
         max_lag: config.max_lag,
+        compact_ids_above: config.compact_ids_above,
         cors_origins: Arc::new(config.cors_origins.clone()),
         metrics,
         registry: registry.clone(),

@@ -300,6 +300,7 @@ fn every_key(
         ("jwt-expiry-notice-secs", "10".into(), Some(vec!["10"])),
         ("sse-keepalive-secs", "5".into(), Some(vec!["5"])),
         ("max-lag-ms", "2500".into(), Some(vec!["2500"])),
+        ("compact-ids-above", "8".into(), Some(vec!["8"])),
         ("ring-max-age-secs", "600".into(), Some(vec!["600"])),
         ("subscriber-queue", "128".into(), Some(vec!["128"])),
         ("ring-events", "500".into(), Some(vec!["500"])),

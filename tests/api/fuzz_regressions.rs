@@ -22,6 +22,7 @@ fn parse_event_id(text: &str) -> Option<(String, u64)> {
 /// A `/v1/events` id as `id -> (epoch, seq)`, read as the SSE route reads it.
 fn parse_combined_id(text: &str) -> HashMap<String, (String, u64)> {
     resume_of(text)
+        .0
         .into_iter()
         .map(|(id, p)| (id, (p.epoch.to_string(), p.seq)))
         .collect()

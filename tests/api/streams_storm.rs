@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::helpers::gateway::TestGateway;
 use crate::helpers::streams::{
-    LeakScan, RawFrame, RawHttp, padded_order, split_combined, split_id,
+    LeakScan, RawFrame, RawHttp, padded_order, split_combined, split_id, split_ordered,
 };
 use crate::helpers::ws::{self, Ws, scanned_json, send_json, ws_url};
 use crate::helpers::{INDIVIDUAL, ROTH, SECOND, wait_until};
@@ -46,6 +46,8 @@ struct Ctx {
     finals: watch::Receiver<Option<BTreeMap<String, u64>>>,
     /// Clients that have their initial snapshots.
     ready: AtomicUsize,
+    /// Whether `/v1/events` writes compact ids (`--compact-ids-above 0`).
+    compact: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -195,6 +197,7 @@ async fn sse_client(n: usize, kind: Kind, ctx: Arc<Ctx>) -> Tracker {
             })
             .eventsource();
         let mut first_event = true;
+        let mut order = 0;
         let outcome = loop {
             if t.done(kind, &finals.borrow_and_update()) {
                 break Next::Done;
@@ -221,6 +224,9 @@ async fn sse_client(n: usize, kind: Kind, ctx: Arc<Ctx>) -> Tracker {
                             t.snapshot(&account, &epoch, seq);
                             let id_ok = match kind {
                                 Kind::Sse(_) => event.id == format!("{epoch}-{seq}"),
+                                // Compact: no id while snapshots go out, then one in the order.
+                                _ if ctx.compact => event.id.is_empty()
+                                    || split_ordered(&event.id).is_some_and(|(e, _, _)| e == epoch),
                                 _ => split_combined(&event.id).1.contains(&(account.clone(), seq)),
                             };
                             if !id_ok {
@@ -246,6 +252,18 @@ async fn sse_client(n: usize, kind: Kind, ctx: Arc<Ctx>) -> Tracker {
                                             t.error(format!("event {id} of {account} under id {}", event.id));
                                         }
                                     }
+                                    _ if ctx.compact => match split_ordered(&event.id) {
+                                        // The place never goes back; the accounts named apart
+                                        // from it are named at their positions.
+                                        Some((epoch, at, pairs))
+                                            if Some(&epoch) == t.epoch.as_ref()
+                                                && at >= order
+                                                && pairs.iter().all(|(a, s)| t.positions.get(a) == Some(s)) =>
+                                        {
+                                            order = at;
+                                        }
+                                        _ => t.error(format!("compact id {} after place {order} while at {:?}", event.id, t.positions)),
+                                    },
                                     _ => {
                                         let (epoch, pairs) = split_combined(&event.id);
                                         let held: BTreeMap<String, u64> = pairs.into_iter().collect();
@@ -400,7 +418,18 @@ impl Drop for ClientsRuntime {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_client_cut_during_a_fast_stream_resumes_without_gap_or_duplicate() {
-    let gw = TestGateway::start(&[]).await;
+    storm(&[], false).await;
+}
+
+/// The same storm with `/v1/events` over compact ids (one place in the log's order): its
+/// clients resume from them as exactly as from a position per account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_client_cut_during_a_fast_stream_resumes_exactly_from_compact_ids() {
+    storm(&["--compact-ids-above", "0"], true).await;
+}
+
+async fn storm(args: &[&str], compact: bool) {
+    let gw = TestGateway::start(args).await;
     let scan = LeakScan::new(&[]);
     let (start_tx, start) = watch::channel(None);
     let (finals_tx, finals) = watch::channel(None);
@@ -414,6 +443,7 @@ async fn every_client_cut_during_a_fast_stream_resumes_without_gap_or_duplicate(
         start,
         finals,
         ready: AtomicUsize::new(0),
+        compact,
     });
     // The clients get their own runtime, as remote clients would have their own machines:
     // their work must not hold back the gateway's (and its simulator's) scheduling.

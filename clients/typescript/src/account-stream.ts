@@ -236,12 +236,15 @@ export class AccountStream implements AsyncIterable<Change> {
     return Object.fromEntries([...this.accounts].map(([id, state]) => [id, `${state.epoch}-${state.seq}`]));
   }
 
-  /** The SSE resume id: over one account, the last id received; over `/v1/events`,
-   * `<epoch>-<id>.<seq>...` of the accounts held, never the last id received, which may name
-   * accounts whose snapshot has not arrived yet (an account left out gets a snapshot). None
-   * when no account is held, or their epochs differ (then every account starts afresh). */
+  /** The SSE resume id: over one account, the last id received; over `/v1/events`, the last
+   * id received if it is a compact one (`<epoch>-~<order>...`, written over many accounts, and
+   * never while snapshots are still coming), else `<epoch>-<id>.<seq>...` of the accounts held,
+   * never the last id received, which may name accounts whose snapshot has not arrived yet (an
+   * account left out gets a snapshot). None when no account is held, or their epochs differ
+   * (then every account starts afresh). */
   private resumeId(): string | undefined {
     if (this.options.account !== undefined) return this.streamId;
+    if (this.streamId !== undefined && /^[^-]+-~/.test(this.streamId)) return this.streamId;
     const held = [...this.accounts.values()];
     const epoch = held[0]?.epoch;
     if (epoch === undefined || held.some((state) => state.epoch !== epoch)) return undefined;
@@ -387,7 +390,9 @@ export class AccountStream implements AsyncIterable<Change> {
   }
 
   private onSnapshot(snapshot: Snapshot, reset: boolean, streamId: string): void {
-    this.streamId = streamId;
+    // Over many accounts snapshots come without ids until the last one: the id before them
+    // still holds (the gateway answers it with the same start again).
+    if (streamId !== "") this.streamId = streamId;
     this.accounts.set(snapshot.account, new AccountState(snapshot));
     this.changed(snapshot.account, reset ? "reset" : "snapshot", undefined);
   }

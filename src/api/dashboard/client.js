@@ -949,12 +949,15 @@ var AccountStream = class {
   positions() {
     return Object.fromEntries([...this.accounts].map(([id, state]) => [id, `${state.epoch}-${state.seq}`]));
   }
-  /** The SSE resume id: over one account, the last id received; over `/v1/events`,
-   * `<epoch>-<id>.<seq>...` of the accounts held, never the last id received, which may name
-   * accounts whose snapshot has not arrived yet (an account left out gets a snapshot). None
-   * when no account is held, or their epochs differ (then every account starts afresh). */
+  /** The SSE resume id: over one account, the last id received; over `/v1/events`, the last
+   * id received if it is a compact one (`<epoch>-~<order>...`, written over many accounts, and
+   * never while snapshots are still coming), else `<epoch>-<id>.<seq>...` of the accounts held,
+   * never the last id received, which may name accounts whose snapshot has not arrived yet (an
+   * account left out gets a snapshot). None when no account is held, or their epochs differ
+   * (then every account starts afresh). */
   resumeId() {
     if (this.options.account !== void 0) return this.streamId;
+    if (this.streamId !== void 0 && /^[^-]+-~/.test(this.streamId)) return this.streamId;
     const held = [...this.accounts.values()];
     const epoch = held[0]?.epoch;
     if (epoch === void 0 || held.some((state) => state.epoch !== epoch)) return void 0;
@@ -1088,7 +1091,7 @@ var AccountStream = class {
     return reason.immediate || expired ? this.backoff.soon() : this.backoff.next();
   }
   onSnapshot(snapshot, reset, streamId) {
-    this.streamId = streamId;
+    if (streamId !== "") this.streamId = streamId;
     this.accounts.set(snapshot.account, new AccountState(snapshot));
     this.changed(snapshot.account, reset ? "reset" : "snapshot", void 0);
   }

@@ -18,7 +18,7 @@ use futures::future::BoxFuture;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::{Draft, EventLog, Holder, RingLimits, RingLog, Subscription};
+use super::{Draft, EventLog, Holder, Ordered, RingLimits, RingLog, Since, Start, Subscription};
 use crate::cluster::Cluster;
 use crate::cluster::lease::{LeaseEnd, LeaseGuard, Leases};
 use crate::model::state::{AccountState, Applied};
@@ -302,6 +302,14 @@ impl EventLog for JetStreamLog {
 
     fn subscribe(&self, account: &str, from: Option<&Position>) -> Subscription {
         self.replica.subscribe(account, from)
+    }
+
+    fn ordered(&self) -> Ordered {
+        self.replica.ordered()
+    }
+
+    fn start(&self, account: &str, since: Since<'_>) -> (Start, u64) {
+        self.replica.start(account, since)
     }
 
     fn snapshot(&self, account: &str) -> Snapshot {

@@ -455,6 +455,26 @@ pub fn split_id(id: &str) -> (String, u64) {
     )
 }
 
+/// A compact `/v1/events` id read: the epoch, the place in the log's order, and the accounts
+/// named apart from it.
+pub type OrderedId = (String, u64, Vec<(String, u64)>);
+
+/// A compact `/v1/events` id, `<epoch>-~<order>.<id>.<seq>...`; `None` if the id is not one.
+pub fn split_ordered(id: &str) -> Option<OrderedId> {
+    let (epoch, rest) = id.split_once('-')?;
+    let mut parts = rest.strip_prefix('~')?.split('.');
+    let order = parts.next()?.parse().ok()?;
+    let parts: Vec<&str> = parts.collect();
+    if !parts.len().is_multiple_of(2) {
+        return None;
+    }
+    let pairs = parts
+        .chunks(2)
+        .map(|p| Some((p[0].to_string(), p[1].parse().ok()?)))
+        .collect::<Option<Vec<_>>>()?;
+    Some((epoch.to_string(), order, pairs))
+}
+
 /// Reads `<epoch>-<id>.<seq>.<id>.<seq>` into the epoch and (id, seq) pairs.
 pub fn split_combined(id: &str) -> (String, Vec<(String, u64)>) {
     let (epoch, rest) = id

@@ -30,6 +30,24 @@ test("/v1/events resumes from the accounts held, leaving out one whose snapshot 
   }
 });
 
+test("/v1/events over compact ids resumes from the last one received", async () => {
+  const { fetch, calls } = fakeFetch((n) => {
+    // 0: snapshots without ids (as over many accounts), then the last one and an event with
+    // compact ids; 1: a snapshot without an id, then a drop.
+    if (n === 0) return { body: sse("snapshot", snapshotOf("a", "ep", 3)) + sse("snapshot", snapshotOf("b", "ep", 5), "ep-~9") + sse("Order", event("a", 4), "ep-~11") };
+    if (n === 1) return { body: sse("reset", snapshotOf("b", "ep", 8)) };
+    return { open: true };
+  });
+  const stream = new AccountStream({ baseUrl: "http://gateway.test", transport: "fetch", fetch, backoff: { initialMs: 1, maxMs: 5 } });
+  try {
+    await waitFor("three connections", 5000, () => calls.length >= 3);
+    assert.equal(calls[1].headers["last-event-id"], "ep-~11", "the compact id, not a position per account");
+    assert.equal(calls[2].headers["last-event-id"], "ep-~11", "a reset without an id leaves the compact id standing");
+  } finally {
+    stream.close();
+  }
+});
+
 test("/v1/events with held accounts of different epochs resumes from nothing", async () => {
   const { fetch, calls } = fakeFetch((n) => {
     if (n === 0) return { body: sse("snapshot", snapshotOf("a", "old", 3), "old-a.3") + sse("reset", snapshotOf("b", "new", 1), "new-b.1") };
