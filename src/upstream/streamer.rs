@@ -183,7 +183,12 @@ async fn connection(
 /// Opens the streamer socket (a slot of the shared attempt budget first).
 async fn open(link: &AccountLink) -> Result<Connection<'_>, UpstreamError> {
     let settings = &link.settings;
+    // tastytrade's frames are small; tungstenite's default 128 KiB read buffer is zeroed on
+    // every read and kept per socket: at 5,000 accounts that was 640 MB of memset a second
+    // and most of an account's memory (bench `accounts-5k`, perf profile in RESULTS.md). The
+    // buffer still grows for a big frame.
     let config = WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
         .max_message_size(Some(16 << 20))
         .max_frame_size(Some(16 << 20));
     link.pacer.wait("connect", 1).await;

@@ -70,7 +70,11 @@ async fn upgrade(State(sim): State<Arc<Sim>>, mut request: Request) -> Response 
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
-                let config = WebSocketConfig::default().max_message_size(Some(16 << 20));
+                // Small frames: a 128 KiB read buffer zeroed on every read would make the
+                // simulator, not the gateway, the cost at thousands of sockets.
+                let config = WebSocketConfig::default()
+                    .read_buffer_size(4 * 1024)
+                    .max_message_size(Some(16 << 20));
                 let socket = WebSocketStream::from_raw_socket(
                     TokioIo::new(upgraded),
                     Role::Server,
