@@ -66,10 +66,14 @@ pub struct Feed {
     live: Live,
     /// (public id, last seq delivered or skipped), in subscription order.
     positions: Vec<(String, u64)>,
-    /// Where each account's entry in `positions` is.
-    index: HashMap<String, usize>,
-    /// The feed's place in the whole log's order, when it reads in that order.
+    /// Where each account's entry in `positions` is, for feeds over many accounts (a few
+    /// are searched in place: a map per subscriber of one account cost memory, bench
+    /// `idle-10k`).
+    index: Option<HashMap<String, usize>>,
+    /// The feed's place in the whole log's order, when it reads in that order, and the
+    /// digest of its accounts (both go into its ids).
     watermark: Option<Watermark>,
+    set: String,
     /// Accounts whose starting snapshot is not delivered yet: an id must not name them (a
     /// client that drops before their snapshot would resume them from a state it never had).
     unstarted: HashSet<String>,
@@ -90,6 +94,9 @@ pub struct Feed {
     max_lag: Duration,
 }
 
+/// Feeds over more accounts than this find an account's position through a map.
+const INDEX_FROM: usize = 8;
+
 /// A resume position per account: `public id -> position`.
 pub type Resume = HashMap<String, Position>;
 
@@ -101,10 +108,10 @@ struct Watermark {
     at: u64,
     /// The log's place when the feed subscribed: the start items reach it.
     subscribed: u64,
-    /// Accounts whose position is not at `at`: past it until `at` reaches the order kept
-    /// here (a snapshot taken after subscribing), or, with `u64::MAX`, unknown until the
-    /// account's next event in order (a position named in the resume id, an event that
-    /// came out of order).
+    /// Accounts whose position is not at `at`: until `at` reaches the order kept here (the
+    /// account's latest event when the feed started: a snapshot taken after subscribing, a
+    /// position the resume id named), or, with `u64::MAX`, until the account's next event in
+    /// order (a live event that came out of order: a JetStream replica re-reading a gap).
     ahead: HashMap<String, u64>,
 }
 
@@ -117,15 +124,43 @@ impl Watermark {
         }
     }
 
-    /// Places an event of the feed the subscriber was just given (or skipped past).
-    fn place(&mut self, event: &Published) {
+    /// Places an event of the feed the subscriber was just given (or skipped past). Start
+    /// items may come before `at` (the missed events of an account the resume id named at
+    /// an older position): that account stays named until `at` reaches its latest event.
+    fn place(&mut self, event: &Published, live: bool) {
         if event.order > self.at {
             self.ahead.remove(&*event.account);
             self.reach(event.order);
-        } else {
+        } else if live {
             self.ahead.insert(event.account.to_string(), u64::MAX);
         }
     }
+}
+
+/// A place in the whole log's order a `/v1/events` client resumes from, and the digest of
+/// the accounts its stream held (`OrderedPositions::set`): only the same accounts may take
+/// the place as theirs.
+#[derive(Clone, Debug)]
+pub struct Place {
+    pub at: Position,
+    pub set: String,
+}
+
+/// The digest of a set of public ids, whatever their order: the first 8 bytes of the
+/// SHA-256 of the sorted ids, in hex.
+fn set_digest(accounts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut sorted = accounts.to_vec();
+    sorted.sort_unstable();
+    let mut hash = Sha256::new();
+    for id in sorted {
+        hash.update(id.as_bytes());
+        hash.update(b"\n");
+    }
+    hash.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Lets this process's log catch up with resume positions another node may have handed
@@ -139,10 +174,15 @@ pub async fn settle(log: &dyn EventLog, resume: &Resume) {
 
 /// As [`settle`], also for a place in the whole log's order (the journal's seq counts it:
 /// catching up with it is catching up with that seq, whichever account).
-pub async fn settle_ordered(log: &dyn EventLog, resume: &Resume, watermark: Option<&Position>) {
+pub async fn settle_ordered(
+    log: &dyn EventLog,
+    accounts: &[&str],
+    resume: &Resume,
+    place: Option<&Place>,
+) {
     let order = async {
-        if let Some(watermark) = watermark {
-            log.catch_up("", watermark).await;
+        if let (Some(place), Some(account)) = (place, accounts.first()) {
+            log.catch_up(account, &place.at).await;
         }
     };
     futures::future::join(settle(log, resume), order).await;
@@ -191,7 +231,7 @@ impl Feed {
         log: &dyn EventLog,
         accounts: &[&str],
         resume: &Resume,
-        watermark: Option<&Position>,
+        place: Option<&Place>,
         types: Option<HashSet<String>>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
@@ -199,7 +239,14 @@ impl Feed {
         // to it is in the starts read below.
         let ordered = log.ordered();
         let subscribed = ordered.at;
-        let watermark = watermark.filter(|w| w.epoch == *log.epoch() && w.seq <= subscribed);
+        // A place of another epoch, from the future, or of another set of accounts (a token
+        // with other scopes, an account added) cannot say what the client holds: every
+        // account it does not name gets a reset.
+        let usable = |p: &&Place| {
+            p.at.epoch == *log.epoch() && p.at.seq <= subscribed && p.set == set_digest(accounts)
+        };
+        let watermark = place.filter(usable).map(|p| &p.at);
+        let reset_unnamed = place.is_some() && watermark.is_none();
         let mut mark = Watermark {
             at: watermark.map_or(subscribed, |w| w.seq),
             subscribed,
@@ -215,7 +262,12 @@ impl Feed {
                 (None, Some(watermark)) => Since::Order(watermark),
                 (None, None) => Since::Fresh,
             };
-            let (start, latest) = log.start(id, since);
+            let (start, latest) = match log.start(id, since) {
+                (Start::Snapshot(snapshot), latest) if reset_unnamed => {
+                    (Start::Reset(snapshot), latest)
+                }
+                started => started,
+            };
             let position = match start {
                 Start::Snapshot(_) | Start::Reset(_) => {
                     unstarted.insert(id.to_string());
@@ -226,8 +278,10 @@ impl Feed {
                 }
                 Start::Replay { after, events } => {
                     crate::metrics::stream_start(transport, "replay");
-                    if resume.contains_key(id) {
-                        mark.ahead.insert(id.to_string(), u64::MAX);
+                    // A named position stays named until the place passes the account's
+                    // latest event (its missed events may lie before the place).
+                    if resume.contains_key(id) && latest > mark.at {
+                        mark.ahead.insert(id.to_string(), latest);
                     }
                     missed.extend(events.into_iter().filter(|e| e.order <= subscribed));
                     after
@@ -241,6 +295,7 @@ impl Feed {
         let feed = Self::assemble(transport, log, snapshots, live, positions, unstarted);
         Self {
             watermark: Some(mark),
+            set: set_digest(accounts),
             ..feed
         }
         .types(types)
@@ -255,11 +310,13 @@ impl Feed {
         positions: Vec<(String, u64)>,
         unstarted: HashSet<String>,
     ) -> Self {
-        let index = positions
-            .iter()
-            .enumerate()
-            .map(|(i, (id, _))| (id.clone(), i))
-            .collect();
+        let index = (positions.len() > INDEX_FROM).then(|| {
+            positions
+                .iter()
+                .enumerate()
+                .map(|(i, (id, _))| (id.clone(), i))
+                .collect()
+        });
         Self {
             epoch: log.epoch().clone(),
             initial,
@@ -267,6 +324,7 @@ impl Feed {
             positions,
             index,
             watermark: None,
+            set: String::new(),
             unstarted,
             types: None,
             shutdown: watch::channel(false).1,
@@ -314,7 +372,7 @@ impl Feed {
 
     /// Records that the subscriber is past `seq` of `account`; false if it already was.
     fn advance(&mut self, account: &str, seq: u64) -> bool {
-        let Some(&i) = self.index.get(account) else {
+        let Some(i) = self.slot(account) else {
             return true;
         };
         let position = &mut self.positions[i].1;
@@ -326,20 +384,31 @@ impl Feed {
         }
     }
 
+    /// Where `account`'s entry in `positions` is, if the feed holds it.
+    fn slot(&self, account: &str) -> Option<usize> {
+        match &self.index {
+            Some(index) => index.get(account).copied(),
+            None => self.positions.iter().position(|(id, _)| id == account),
+        }
+    }
+
     /// Takes an event in: whether it is one of the feed's accounts, past its position, and
     /// wanted. A feed in the log's order sees every account's events, and places each.
-    fn take(&mut self, event: &Published) -> bool {
-        let Some(watermark) = self.watermark.as_mut() else {
+    fn take(&mut self, event: &Published, live: bool) -> bool {
+        if self.watermark.is_none() {
             return self.advance(&event.account, event.seq) && self.wanted(event);
+        }
+        let held = self.slot(&event.account).is_some();
+        let advanced = held && self.advance(&event.account, event.seq);
+        let Some(watermark) = self.watermark.as_mut() else {
+            return false;
         };
-        if !self.index.contains_key(&*event.account) {
+        if !held {
             watermark.reach(event.order);
             return false;
         }
-        let advanced = self.advance(&event.account, event.seq);
-        let watermark = self.watermark.as_mut().expect("checked above");
         if advanced {
-            watermark.place(event);
+            watermark.place(event, live);
         } else {
             watermark.reach(event.order);
         }
@@ -363,14 +432,14 @@ impl Feed {
                 Item::Snapshot { snapshot, .. } => {
                     let (account, seq) = (snapshot.account.clone(), snapshot.seq);
                     self.unstarted.remove(&account);
-                    if let Some(&i) = self.index.get(&account) {
+                    if let Some(i) = self.slot(&account) {
                         self.positions[i].1 = seq;
                     }
                     return Some(item);
                 }
                 Item::Event(event) => {
                     let event = event.clone();
-                    if self.take(&event) {
+                    if self.take(&event, false) {
                         self.deliveries.record(&event.kind, event.upstream_ms);
                         return Some(item);
                     }
@@ -402,9 +471,9 @@ impl Feed {
                     return Some(Item::TokenExpired);
                 }
                 received = self.live.next() => match received {
-                    Ok(event) if self.watermark.is_some() && !self.index.contains_key(&*event.account) => {
+                    Ok(event) if self.watermark.is_some() && self.slot(&event.account).is_none() => {
                         // Another account's event, in the whole log's order: only a place.
-                        self.take(&event);
+                        self.take(&event, true);
                     }
                     Ok(event) => {
                         // The oldest undelivered event is the one just taken: the check
@@ -420,7 +489,7 @@ impl Feed {
                             self.ended = true;
                             return Some(Item::Lagging { behind });
                         }
-                        if self.take(&event) {
+                        if self.take(&event, true) {
                             self.deliveries.record(&event.kind, event.upstream_ms);
                             self.last_sent = now;
                             return Some(Item::Event(event));
@@ -463,10 +532,11 @@ impl Feed {
                 return None;
             }
             let ahead = watermark.ahead.keys().filter_map(|id| {
-                let &i = self.index.get(id)?;
+                let i = self.slot(id)?;
                 Some((id.as_str(), self.positions[i].1))
             });
-            return Some(OrderedPositions::id_of(&self.epoch, watermark.at, ahead));
+            let id = OrderedPositions::id_of(&self.epoch, watermark.at, &self.set, ahead);
+            return Some(id);
         }
         Some(self.explicit_id())
     }
@@ -524,7 +594,7 @@ fn start_items(transport: &'static str, start: Start, initial: &mut VecDeque<Ite
 /// The resume positions a `/v1/events` id carries (none when it is not one), and the place
 /// in the whole log's order it names, if it is one of those; an account named twice resumes
 /// from its last position.
-pub fn resume_of(text: &str) -> (Resume, Option<Position>) {
+pub fn resume_of(text: &str) -> (Resume, Option<Place>) {
     let pairs = |epoch: &Epoch, accounts: Vec<(String, u64)>| -> Resume {
         accounts
             .into_iter()
@@ -535,8 +605,11 @@ pub fn resume_of(text: &str) -> (Resume, Option<Position>) {
             .collect()
     };
     if let Ok(ordered) = text.parse::<OrderedPositions>() {
-        let watermark = ordered.watermark();
-        return (pairs(&ordered.epoch, ordered.accounts), Some(watermark));
+        let place = Place {
+            at: ordered.watermark(),
+            set: ordered.set,
+        };
+        return (pairs(&ordered.epoch, ordered.accounts), Some(place));
     }
     match text.parse::<Positions>() {
         Ok(ids) => (pairs(&ids.epoch, ids.accounts), None),

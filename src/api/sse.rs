@@ -3,7 +3,7 @@
 //! connection (browsers allow ~6 per origin on HTTP/1.1) with ids that encode every
 //! account's position (`<epoch>-main.41.ira.7`), or, over more accounts than
 //! `--compact-ids-above`, one place in the whole log's order and the few accounts not at it
-//! (`<epoch>-~977.ira.7`; no id while the starting snapshots go out). Both start with `retry:` and `event:
+//! (`<epoch>-~977~<digest of the accounts>.ira.7`; no id while the starting snapshots go out). Both start with `retry:` and `event:
 //! snapshot` per account (or exactly the missed events, or `event: reset`), then every live
 //! event. Event frames were built once when published; a subscriber only shares them. A
 //! stream opened with a token ends at its expiry (`expiry`) with `: token expired`; the
@@ -187,7 +187,7 @@ pub async fn account_events(
 
 /// Live events of every account the caller may see, on one connection, resumable.
 #[utoipa::path(get, path = "/v1/events", operation_id = "streamAllEvents", tag = "streams",
-    params(("Last-Event-ID" = Option<String>, Header, description = "The last `id:` received: `<epoch>-<id>.<seq>.<id>.<seq>` (every account's position) or, over more accounts than `--compact-ids-above`, `<epoch>-~<order>.<id>.<seq>` (a place in the gateway's order of all events, and the accounts not at it; the starting snapshots then come without ids): restores every account's position"),
+    params(("Last-Event-ID" = Option<String>, Header, description = "The last `id:` received: `<epoch>-<id>.<seq>.<id>.<seq>` (every account's position) or, over more accounts than `--compact-ids-above`, `<epoch>-~<order>~<set>.<id>.<seq>` (a place in the gateway's order of all events, a digest of the stream's accounts, and the accounts not at the place; the starting snapshots then come without ids): restores every account's position"),
         EventsQuery),
     responses(
         (status = 200, content_type = "text/event-stream",
@@ -205,22 +205,22 @@ pub async fn all_events(
 ) -> Result<Response, ApiError> {
     let permit = app.streams.acquire(&caller.client)?;
     let accounts = caller.visible_streams(&app);
-    let (resume, watermark) = resume_text(&headers, &query)
+    let (resume, place) = resume_text(&headers, &query)
         .map(|t| resume_of(&t))
         .unwrap_or_default();
     let ids: Vec<&str> = accounts.iter().map(|a| a.info.public_id.as_str()).collect();
     // Over many accounts (or resuming such a stream) the feed reads in the whole log's
     // order, so each event's id stays short: a position per account would make every id
     // grow with the accounts (100 KB per event at 5,000).
-    let ordered = watermark.is_some() || ids.len() > app.compact_ids_above;
+    let ordered = place.is_some() || ids.len() > app.compact_ids_above;
     let feed = if ordered {
-        super::feed::settle_ordered(app.log.as_ref(), &resume, watermark.as_ref()).await;
+        super::feed::settle_ordered(app.log.as_ref(), &ids, &resume, place.as_ref()).await;
         Feed::open_ordered(
             "sse",
             app.log.as_ref(),
             &ids,
             &resume,
-            watermark.as_ref(),
+            place.as_ref(),
             types_filter(&query),
             app.shutdown.clone(),
         )

@@ -62,6 +62,11 @@ struct Order {
 /// reads every account's.
 const ORDER_BUS_FACTOR: usize = 16;
 
+/// The ordered bus's slots (preallocated), at most 2^20 (~40 MB) whatever the setting.
+fn order_bus_capacity(bus_capacity: usize) -> usize {
+    (bus_capacity.max(16) * ORDER_BUS_FACTOR).min(1 << 20)
+}
+
 /// One account's stream.
 struct Stream {
     account: Arc<str>,
@@ -132,7 +137,7 @@ impl RingLog {
             accounts: RwLock::new(HashMap::new()),
             order: Mutex::new(Order {
                 last: 0,
-                bus: broadcast::channel(limits.bus_capacity.max(16) * ORDER_BUS_FACTOR).0,
+                bus: broadcast::channel(order_bus_capacity(limits.bus_capacity)).0,
             }),
         }
     }
@@ -244,8 +249,13 @@ impl RingLog {
                     &draft,
                     received_at,
                 );
-                // A journal's seqs are its order already.
-                inner.push(&stream, &self.order, seq, Some(seq), event);
+                // A journal's seqs are its order already, and the event before this one is
+                // the journal's (not the replica's last: after a gap they differ).
+                let place = Placed {
+                    order: Some(seq),
+                    prev_order: prev_event,
+                };
+                inner.push(&stream, &self.order, seq, place, event);
                 crate::metrics::published(&stream.account, draft.kind.as_str());
             }
         }
@@ -313,15 +323,22 @@ impl Stream {
     }
 }
 
+/// Where an event goes in the whole log's order: at `order` (a journal's seq) or next, after
+/// the account's event at `prev_order`.
+struct Placed {
+    order: Option<u64>,
+    prev_order: u64,
+}
+
 impl Inner {
     /// Keeps `event` (the account's latest, at `seq`), places it in the whole log's order
-    /// (at `order`, or next) and hands it to the live subscribers.
+    /// and hands it to the live subscribers.
     fn push(
         &mut self,
         stream: &Stream,
         order: &Mutex<Order>,
         seq: u64,
-        at: Option<u64>,
+        placed: Placed,
         event: Published,
     ) {
         let event = {
@@ -329,9 +346,9 @@ impl Inner {
             let mut order = order
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            let place = at.unwrap_or(order.last + 1);
+            let place = placed.order.unwrap_or(order.last + 1);
             order.last = order.last.max(place);
-            let event = Arc::new(event.ordered(place, self.order));
+            let event = Arc::new(event.ordered(place, placed.prev_order));
             let _ = order.bus.send(event.clone());
             event
         };
@@ -395,7 +412,11 @@ impl EventLog for RingLog {
                 &draft,
                 Utc::now(),
             );
-            inner.push(&stream, &self.order, seq, None, event);
+            let place = Placed {
+                order: None,
+                prev_order: inner.order,
+            };
+            inner.push(&stream, &self.order, seq, place, event);
             crate::metrics::published(&stream.account, draft.kind.as_str());
         }
         applied

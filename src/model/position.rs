@@ -1,8 +1,8 @@
 //! Stream positions: where a subscriber is in an account's event log. One account's position
 //! is `<epoch>-<seq>` (SSE ids, WebSocket resume, ETags, snapshots); a stream over several
 //! accounts carries all of them in one id, `<epoch>-<id>.<seq>.<id>.<seq>`, or, over many
-//! accounts, one place in the whole log's order, `<epoch>-~<order>.<id>.<seq>` (only the
-//! accounts not at that place named). All are written and read here, and nowhere else.
+//! accounts, one place in the whole log's order, `<epoch>-~<order>~<set>.<id>.<seq>` (only
+//! the accounts not at that place named). All are written and read here, and nowhere else.
 
 use std::fmt;
 use std::str::FromStr;
@@ -140,26 +140,31 @@ impl Positions {
 }
 
 /// The position of a stream over many accounts read in the whole log's order:
-/// `<epoch>-~<order>`, every account at that place, then `.<id>.<seq>` for each account
-/// whose position is not (it got a snapshot or an event out of that order). Its length does
-/// not grow with the accounts, as [`Positions`]' does.
+/// `<epoch>-~<order>~<set>`, every account at that place, then `.<id>.<seq>` for each
+/// account whose position is not (it got a snapshot or an event out of that order). `set`
+/// is a digest of the stream's accounts: the place holds only for the same accounts. Its
+/// length does not grow with the accounts, as [`Positions`]' does.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OrderedPositions {
     pub epoch: Epoch,
     /// The place in the log's order every account not named in `accounts` is at.
     pub order: u64,
+    pub set: String,
+    /// Named accounts; one whose seq could not be read is named at `u64::MAX` (a position
+    /// from the future: it gets a reset, never a guess).
     pub accounts: Vec<(String, u64)>,
 }
 
 impl OrderedPositions {
-    /// `<epoch>-~<order>.<id>.<seq>...` of positions held elsewhere.
+    /// `<epoch>-~<order>~<set>.<id>.<seq>...` of positions held elsewhere.
     pub fn id_of<'a>(
         epoch: &Epoch,
         order: u64,
+        set: &str,
         accounts: impl Iterator<Item = (&'a str, u64)>,
     ) -> String {
         use fmt::Write;
-        let mut id = format!("{epoch}-~{order}");
+        let mut id = format!("{epoch}-~{order}~{set}");
         for (account, seq) in accounts {
             let _ = write!(id, ".{account}.{seq}");
         }
@@ -178,27 +183,28 @@ impl OrderedPositions {
 impl FromStr for OrderedPositions {
     type Err = BadPosition;
 
-    /// Reads `<epoch>-~<order>.<id>.<seq>...`; pairs that are not `<id>.<number>` are
-    /// skipped (those accounts then resume from the place in the order).
+    /// Reads `<epoch>-~<order>~<set>.<id>.<seq>...`; a pair whose seq is not a number
+    /// names its account at `u64::MAX` (a reset for it, never a guess).
     fn from_str(text: &str) -> Result<Self, BadPosition> {
         let (epoch, rest) = text.trim().split_once('-').ok_or(BadPosition)?;
         let rest = rest.strip_prefix('~').ok_or(BadPosition)?;
         let mut parts = rest.split('.');
-        let order = parts
-            .next()
-            .and_then(|o| o.parse().ok())
-            .ok_or(BadPosition)?;
+        let first = parts.next().ok_or(BadPosition)?;
+        let (order, set) = first.split_once('~').ok_or(BadPosition)?;
+        let order = order.parse().map_err(|_| BadPosition)?;
         let parts: Vec<&str> = parts.collect();
         let accounts = parts
             .chunks(2)
-            .filter_map(|pair| match pair {
-                [id, seq] if !id.is_empty() => Some((id.to_string(), seq.parse().ok()?)),
-                _ => None,
+            .filter(|pair| !pair[0].is_empty())
+            .map(|pair| {
+                let seq = pair.get(1).and_then(|seq| seq.parse().ok());
+                (pair[0].to_string(), seq.unwrap_or(u64::MAX))
             })
             .collect();
         Ok(Self {
             epoch: Epoch::read(epoch),
             order,
+            set: set.to_string(),
             accounts,
         })
     }
@@ -275,18 +281,23 @@ mod tests {
     #[test]
     fn ordered_positions_round_trip() {
         let epoch = Epoch::new("mwts9jr5").unwrap();
-        let id = OrderedPositions::id_of(&epoch, 977, [("roth-ira", 7)].into_iter());
-        assert_eq!(id, "mwts9jr5-~977.roth-ira.7");
+        let id = OrderedPositions::id_of(&epoch, 977, "0a1b", [("roth-ira", 7)].into_iter());
+        assert_eq!(id, "mwts9jr5-~977~0a1b.roth-ira.7");
         let read: OrderedPositions = id.parse().unwrap();
-        assert_eq!(read.order, 977);
+        assert_eq!((read.order, read.set.as_str()), (977, "0a1b"));
         assert_eq!(read.accounts, vec![("roth-ira".to_string(), 7)]);
         assert_eq!(read.watermark().to_string(), "mwts9jr5-977");
-        let bare: OrderedPositions = "e-~5".parse().unwrap();
+        let bare: OrderedPositions = "e-~5~ff".parse().unwrap();
         assert!(bare.accounts.is_empty() && bare.order == 5);
         assert!("e-individual.4".parse::<OrderedPositions>().is_err());
-        assert!("e-~x".parse::<OrderedPositions>().is_err());
-        let damaged: OrderedPositions = "e-~9.a.x.b.2".parse().unwrap();
-        assert_eq!(damaged.accounts, vec![("b".to_string(), 2)]);
+        assert!("e-~x~ff".parse::<OrderedPositions>().is_err());
+        assert!("e-~5".parse::<OrderedPositions>().is_err(), "no set");
+        let damaged: OrderedPositions = "e-~9~ff.a.x.b.2.c".parse().unwrap();
+        let named = [("a", u64::MAX), ("b", 2), ("c", u64::MAX)].map(|(a, s)| (a.to_string(), s));
+        assert_eq!(
+            damaged.accounts, named,
+            "unreadable seqs reset their accounts"
+        );
     }
 
     #[test]

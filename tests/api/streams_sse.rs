@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::helpers::gateway::{SseClient, TestGateway, apply, masked, same_snapshots, same_state};
 use crate::helpers::streams::{
-    LeakScan, RawHttp, parse_with_eventsource, split_combined, split_id,
+    LeakScan, RawHttp, parse_with_eventsource, split_combined, split_id, split_ordered,
 };
 use crate::helpers::{INDIVIDUAL, ROTH, SECOND, wait_until};
 use serde_json::{Value, json};
@@ -267,6 +267,54 @@ fn assert_wire_clean(body: &str) {
             }
         }
     }
+}
+
+/// Over compact ids (`--compact-ids-above 0`) the starting snapshots come without ids, the
+/// last one with `<epoch>-~<place>~<digest>`. Resumed from it, the same accounts replay
+/// from the place (nothing here: the market is paused); a place whose digest names another
+/// set of accounts (a key with other scopes, an account added) cannot say what the client
+/// holds, so every account gets a reset, never a replay from a place it may not have had.
+#[tokio::test]
+async fn a_compact_id_resumes_its_own_accounts_and_resets_another_set() {
+    let gw = TestGateway::start(&["--compact-ids-above", "0"]).await;
+    let mut first = gw.sse("/v1/events", None).await;
+    let opening = first.next(5 * SECOND).await;
+    assert_eq!(
+        (opening.event.as_str(), opening.id.as_str()),
+        ("snapshot", "")
+    );
+    let last = first.next(5 * SECOND).await;
+    assert_eq!(last.event, "snapshot");
+    let (_, place, named) = split_ordered(&last.id)
+        .unwrap_or_else(|| panic!("the last snapshot carries a compact id: {:?}", last.id));
+    assert!(
+        named.is_empty(),
+        "every account at the place {place}: {}",
+        last.id
+    );
+    drop(first);
+
+    let mut same = gw.sse("/v1/events", Some(&last.id)).await;
+    assert_eq!(same.status, 200);
+    if let Some(frame) = same.try_next(SECOND).await {
+        panic!(
+            "nothing was missed, yet {} came: {:?}",
+            frame.event, frame.data
+        );
+    }
+    drop(same);
+
+    let (head, _) = last.id.rsplit_once('~').expect("a digest");
+    let other = format!("{head}~0000000000000000");
+    let mut resumed = gw.sse("/v1/events", Some(&other)).await;
+    let mut reset = Vec::new();
+    while let Some(frame) = resumed.try_next(2 * SECOND).await {
+        assert_eq!(frame.event, "reset", "{frame:?}");
+        reset.push(frame.data["account"].as_str().unwrap().to_string());
+    }
+    reset.sort();
+    assert_eq!(reset, ["individual", "roth-ira"]);
+    gw.stop().await;
 }
 
 /// A `/v1/events` client that drops after the first snapshot frame resumes with that frame's

@@ -122,7 +122,8 @@ export class AccountStream implements AsyncIterable<Change> {
   }
 
   /** The last stream id received. A one-account SSE reconnect resumes from it; over
-   * `/v1/events` the resume id is built from the accounts held (see `resumeId`). */
+   * `/v1/events` it does if it is a compact one, else the resume id is built from the
+   * accounts held (see `resumeId`). */
   get lastEventId(): string | undefined {
     return this.streamId;
   }
@@ -245,6 +246,10 @@ export class AccountStream implements AsyncIterable<Change> {
   private resumeId(): string | undefined {
     if (this.options.account !== undefined) return this.streamId;
     if (this.streamId !== undefined && /^[^-]+-~/.test(this.streamId)) return this.streamId;
+    // Accounts held but no id yet: a stream over many accounts cut among its first snapshots
+    // (they come without ids). Starting afresh is exact; an id naming every account is not
+    // short.
+    if (this.streamId === undefined) return undefined;
     const held = [...this.accounts.values()];
     const epoch = held[0]?.epoch;
     if (epoch === undefined || held.some((state) => state.epoch !== epoch)) return undefined;

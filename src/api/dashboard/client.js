@@ -853,7 +853,8 @@ var AccountStream = class {
     return this.current;
   }
   /** The last stream id received. A one-account SSE reconnect resumes from it; over
-   * `/v1/events` the resume id is built from the accounts held (see `resumeId`). */
+   * `/v1/events` it does if it is a compact one, else the resume id is built from the
+   * accounts held (see `resumeId`). */
   get lastEventId() {
     return this.streamId;
   }
@@ -958,6 +959,7 @@ var AccountStream = class {
   resumeId() {
     if (this.options.account !== void 0) return this.streamId;
     if (this.streamId !== void 0 && /^[^-]+-~/.test(this.streamId)) return this.streamId;
+    if (this.streamId === void 0) return void 0;
     const held = [...this.accounts.values()];
     const epoch = held[0]?.epoch;
     if (epoch === void 0 || held.some((state) => state.epoch !== epoch)) return void 0;

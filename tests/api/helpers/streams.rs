@@ -459,11 +459,16 @@ pub fn split_id(id: &str) -> (String, u64) {
 /// named apart from it.
 pub type OrderedId = (String, u64, Vec<(String, u64)>);
 
-/// A compact `/v1/events` id, `<epoch>-~<order>.<id>.<seq>...`; `None` if the id is not one.
+/// A compact `/v1/events` id, `<epoch>-~<order>~<set>.<id>.<seq>...`; `None` if the id is
+/// not one.
 pub fn split_ordered(id: &str) -> Option<OrderedId> {
     let (epoch, rest) = id.split_once('-')?;
     let mut parts = rest.strip_prefix('~')?.split('.');
-    let order = parts.next()?.parse().ok()?;
+    let (order, set) = parts.next()?.split_once('~')?;
+    let order = order.parse().ok()?;
+    if set.is_empty() {
+        return None;
+    }
     let parts: Vec<&str> = parts.collect();
     if !parts.len().is_multiple_of(2) {
         return None;

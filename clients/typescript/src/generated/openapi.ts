@@ -2241,7 +2241,7 @@ export interface operations {
                 access_token?: string;
             };
             header?: {
-                /** @description The last `id:` received: `<epoch>-<id>.<seq>.<id>.<seq>` (every account's position) or, over more accounts than `--compact-ids-above`, `<epoch>-~<order>.<id>.<seq>` (a place in the gateway's order of all events, and the accounts not at it; the starting snapshots then come without ids): restores every account's position */
+                /** @description The last `id:` received: `<epoch>-<id>.<seq>.<id>.<seq>` (every account's position) or, over more accounts than `--compact-ids-above`, `<epoch>-~<order>~<set>.<id>.<seq>` (a place in the gateway's order of all events, a digest of the stream's accounts, and the accounts not at the place; the starting snapshots then come without ids): restores every account's position */
                 "Last-Event-ID"?: string | null;
             };
             path?: never;

@@ -34,15 +34,30 @@ test("/v1/events over compact ids resumes from the last one received", async () 
   const { fetch, calls } = fakeFetch((n) => {
     // 0: snapshots without ids (as over many accounts), then the last one and an event with
     // compact ids; 1: a snapshot without an id, then a drop.
-    if (n === 0) return { body: sse("snapshot", snapshotOf("a", "ep", 3)) + sse("snapshot", snapshotOf("b", "ep", 5), "ep-~9") + sse("Order", event("a", 4), "ep-~11") };
+    if (n === 0) return { body: sse("snapshot", snapshotOf("a", "ep", 3)) + sse("snapshot", snapshotOf("b", "ep", 5), "ep-~9~ab") + sse("Order", event("a", 4), "ep-~11~ab") };
     if (n === 1) return { body: sse("reset", snapshotOf("b", "ep", 8)) };
     return { open: true };
   });
   const stream = new AccountStream({ baseUrl: "http://gateway.test", transport: "fetch", fetch, backoff: { initialMs: 1, maxMs: 5 } });
   try {
     await waitFor("three connections", 5000, () => calls.length >= 3);
-    assert.equal(calls[1].headers["last-event-id"], "ep-~11", "the compact id, not a position per account");
-    assert.equal(calls[2].headers["last-event-id"], "ep-~11", "a reset without an id leaves the compact id standing");
+    assert.equal(calls[1].headers["last-event-id"], "ep-~11~ab", "the compact id, not a position per account");
+    assert.equal(calls[2].headers["last-event-id"], "ep-~11~ab", "a reset without an id leaves the compact id standing");
+  } finally {
+    stream.close();
+  }
+});
+
+test("/v1/events cut among its first snapshots, which come without ids, starts afresh", async () => {
+  const { fetch, calls } = fakeFetch((n) => {
+    if (n === 0) return { body: sse("snapshot", snapshotOf("a", "ep", 3)) };
+    return { open: true };
+  });
+  const stream = new AccountStream({ baseUrl: "http://gateway.test", transport: "fetch", fetch, backoff: { initialMs: 1, maxMs: 5 } });
+  try {
+    await waitFor("two connections", 5000, () => calls.length >= 2);
+    assert.deepEqual(stream.accountIds, ["a"]);
+    assert.equal(calls[1].headers["last-event-id"], undefined, "no id yet: afresh, not a position per account");
   } finally {
     stream.close();
   }
