@@ -448,7 +448,7 @@ async fn firehose(
             let Some(index) = track::number_after(block, b"\"bench-a\":") else {
                 return;
             };
-            let tracker = out.trackers.entry(index).or_insert_with(Tracker::new);
+            let tracker = out.trackers.entry(index).or_default();
             let before = tracker.received;
             tracker.on_message(block, now, &shared);
             if tracker.received > before {

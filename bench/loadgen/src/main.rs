@@ -291,6 +291,7 @@ impl Fleet {
             tally.add(&tracker);
         }
         tally.errors = self.shared.errors.load(Ordering::Relaxed);
+        tally.resumes = self.shared.resumes.load(Ordering::Relaxed);
         Ok(tally)
     }
 }
@@ -469,6 +470,7 @@ async fn run(args: RunArgs) -> anyhow::Result<Report> {
         gaps: tally.gaps,
         duplicates: tally.duplicates,
         errors: tally.errors + u64::from(outcome.stalled),
+        resumes: tally.resumes,
         server_rss_mib_before: before.rss_bytes as f64 / MIB,
         server_rss_mib_connected: with_subscribers.rss_bytes as f64 / MIB,
         server_rss_mib_end: cpu_after.rss_bytes as f64 / MIB,

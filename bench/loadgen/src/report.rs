@@ -77,6 +77,10 @@ pub struct Report {
     pub gaps: u64,
     pub duplicates: u64,
     pub errors: u64,
+    /// Streams the server cut (slow or lagging) that resumed with their last id; not a
+    /// failure: their events are checked across the cut like any other.
+    #[serde(default)]
+    pub resumes: u64,
     /// Server resident memory before the subscribers connected, once they all had, and at the end.
     pub server_rss_mib_before: f64,
     pub server_rss_mib_connected: f64,
@@ -165,6 +169,7 @@ impl Report {
                 "gaps / duplicates / errors",
                 format!("{} / {} / {}", self.gaps, self.duplicates, self.errors),
             ),
+            ("streams cut and resumed", self.resumes.to_string()),
             (
                 "server RSS before/connected/end",
                 format!(

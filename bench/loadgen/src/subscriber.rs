@@ -65,20 +65,81 @@ async fn sse(
     mut stop: watch::Receiver<bool>,
     tracker: &mut Tracker,
 ) -> anyhow::Result<()> {
-    let permit = connecting.acquire().await?;
-    let mut stream = http::connect(source, spec.url.addr).await?;
-    let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\r\n",
-        spec.url.path, spec.url.host
-    );
-    stream.write_all(request.as_bytes()).await?;
-    let mut pending = Vec::new();
-    let head = http::read_head(&mut stream, &mut pending).await?;
-    if head.status != 200 {
-        bail!("subscribe answered {}", head.status);
+    // A stream the server cuts as a slow or lagging consumer resumes with its last id, as a
+    // real client would: the run then checks that no event was lost across the cut.
+    let mut resume = Resume::default();
+    let mut permit = Some(connecting.acquire().await?);
+    loop {
+        let mut stream = http::connect(source, spec.url.addr).await?;
+        let last_id = resume
+            .id
+            .as_ref()
+            .map(|id| format!("Last-Event-ID: {id}\r\n"))
+            .unwrap_or_default();
+        let request = format!(
+            "GET {} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n{last_id}\r\n",
+            spec.url.path, spec.url.host
+        );
+        stream.write_all(request.as_bytes()).await?;
+        let mut pending = Vec::new();
+        let head = http::read_head(&mut stream, &mut pending).await?;
+        if head.status != 200 {
+            bail!("subscribe answered {}", head.status);
+        }
+        if permit.take().is_some() {
+            shared.ready.fetch_add(1, Ordering::Relaxed);
+        }
+        read_sse(
+            stream,
+            head,
+            pending,
+            shared,
+            &mut stop,
+            tracker,
+            &mut resume,
+        )
+        .await?;
+        if *stop.borrow() {
+            return Ok(());
+        }
+        if !resume.cut || resume.id.is_none() {
+            bail!("the server ended the stream");
+        }
+        resume.cut = false;
+        shared.resumes.fetch_add(1, Ordering::Relaxed);
     }
-    shared.ready.fetch_add(1, Ordering::Relaxed);
-    drop(permit);
+}
+
+/// Where a cut SSE stream resumes: its last `id:`, and whether the server said it cut it.
+#[derive(Default)]
+struct Resume {
+    id: Option<String>,
+    cut: bool,
+}
+
+impl Resume {
+    fn see(&mut self, block: &[u8]) {
+        if block.starts_with(b": slow consumer") || block.starts_with(b": lagging") {
+            self.cut = true;
+        }
+        for line in block.split(|&b| b == b'\n') {
+            if let Some(id) = line.strip_prefix(b"id: ") {
+                self.id = Some(String::from_utf8_lossy(id).into_owned());
+            }
+        }
+    }
+}
+
+/// Reads one SSE response until it ends (`Ok`) or the run stops.
+async fn read_sse(
+    stream: tokio::net::TcpStream,
+    head: http::Head,
+    mut pending: Vec<u8>,
+    shared: &Shared,
+    stop: &mut watch::Receiver<bool>,
+    tracker: &mut Tracker,
+    resume: &mut Resume,
+) -> anyhow::Result<()> {
     let mut dechunker = head.chunked.then(Dechunker::default);
     let mut feed = |bytes: &[u8], pending: &mut Vec<u8>, tracker: &mut Tracker| -> bool {
         let open = match dechunker.as_mut() {
@@ -89,7 +150,11 @@ async fn sse(
             }
         };
         let now = track::now_ns();
-        track::sse_blocks(pending, |block| tracker.on_message(block, now, shared));
+        track::sse_blocks_seen(
+            pending,
+            |block| tracker.on_message(block, now, shared),
+            |block| resume.see(block),
+        );
         open
     };
     feed(&head.rest, &mut pending, tracker);
@@ -105,10 +170,7 @@ async fn sse(
             Err(e) => Err(e),
         })?;
         if !read {
-            if *stop.borrow() {
-                return Ok(());
-            }
-            bail!("the server ended the stream");
+            return Ok(());
         }
     }
 }

@@ -29,6 +29,8 @@ pub struct Shared {
     pub subscribers: usize,
     pub ready: AtomicUsize,
     pub errors: AtomicU64,
+    /// Streams the server cut (a slow or lagging consumer) that resumed with their last id.
+    pub resumes: AtomicU64,
     /// Deliveries so far, over every subscriber.
     pub delivered: AtomicU64,
     /// For the closed-loop (saturation) mode: how many subscribers have each event, in a ring.
@@ -80,6 +82,7 @@ impl Shared {
             subscribers,
             ready: AtomicUsize::new(0),
             errors: AtomicU64::new(0),
+            resumes: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
             completions: Completions::new(window),
         })
@@ -149,6 +152,8 @@ impl Tracker {
 pub struct Tally {
     pub connected: usize,
     pub errors: u64,
+    #[serde(default)]
+    pub resumes: u64,
     pub delivered: u64,
     pub gaps: u64,
     pub duplicates: u64,
@@ -176,6 +181,7 @@ impl Tally {
     pub fn merge(&mut self, other: Tally) {
         self.connected += other.connected;
         self.errors += other.errors;
+        self.resumes += other.resumes;
         self.delivered += other.delivered;
         self.gaps += other.gaps;
         self.duplicates += other.duplicates;
@@ -206,10 +212,21 @@ pub fn number_after(haystack: &[u8], key: &[u8]) -> Option<u64> {
 /// Splits complete SSE blocks (ending in a blank line) off `pending` and hands each to `f`;
 /// a partial block stays for the next read. `event: snapshot`/`reset` blocks are skipped:
 /// they hold state, not events (an earlier run's counter may sit in the balance).
-pub fn sse_blocks(pending: &mut Vec<u8>, mut f: impl FnMut(&[u8])) {
+pub fn sse_blocks(pending: &mut Vec<u8>, f: impl FnMut(&[u8])) {
+    sse_blocks_seen(pending, f, |_| {});
+}
+
+/// As [`sse_blocks`], and `seen` gets every complete block, snapshots included (for the
+/// last `id:` and the closing comment of a cut stream).
+pub fn sse_blocks_seen(
+    pending: &mut Vec<u8>,
+    mut f: impl FnMut(&[u8]),
+    mut seen: impl FnMut(&[u8]),
+) {
     let mut start = 0;
     while let Some(end) = memmem::find(&pending[start..], b"\n\n") {
         let block = &pending[start..start + end];
+        seen(block);
         let state = memmem::find(block, b"event: snapshot").is_some()
             || memmem::find(block, b"event: reset").is_some();
         if !state {
