@@ -13,6 +13,7 @@ use tastytrade_gateway::{api, startup, telemetry};
 /// Every upstream event becomes a JSON tree that is masked, compared, stored and
 /// serialised: a third of ingest's instructions were glibc malloc/free. mimalloc makes the
 /// whole frame -> published pipeline ~25% cheaper (bench/criterion/ingest.rs).
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
