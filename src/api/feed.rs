@@ -242,9 +242,9 @@ impl Feed {
         // A place of another epoch, from the future, or of another set of accounts (a token
         // with other scopes, an account added) cannot say what the client holds: every
         // account it does not name gets a reset.
-        let usable = |p: &&Place| {
-            p.at.epoch == *log.epoch() && p.at.seq <= subscribed && p.set == set_digest(accounts)
-        };
+        let set = set_digest(accounts);
+        let usable =
+            |p: &&Place| p.at.epoch == *log.epoch() && p.at.seq <= subscribed && p.set == set;
         let watermark = place.filter(usable).map(|p| &p.at);
         let reset_unnamed = place.is_some() && watermark.is_none();
         let mut mark = Watermark {
@@ -279,8 +279,9 @@ impl Feed {
                 Start::Replay { after, events } => {
                     crate::metrics::stream_start(transport, "replay");
                     // A named position stays named until the place passes the account's
-                    // latest event (its missed events may lie before the place).
-                    if resume.contains_key(id) && latest > mark.at {
+                    // latest event: its missed events may lie before the place, and the
+                    // ids written while they go out must name where it is.
+                    if resume.contains_key(id) {
                         mark.ahead.insert(id.to_string(), latest);
                     }
                     missed.extend(events.into_iter().filter(|e| e.order <= subscribed));
@@ -295,7 +296,7 @@ impl Feed {
         let feed = Self::assemble(transport, log, snapshots, live, positions, unstarted);
         Self {
             watermark: Some(mark),
-            set: set_digest(accounts),
+            set,
             ..feed
         }
         .types(types)

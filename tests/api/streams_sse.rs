@@ -317,6 +317,58 @@ async fn a_compact_id_resumes_its_own_accounts_and_resets_another_set() {
     gw.stop().await;
 }
 
+/// An old-format id resumed on a compact stream: the account it names at an older position
+/// replays what it missed, and every id written meanwhile names that account where it is,
+/// so a client cut among those events resumes it exactly; once its replay is done the ids
+/// are compact again.
+#[tokio::test]
+async fn a_named_account_stays_named_in_every_id_until_its_replay_is_done() {
+    let gw = TestGateway::start(&["--compact-ids-above", "0"]).await;
+    let seq_of = |accounts: &Value, id: &str| {
+        let list = accounts["accounts"].as_array().expect("accounts");
+        let account = list.iter().find(|a| a["id"] == id).expect("the account");
+        account["seq"].as_u64().expect("a seq")
+    };
+    let (_, before) = gw.get("/v1/accounts").await;
+    let from = seq_of(&before, "individual");
+    gw.sim_post("/sim/script", json!({"paused": false, "rate": 150}))
+        .await;
+    wait_until("individual moved on by 5 events", 10 * SECOND, || async {
+        seq_of(&gw.get("/v1/accounts").await.1, "individual") >= from + 5
+    })
+    .await;
+    gw.sim_post("/sim/script", json!({"paused": true})).await;
+    let individual = gw.converge("individual", INDIVIDUAL, 10 * SECOND).await;
+    let roth = gw.converge("roth-ira", ROTH, 10 * SECOND).await;
+    let epoch = individual["epoch"].as_str().expect("an epoch");
+    let old = format!("{epoch}-individual.{from}.roth-ira.{}", roth["seq"]);
+    let mut resumed = gw.sse("/v1/events", Some(&old)).await;
+    let mut replayed = Vec::new();
+    while let Some(frame) = resumed.try_next(SECOND).await {
+        assert!(
+            frame.event != "snapshot" && frame.event != "reset",
+            "{frame:?}"
+        );
+        if frame.data["account"] == "individual" {
+            replayed.push((frame.data["seq"].as_u64().expect("a seq"), frame.id));
+        }
+    }
+    let seqs: Vec<u64> = replayed.iter().map(|(seq, _)| *seq).collect();
+    let expected: Vec<u64> = (from + 1..=from + seqs.len() as u64).collect();
+    assert!(
+        seqs.len() >= 5 && seqs == expected,
+        "replayed {seqs:?} after {from}"
+    );
+    for (seq, id) in &replayed[..replayed.len() - 1] {
+        let (_, _, named) = split_ordered(id).unwrap_or_else(|| panic!("a compact id: {id}"));
+        assert!(
+            named.contains(&("individual".to_string(), *seq)),
+            "individual at {seq} of {seqs:?}, its replay not done, must be named: {id}"
+        );
+    }
+    gw.stop().await;
+}
+
 /// A `/v1/events` client that drops after the first snapshot frame resumes with that frame's
 /// id: the account it holds resumes, and the other one gets the snapshot it never had.
 #[tokio::test]
