@@ -524,7 +524,8 @@ impl Feed {
 
     /// The position over every account the subscriber holds, as one id:
     /// `<epoch>-<id>.<seq>.<id>.<seq>` (an account still waiting for its snapshot is left
-    /// out, so a resume gives it one).
+    /// out, so a resume gives it one); in the log's order, `<epoch>-~<place>~<set>` and the
+    /// accounts not at the place, or none while snapshots still go out.
     pub fn combined_id(&self) -> Option<String> {
         if let Some(watermark) = &self.watermark {
             // While snapshots are still going out no id is written: a client that drops
