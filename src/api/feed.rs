@@ -70,10 +70,8 @@ pub struct Feed {
     /// are searched in place: a map per subscriber of one account cost memory, bench
     /// `idle-10k`).
     index: Option<HashMap<String, usize>>,
-    /// The feed's place in the whole log's order, when it reads in that order, and the
-    /// digest of its accounts (both go into its ids).
+    /// The feed's place in the whole log's order, when it reads in that order.
     watermark: Option<Watermark>,
-    set: String,
     /// Accounts whose starting snapshot is not delivered yet: an id must not name them (a
     /// client that drops before their snapshot would resume them from a state it never had).
     unstarted: HashSet<String>,
@@ -92,6 +90,14 @@ pub struct Feed {
     expires: Option<Pin<Box<Sleep>>>,
     /// How long a live event may wait for this subscriber (`--max-lag-ms`).
     max_lag: Duration,
+}
+
+/// What a feed starts with: its start items, each account's position, and the accounts
+/// whose snapshot is still to go out.
+struct Begun {
+    initial: VecDeque<Item>,
+    positions: Vec<(String, u64)>,
+    unstarted: HashSet<String>,
 }
 
 /// Feeds over more accounts than this find an account's position through a map.
@@ -113,6 +119,8 @@ struct Watermark {
     /// position the resume id named), or, with `u64::MAX`, until the account's next event in
     /// order (a live event that came out of order: a JetStream replica re-reading a gap).
     ahead: HashMap<String, u64>,
+    /// The digest of the feed's accounts (`set_digest`), written into its ids.
+    set: String,
 }
 
 impl Watermark {
@@ -216,9 +224,12 @@ impl Feed {
         } else {
             Live::Many(live.into_iter().map(Events::into_stream).collect())
         };
-        Self::assemble(transport, log, initial, live, positions, unstarted)
-            .types(types)
-            .watch(shutdown)
+        let begun = Begun {
+            initial,
+            positions,
+            unstarted,
+        };
+        Self::assemble(transport, log, begun, live, types, shutdown)
     }
 
     /// Subscribes to many `accounts` (public ids) in the whole log's order, from
@@ -251,6 +262,7 @@ impl Feed {
             at: watermark.map_or(subscribed, |w| w.seq),
             subscribed,
             ahead: HashMap::new(),
+            set: String::new(),
         };
         let mut snapshots = VecDeque::new();
         let mut missed = Vec::new();
@@ -292,25 +304,31 @@ impl Feed {
         }
         missed.sort_by_key(|e| e.order);
         snapshots.extend(missed.into_iter().map(Item::Event));
+        mark.set = set;
+        let begun = Begun {
+            initial: snapshots,
+            positions,
+            unstarted,
+        };
         let live = Live::Ordered(ordered.events);
-        let feed = Self::assemble(transport, log, snapshots, live, positions, unstarted);
-        Self {
-            watermark: Some(mark),
-            set,
-            ..feed
-        }
-        .types(types)
-        .watch(shutdown)
+        let mut feed = Self::assemble(transport, log, begun, live, types, shutdown);
+        feed.watermark = Some(mark);
+        feed
     }
 
     fn assemble(
         transport: &'static str,
         log: &dyn EventLog,
-        initial: VecDeque<Item>,
+        begun: Begun,
         live: Live,
-        positions: Vec<(String, u64)>,
-        unstarted: HashSet<String>,
+        types: Option<HashSet<String>>,
+        shutdown: watch::Receiver<bool>,
     ) -> Self {
+        let Begun {
+            initial,
+            positions,
+            unstarted,
+        } = begun;
         let index = (positions.len() > INDEX_FROM).then(|| {
             positions
                 .iter()
@@ -325,10 +343,9 @@ impl Feed {
             positions,
             index,
             watermark: None,
-            set: String::new(),
             unstarted,
-            types: None,
-            shutdown: watch::channel(false).1,
+            types,
+            shutdown,
             ended: false,
             transport,
             _gauge: crate::metrics::SubscriberGauge::open(transport),
@@ -338,16 +355,6 @@ impl Feed {
             expires: None,
             max_lag: Duration::MAX,
         }
-    }
-
-    fn types(mut self, types: Option<HashSet<String>>) -> Self {
-        self.types = types;
-        self
-    }
-
-    fn watch(mut self, shutdown: watch::Receiver<bool>) -> Self {
-        self.shutdown = shutdown;
-        self
     }
 
     /// Cuts the feed with [`Item::Lagging`] when a live event reaches it older than `max_lag`.
@@ -371,18 +378,16 @@ impl Feed {
         self.types.as_ref().is_none_or(|t| t.contains(&event.kind))
     }
 
-    /// Records that the subscriber is past `seq` of `account`; false if it already was.
-    fn advance(&mut self, account: &str, seq: u64) -> bool {
-        let Some(i) = self.slot(account) else {
-            return true;
-        };
+    /// Records that the subscriber is past `seq` of `account`: false if it already was,
+    /// `None` if the account is not one of the feed's.
+    fn advance(&mut self, account: &str, seq: u64) -> Option<bool> {
+        let i = self.slot(account)?;
         let position = &mut self.positions[i].1;
-        if seq > *position {
+        let past = seq > *position;
+        if past {
             *position = seq;
-            true
-        } else {
-            false
         }
+        Some(past)
     }
 
     /// Where `account`'s entry in `positions` is, if the feed holds it.
@@ -396,24 +401,20 @@ impl Feed {
     /// Takes an event in: whether it is one of the feed's accounts, past its position, and
     /// wanted. A feed in the log's order sees every account's events, and places each.
     fn take(&mut self, event: &Published, live: bool) -> bool {
-        if self.watermark.is_none() {
-            return self.advance(&event.account, event.seq) && self.wanted(event);
+        match (
+            self.advance(&event.account, event.seq),
+            self.watermark.as_mut(),
+        ) {
+            (advanced, None) => advanced.unwrap_or(true) && self.wanted(event),
+            (Some(true), Some(watermark)) => {
+                watermark.place(event, live);
+                self.wanted(event)
+            }
+            (_, Some(watermark)) => {
+                watermark.reach(event.order);
+                false
+            }
         }
-        let held = self.slot(&event.account).is_some();
-        let advanced = held && self.advance(&event.account, event.seq);
-        let Some(watermark) = self.watermark.as_mut() else {
-            return false;
-        };
-        if !held {
-            watermark.reach(event.order);
-            return false;
-        }
-        if advanced {
-            watermark.place(event, live);
-        } else {
-            watermark.reach(event.order);
-        }
-        advanced && self.wanted(event)
     }
 
     /// The next item, or `None` once the feed has ended. One function on purpose: the start
@@ -537,7 +538,7 @@ impl Feed {
                 let i = self.slot(id)?;
                 Some((id.as_str(), self.positions[i].1))
             });
-            let id = OrderedPositions::id_of(&self.epoch, watermark.at, &self.set, ahead);
+            let id = OrderedPositions::id_of(&self.epoch, watermark.at, &watermark.set, ahead);
             return Some(id);
         }
         Some(self.explicit_id())

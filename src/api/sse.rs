@@ -3,11 +3,12 @@
 //! connection (browsers allow ~6 per origin on HTTP/1.1) with ids that encode every
 //! account's position (`<epoch>-main.41.ira.7`), or, over more accounts than
 //! `--compact-ids-above`, one place in the whole log's order and the few accounts not at it
-//! (`<epoch>-~977~<digest of the accounts>.ira.7`; no id while the starting snapshots go out). Both start with `retry:` and `event:
-//! snapshot` per account (or exactly the missed events, or `event: reset`), then every live
-//! event. Event frames were built once when published; a subscriber only shares them. A
-//! stream opened with a token ends at its expiry (`expiry`) with `: token expired`; the
-//! client reconnects with a fresh token and its `Last-Event-ID`, losing nothing.
+//! (`<epoch>-~977~<digest of the accounts>.ira.7`; no id while the starting snapshots go
+//! out). Both start with `retry:` and `event: snapshot` per account (or exactly the missed
+//! events, or `event: reset`), then every live event. Event frames were built once when
+//! published; a subscriber only shares them. A stream opened with a token ends at its expiry
+//! (`expiry`) with `: token expired`; the client reconnects with a fresh token and its
+//! `Last-Event-ID`, losing nothing.
 
 use std::collections::HashSet;
 use std::convert::Infallible;

@@ -279,6 +279,32 @@ impl RingLog {
         }
     }
 
+    /// Where a subscriber of `account` starts from `since`, read under the account's lock.
+    fn start_of(&self, account: &str, inner: &Inner, since: Since<'_>) -> Start {
+        let snapshot = || Snapshot::of(account, &self.position(inner.seq), &inner.state);
+        let replay = |after: u64, events| Start::Replay { after, events };
+        match since {
+            Since::Fresh => Start::Snapshot(snapshot()),
+            Since::Event(from) if from.epoch == self.epoch => {
+                match inner.history.since(from.seq, inner.seq) {
+                    Some(events) => replay(from.seq, events),
+                    None => Start::Reset(snapshot()),
+                }
+            }
+            Since::Order(from) if from.epoch == self.epoch && from.seq <= self.order_last() => {
+                match inner.history.since_order(from.seq, inner.order) {
+                    // Resumes after the account's event just before the first one missed.
+                    Some(events) => {
+                        let after = events.first().map_or(inner.seq, |e| e.prev);
+                        replay(after, events)
+                    }
+                    None => Start::Reset(snapshot()),
+                }
+            }
+            Since::Event(_) | Since::Order(_) => Start::Reset(snapshot()),
+        }
+    }
+
     /// The latest place in the whole log's order.
     fn order_last(&self) -> u64 {
         self.order.lock().unwrap_or_else(|p| p.into_inner()).last
@@ -426,20 +452,8 @@ impl EventLog for RingLog {
         let stream = self.read(account);
         let inner = stream.lock();
         let events = Events::ring(stream.bus.subscribe());
-        let snapshot = || Snapshot::of(account, &self.position(inner.seq), &inner.state);
-        let start = match from {
-            None => Start::Snapshot(snapshot()),
-            Some(from) if from.epoch == self.epoch => {
-                match inner.history.since(from.seq, inner.seq) {
-                    Some(events) => Start::Replay {
-                        after: from.seq,
-                        events,
-                    },
-                    None => Start::Reset(snapshot()),
-                }
-            }
-            Some(_) => Start::Reset(snapshot()),
-        };
+        let since = from.map_or(Since::Fresh, Since::Event);
+        let start = self.start_of(account, &inner, since);
         Subscription { start, events }
     }
 
@@ -454,29 +468,7 @@ impl EventLog for RingLog {
     fn start(&self, account: &str, since: Since<'_>) -> (Start, u64) {
         let stream = self.read(account);
         let inner = stream.lock();
-        let snapshot = || Snapshot::of(account, &self.position(inner.seq), &inner.state);
-        let replay = |after: u64, events| Start::Replay { after, events };
-        let start = match since {
-            Since::Fresh => Start::Snapshot(snapshot()),
-            Since::Event(from) if from.epoch == self.epoch => {
-                match inner.history.since(from.seq, inner.seq) {
-                    Some(events) => replay(from.seq, events),
-                    None => Start::Reset(snapshot()),
-                }
-            }
-            Since::Order(from) if from.epoch == self.epoch && from.seq <= self.order_last() => {
-                match inner.history.since_order(from.seq, inner.order) {
-                    // Resumes after the account's event just before the first one missed.
-                    Some(events) => {
-                        let after = events.first().map_or(inner.seq, |e| e.prev);
-                        replay(after, events)
-                    }
-                    None => Start::Reset(snapshot()),
-                }
-            }
-            Since::Event(_) | Since::Order(_) => Start::Reset(snapshot()),
-        };
-        (start, inner.order)
+        (self.start_of(account, &inner, since), inner.order)
     }
 
     fn snapshot(&self, account: &str) -> Snapshot {
